@@ -1,0 +1,302 @@
+/**
+ * The contracts every service and adapter shares: task states, task bodies and views,
+ * principals, event payloads and the socket event maps. Producers and consumers import
+ * these types from here so that a change to the wire format is a change in one place.
+ */
+
+export const TASK_STATUSES = [
+	"PENDING",
+	"DELIVERED",
+	"PROCESSING",
+	"COMPLETED",
+	"FAILED",
+	"TIMEOUT",
+	"CANCELLED",
+	"EXPIRED"
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** States a task never leaves. */
+export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
+	"COMPLETED",
+	"FAILED",
+	"TIMEOUT",
+	"CANCELLED",
+	"EXPIRED"
+]);
+
+/** States in which a terminal holds the task (counted against its concurrency). */
+export const INFLIGHT_STATUSES: readonly TaskStatus[] = ["DELIVERED", "PROCESSING"];
+
+export const STRATEGIES = [
+	"round_robin",
+	"random",
+	"least_busy",
+	"consistent_hash",
+	"broadcast",
+	"sharding"
+] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** Labels are a string map; `["gpu"]` is accepted as shorthand for `{ gpu: "true" }`. */
+export type Labels = Record<string, string>;
+
+export interface Selector {
+	labels?: Labels | string[];
+	strategy?: StrategyName;
+	/** Routing key for `consistent_hash`. */
+	key?: string;
+}
+
+export interface Backoff {
+	type: "fixed" | "exponential";
+	/** Base delay in milliseconds. */
+	delay: number;
+	/** 0..1: fraction of the delay added or removed at random. */
+	jitter?: number;
+}
+
+/** The body of `POST /api/task/submit` (and of a job's task). */
+export interface TaskBody {
+	terminalId?: string;
+	selector?: Selector;
+	type: string;
+	payload?: unknown;
+	priority?: number;
+	timeout?: number;
+	ackTimeout?: number;
+	ttl?: number;
+	maxRetries?: number;
+	backoff?: Backoff;
+	idempotencyKey?: string;
+}
+
+export interface SubmitResult {
+	taskId: string;
+	/** Every task created: more than one for `broadcast` and `sharding`. */
+	taskIds?: string[];
+	/** True when the idempotency key matched an earlier submit. */
+	duplicate?: boolean;
+}
+
+/** What a terminal receives: the `task` socket event, the `task` WebSocket message, a pulled task. */
+export interface TaskPush {
+	taskId: string;
+	attempt: number;
+	type: string;
+	payload: unknown;
+	priority: number;
+	timeout: number;
+	ackTimeout: number;
+	createdAt: string;
+	shardIndex?: number;
+	shardTotal?: number;
+}
+
+/** The reply of `GET /api/task/query`. */
+export interface TaskQueryView {
+	taskId: string;
+	status: TaskStatus;
+	data: unknown;
+	error: string | null;
+	exitCode: number | null;
+	attempt: number;
+	progress: number | null;
+	createdAt: string;
+	updatedAt: string;
+	deliveredAt: string | null;
+	startedAt: string | null;
+	finishedAt: string | null;
+}
+
+/** The reply of `GET /api/tasks/:id` and the rows of `GET /api/tasks`. */
+export interface TaskView extends TaskQueryView {
+	terminalId: string | null;
+	selector: Selector | null;
+	type: string;
+	payload: unknown;
+	priority: number;
+	timeout: number;
+	ackTimeout: number;
+	ttl: number;
+	maxRetries: number;
+	retries: number;
+	backoff: Backoff | null;
+	idempotencyKey: string | null;
+	groupId: string | null;
+	shardIndex: number | null;
+	shardTotal: number | null;
+	expiresAt: string | null;
+	notBefore: string | null;
+	deadlineAt: string | null;
+}
+
+export type ResultStatus = "success" | "failed";
+
+export interface AckParams {
+	taskId: string;
+	attempt: number;
+}
+
+export interface ProgressParams {
+	taskId: string;
+	attempt: number;
+	percent?: number;
+	log?: string;
+}
+
+export interface ResultParams {
+	taskId: string;
+	attempt: number;
+	status: ResultStatus;
+	output?: unknown;
+	error?: string;
+	exitCode?: number;
+}
+
+export type Role = "admin" | "operator" | "viewer";
+
+export interface UserPrincipal {
+	kind: "user";
+	userId: number;
+	username: string;
+	role: Role;
+}
+
+export interface TerminalPrincipal {
+	kind: "terminal";
+	terminalId: string;
+}
+
+export type Principal = UserPrincipal | TerminalPrincipal;
+
+/** `ctx.meta` as the api and the gateway set it. */
+export interface TernMeta {
+	principal?: Principal;
+	$statusCode?: number;
+}
+
+export type TerminalStatus = "online" | "offline" | "disabled";
+
+export interface TerminalView {
+	id: string;
+	name: string | null;
+	status: TerminalStatus;
+	labels: Labels;
+	concurrency: number;
+	enabled: boolean;
+	lastActiveAt: string | null;
+	connectedAt: string | null;
+	nodeID: string | null;
+	createdAt: string;
+}
+
+/** What the registry knows of a terminal, as the gateway and the dispatcher need it. */
+export interface TerminalRecord {
+	id: string;
+	labels: Labels;
+	concurrency: number;
+	enabled: boolean;
+	keyVersion: number;
+}
+
+/** One live terminal connection, as the cache holds it. */
+export interface Presence {
+	terminalId: string;
+	nodeID: string;
+	sessionId: string;
+	concurrency: number;
+	labels: Labels;
+	connectedAt: number;
+	lastActiveAt: number;
+}
+
+// ---- Event payloads (Moleculer events are announcements; see style.md) ----
+
+/** `terminal.connected` */
+export type TerminalConnectedEvent = Presence;
+
+/** `terminal.disconnected` */
+export interface TerminalDisconnectedEvent {
+	terminalId: string;
+	nodeID: string;
+	sessionId: string;
+	lastActiveAt: number;
+}
+
+/** `terminal.active`: batched activity, sent by each gateway every few seconds. */
+export interface TerminalActiveEvent {
+	items: { terminalId: string; lastActiveAt: number }[];
+}
+
+/** `terminal.revoked`: disabled or key rotated; gateways close its sessions. */
+export interface TerminalRevokedEvent {
+	terminalId: string;
+	reason: "disabled" | "key-rotated";
+}
+
+/** `terminal.updated`: registry data changed; replicas drop what they cached. */
+export interface TerminalUpdatedEvent {
+	terminalId: string;
+}
+
+/** `task.status`: a durable state change, announced after the write. */
+export interface TaskStatusEvent {
+	taskId: string;
+	status: TaskStatus;
+	attempt: number;
+	terminalId: string | null;
+	at: string;
+	data?: unknown;
+	error?: string | null;
+	exitCode?: number | null;
+	retry?: number;
+}
+
+/** `task.progress` */
+export interface TaskProgressEvent {
+	taskId: string;
+	attempt: number;
+	percent?: number;
+	log?: string;
+	at: string;
+}
+
+// ---- Socket event maps (socket.io generics; the raw WebSocket uses the same payloads) ----
+
+export interface SocketErrorPayload {
+	name: string;
+	message: string;
+	code: number;
+	type: string;
+	data?: unknown;
+	/** The inbound event that caused the error. */
+	event?: string;
+}
+
+export interface TerminalServerToClient {
+	task: (task: TaskPush) => void;
+	cancel: (msg: { taskId: string; reason?: string }) => void;
+	error: (err: SocketErrorPayload) => void;
+	reconnect: (msg: { reason: string }) => void;
+}
+
+export type SocketReply = (reply: { ok: true; [key: string]: unknown } | { ok: false; error: SocketErrorPayload }) => void;
+
+export interface TerminalClientToServer {
+	heartbeat: (reply?: SocketReply) => void;
+	ack: (msg: AckParams, reply?: SocketReply) => void;
+	progress: (msg: ProgressParams, reply?: SocketReply) => void;
+	result: (msg: ResultParams, reply?: SocketReply) => void;
+}
+
+export interface ClientServerToClient {
+	status: (msg: TaskStatusEvent) => void;
+	progress: (msg: TaskProgressEvent) => void;
+	error: (err: SocketErrorPayload) => void;
+}
+
+export interface ClientClientToServer {
+	subscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+	unsubscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+}

@@ -1,0 +1,125 @@
+/**
+ * Every error Tern raises on purpose, each with a stable `type`. Across nodes, branch on
+ * `err.type`, never on `instanceof`: errors are rebuilt from plain data on the far side.
+ */
+import Moleculer from "moleculer";
+import type { SocketErrorPayload } from "./contracts.ts";
+
+const { MoleculerClientError, MoleculerRetryableError } = Moleculer.Errors;
+
+export const ErrorTypes = {
+	VALIDATION: "VALIDATION_ERROR",
+	BAD_REQUEST: "BAD_REQUEST",
+	UNAUTHORIZED: "UNAUTHORIZED",
+	INVALID_TOKEN: "INVALID_TOKEN",
+	FORBIDDEN: "FORBIDDEN",
+	BAD_CREDENTIALS: "BAD_CREDENTIALS",
+	TASK_NOT_FOUND: "TASK_NOT_FOUND",
+	TASK_NOT_YOURS: "TASK_NOT_YOURS",
+	STALE_ATTEMPT: "STALE_ATTEMPT",
+	TASK_FINISHED: "TASK_FINISHED",
+	TASK_NOT_STARTED: "TASK_NOT_STARTED",
+	PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+	TERMINAL_NOT_FOUND: "TERMINAL_NOT_FOUND",
+	TERMINAL_EXISTS: "TERMINAL_EXISTS",
+	TERMINAL_DISABLED: "TERMINAL_DISABLED",
+	TERMINAL_NOT_CONNECTED: "TERMINAL_NOT_CONNECTED",
+	NO_MATCHING_TERMINAL: "NO_MATCHING_TERMINAL",
+	USER_EXISTS: "USER_EXISTS",
+	USER_NOT_FOUND: "USER_NOT_FOUND",
+	STATE_CONFLICT: "STATE_CONFLICT"
+} as const;
+export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
+
+function client(message: string, code: number, type: ErrorType, data?: unknown) {
+	return new MoleculerClientError(message, code, type, data);
+}
+
+export const Errors = {
+	badRequest: (message: string, data?: unknown) => client(message, 400, ErrorTypes.BAD_REQUEST, data),
+	validation: (message: string, data?: unknown) => client(message, 422, ErrorTypes.VALIDATION, data),
+	unauthorized: (message = "Authentication required: send 'Authorization: Bearer <token>'") =>
+		client(message, 401, ErrorTypes.UNAUTHORIZED),
+	invalidToken: (reason: string) => client(`Invalid token: ${reason}`, 401, ErrorTypes.INVALID_TOKEN),
+	forbidden: (message: string) => client(message, 403, ErrorTypes.FORBIDDEN),
+	badCredentials: () => client("Wrong username or password", 401, ErrorTypes.BAD_CREDENTIALS),
+	taskNotFound: (taskId: string) =>
+		client(`Task '${taskId}' not found`, 404, ErrorTypes.TASK_NOT_FOUND, { taskId }),
+	taskNotYours: (taskId: string, terminalId: string) =>
+		client(`Task '${taskId}' is not assigned to terminal '${terminalId}'`, 403, ErrorTypes.TASK_NOT_YOURS, {
+			taskId,
+			terminalId
+		}),
+	staleAttempt: (taskId: string, attempt: number, current: number) =>
+		client(
+			`Attempt ${attempt} of task '${taskId}' is superseded: the current attempt is ${current}`,
+			409,
+			ErrorTypes.STALE_ATTEMPT,
+			{ taskId, attempt, current }
+		),
+	taskFinished: (taskId: string, status: string) =>
+		client(`Task '${taskId}' is already ${status}`, 409, ErrorTypes.TASK_FINISHED, { taskId, status }),
+	taskNotStarted: (taskId: string, status: string) =>
+		client(`Task '${taskId}' is ${status}: it was not delivered to this terminal`, 409, ErrorTypes.TASK_NOT_STARTED, {
+			taskId,
+			status
+		}),
+	payloadTooLarge: (bytes: number, limit: number) =>
+		client(`'payload' is ${bytes} bytes; the limit is ${limit} bytes`, 413, ErrorTypes.PAYLOAD_TOO_LARGE, {
+			bytes,
+			limit
+		}),
+	terminalNotFound: (terminalId: string) =>
+		client(`Terminal '${terminalId}' not found`, 404, ErrorTypes.TERMINAL_NOT_FOUND, { terminalId }),
+	terminalExists: (terminalId: string) =>
+		client(`Terminal '${terminalId}' already exists`, 409, ErrorTypes.TERMINAL_EXISTS, { terminalId }),
+	terminalDisabled: (terminalId: string) =>
+		client(`Terminal '${terminalId}' is disabled`, 403, ErrorTypes.TERMINAL_DISABLED, { terminalId }),
+	terminalNotConnected: (terminalId: string) =>
+		new MoleculerRetryableError(
+			`Terminal '${terminalId}' is not connected here`,
+			404,
+			ErrorTypes.TERMINAL_NOT_CONNECTED,
+			{ terminalId }
+		),
+	noMatchingTerminal: (labels: unknown) =>
+		client("No registered terminal matches the selector", 422, ErrorTypes.NO_MATCHING_TERMINAL, { labels }),
+	userExists: (username: string) =>
+		client(`User '${username}' already exists`, 409, ErrorTypes.USER_EXISTS, { username }),
+	userNotFound: (id: number | string) => client(`User '${id}' not found`, 404, ErrorTypes.USER_NOT_FOUND, { id }),
+	stateConflict: (taskId: string) =>
+		new MoleculerRetryableError(
+			`Task '${taskId}' changed while it was being updated`,
+			409,
+			ErrorTypes.STATE_CONFLICT,
+			{ taskId }
+		)
+};
+
+interface ErrorLike {
+	name?: string;
+	message?: string;
+	code?: unknown;
+	type?: unknown;
+	data?: unknown;
+}
+
+/**
+ * One readable message for every error, the same on REST and on sockets. A validation error's
+ * message names each offending field instead of the validator's generic sentence.
+ */
+export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload {
+	const e = (err ?? {}) as ErrorLike;
+	const code = typeof e.code === "number" ? e.code : 500;
+	const type = typeof e.type === "string" ? e.type : "INTERNAL_ERROR";
+	let message = e.message ?? "Internal error";
+	if (type === ErrorTypes.VALIDATION && Array.isArray(e.data) && e.data.length > 0) {
+		message = (e.data as { message?: string }[])
+			.map(item => item.message)
+			.filter(Boolean)
+			.join("; ");
+	}
+	const payload: SocketErrorPayload = { name: e.name ?? "Error", message, code, type, data: e.data };
+	if (event) payload.event = event;
+	return payload;
+}

@@ -1,0 +1,72 @@
+/**
+ * Builds and starts one Tern node: a broker with the configured services, each given its
+ * settings from the configuration. The entry point, the tests and the benchmarks all start
+ * Tern through here, so they run the same thing.
+ */
+import Moleculer, { type BrokerOptions, type ServiceBroker, type ServiceSchema } from "moleculer";
+import { brokerOptions, type ServiceName, type TernConfig } from "../moleculer.config.ts";
+import ApiService from "../services/api.service.ts";
+import AuthService from "../services/auth.service.ts";
+import CacheService from "../services/cache.service.ts";
+import DispatcherService from "../services/dispatcher.service.ts";
+import GatewayService from "../services/gateway.service.ts";
+import TerminalsService from "../services/terminals.service.ts";
+import { replCommands } from "./repl-commands.ts";
+
+const SCHEMAS: Record<ServiceName, ServiceSchema> = {
+	api: ApiService as unknown as unknown as ServiceSchema,
+	auth: AuthService as unknown as unknown as ServiceSchema,
+	terminals: TerminalsService as unknown as unknown as ServiceSchema,
+	cache: CacheService as unknown as unknown as ServiceSchema,
+	dispatcher: DispatcherService as unknown as unknown as ServiceSchema,
+	gateway: GatewayService as unknown as ServiceSchema
+};
+
+export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
+
+export interface NodeOptions {
+	config: TernConfig;
+	/** Per-service settings on top of those derived from the configuration (tests shorten timeouts). */
+	settings?: SettingsOverrides;
+	broker?: Partial<BrokerOptions>;
+}
+
+function settingsFor(name: ServiceName, config: TernConfig): Record<string, unknown> {
+	switch (name) {
+		case "api":
+			return { port: config.port };
+		case "auth":
+			return { dbUri: config.dbUri, jwtSecret: config.jwtSecret, adminPassword: config.adminPassword };
+		case "terminals":
+		case "dispatcher":
+			return { dbUri: config.dbUri };
+		case "gateway":
+			return { port: config.port };
+		default:
+			return {};
+	}
+}
+
+/** A broker with the node's services created but not started. */
+export function createNode(options: NodeOptions): ServiceBroker {
+	const { config } = options;
+	const broker = new Moleculer.ServiceBroker({
+		...brokerOptions(config),
+		replOptions: { delimiter: "tern $", customCommands: replCommands },
+		...options.broker
+	} as BrokerOptions);
+	for (const name of config.services) {
+		const schema = SCHEMAS[name];
+		broker.createService({
+			...schema,
+			settings: { ...schema.settings, ...settingsFor(name, config), ...options.settings?.[name] }
+		});
+	}
+	return broker;
+}
+
+export async function startNode(options: NodeOptions): Promise<ServiceBroker> {
+	const broker = createNode(options);
+	await broker.start();
+	return broker;
+}

@@ -1,0 +1,116 @@
+/**
+ * Tern's commands for the Moleculer REPL (`npm run dev`, and `npm run repl` against a cluster).
+ * Each prints a table and returns the data it printed, so tests can call the actions directly.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { TaskView, TerminalView } from "./contracts.ts";
+
+interface Args {
+	options: Record<string, string | boolean | undefined>;
+	[name: string]: unknown;
+}
+
+export interface ReplCommand {
+	command: string;
+	description: string;
+	alias?: string[];
+	options?: { option: string; description: string }[];
+	action(broker: ServiceBroker, args: Args): Promise<unknown>;
+}
+
+function parsePayload(text: unknown): unknown {
+	if (typeof text !== "string" || text === "") return undefined;
+	try {
+		return JSON.parse(text);
+	} catch {
+		return text;
+	}
+}
+
+export const replCommands: ReplCommand[] = [
+	{
+		command: "terminals",
+		description: "List terminals with their status, labels and activity",
+		alias: ["tl"],
+		options: [{ option: "-s, --status <status>", description: "online, offline or disabled" }],
+		async action(broker, args) {
+			const status = args.options.status as string | undefined;
+			const terminals = await broker.call<TerminalView[], Record<string, unknown>>("terminals.list", status ? { status } : {});
+			console.table(
+				terminals.map(t => ({
+					id: t.id,
+					status: t.status,
+					labels: JSON.stringify(t.labels),
+					concurrency: t.concurrency,
+					lastActiveAt: t.lastActiveAt ?? "",
+					node: t.nodeID ?? ""
+				}))
+			);
+			return terminals;
+		}
+	},
+	{
+		command: "tasks",
+		description: "List recent tasks, newest first",
+		options: [
+			{ option: "-s, --status <status>", description: "filter by status (comma separated)" },
+			{ option: "-t, --terminal <id>", description: "filter by terminal" },
+			{ option: "-n, --limit <n>", description: "how many (default 20)" }
+		],
+		async action(broker, args) {
+			const params: Record<string, unknown> = { pageSize: Number(args.options.limit ?? 20) };
+			if (args.options.status) params.status = String(args.options.status).toUpperCase();
+			if (args.options.terminal) params.terminalId = args.options.terminal;
+			const page = await broker.call<{ rows: TaskView[]; total: number }, Record<string, unknown>>("dispatcher.list", params);
+			console.table(
+				page.rows.map(t => ({
+					taskId: t.taskId,
+					status: t.status,
+					type: t.type,
+					terminal: t.terminalId ?? "",
+					priority: t.priority,
+					attempt: t.attempt,
+					createdAt: t.createdAt
+				}))
+			);
+			console.log(`${page.rows.length} of ${page.total}`);
+			return page;
+		}
+	},
+	{
+		command: "task <taskId>",
+		description: "Show one task in full",
+		async action(broker, args) {
+			const task = await broker.call<TaskView, { id: string }>("dispatcher.get", { id: String(args.taskId) });
+			console.log(JSON.stringify(task, null, 2));
+			return task;
+		}
+	},
+	{
+		command: "submit <terminalId> <type> [payload]",
+		description: "Submit a task to a terminal; payload is JSON (or a plain string)",
+		options: [
+			{ option: "-p, --priority <n>", description: "0-9, default 5" },
+			{ option: "--timeout <s>", description: "processing timeout in seconds" }
+		],
+		async action(broker, args) {
+			const body: Record<string, unknown> = { terminalId: String(args.terminalId), type: String(args.type) };
+			const payload = parsePayload(args.payload);
+			if (payload !== undefined) body.payload = payload;
+			if (args.options.priority !== undefined) body.priority = Number(args.options.priority);
+			if (args.options.timeout !== undefined) body.timeout = Number(args.options.timeout);
+			const result = await broker.call<{ taskId: string }, Record<string, unknown>>("dispatcher.submit", body);
+			console.log(`Submitted ${result.taskId}`);
+			return result;
+		}
+	},
+	{
+		command: "cancel <taskId>",
+		description: "Cancel a task",
+		async action(broker, args) {
+			const task = await broker.call("dispatcher.cancel", { id: String(args.taskId) });
+			console.log(JSON.stringify(task, null, 2));
+			return task;
+		}
+	}
+];

@@ -1,0 +1,33 @@
+import { createHash } from "node:crypto";
+import { Strategy, type Candidate, type PickRequest } from "./base.ts";
+
+function score(key: string, terminalId: string): bigint {
+	return createHash("sha1").update(key).update("\0").update(terminalId).digest().readBigUInt64BE(0);
+}
+
+/**
+ * Rendezvous (highest-random-weight) hashing: the same key goes to the same terminal while
+ * the set of matching terminals is unchanged, and only the keys of a terminal that leaves move.
+ * A busy owner keeps its keys: the task waits rather than landing elsewhere.
+ */
+export class ConsistentHashStrategy extends Strategy {
+	readonly name = "consistent_hash";
+
+	owner(candidates: Candidate[], key: string): Candidate | null {
+		let best: Candidate | null = null;
+		let bestScore = -1n;
+		for (const c of candidates) {
+			const s = score(key, c.terminalId);
+			if (s > bestScore) {
+				best = c;
+				bestScore = s;
+			}
+		}
+		return best;
+	}
+
+	pick(candidates: Candidate[], request: PickRequest): string | null {
+		const owner = this.owner(candidates, request.key ?? "");
+		return owner && owner.inflight < owner.concurrency ? owner.terminalId : null;
+	}
+}

@@ -1,0 +1,11 @@
+import type { QueryInterface } from "sequelize";
+import * as initial from "./0001-initial.ts";
+
+export interface Migration {
+	name: string;
+	up(qi: QueryInterface): Promise<void>;
+	down(qi: QueryInterface): Promise<void>;
+}
+
+/** Every migration, oldest first. Append; never edit one that has shipped. */
+export const migrations: Migration[] = [{ name: "0001-initial", ...initial }];

@@ -1,0 +1,32 @@
+import { DataTypes, Model, type ModelStatic, type Sequelize } from "sequelize";
+
+/** A row of `terminals`: the registry. Presence (online or not) lives in the cache. */
+export interface TerminalRow {
+	id: string;
+	name: string | null;
+	/** JSON text of a string map. */
+	labels: string;
+	concurrency: number;
+	enabled: boolean;
+	/** Bumped by key rotation; tokens carry it and older ones are refused. */
+	keyVersion: number;
+	lastActiveAt: number | null;
+	createdAt: number;
+	updatedAt: number;
+}
+
+export type TerminalModel = ModelStatic<Model<TerminalRow, Partial<TerminalRow>>>;
+
+export function defineTerminal(sequelize: Sequelize): TerminalModel {
+	return sequelize.define<Model<TerminalRow, Partial<TerminalRow>>>("terminals", {
+		id: { type: DataTypes.STRING(128), primaryKey: true },
+		name: { type: DataTypes.STRING(255) },
+		labels: { type: DataTypes.TEXT, allowNull: false },
+		concurrency: { type: DataTypes.INTEGER, allowNull: false },
+		enabled: { type: DataTypes.BOOLEAN, allowNull: false },
+		keyVersion: { type: DataTypes.INTEGER, allowNull: false },
+		lastActiveAt: { type: DataTypes.BIGINT },
+		createdAt: { type: DataTypes.BIGINT, allowNull: false },
+		updatedAt: { type: DataTypes.BIGINT, allowNull: false }
+	});
+}

@@ -1,0 +1,98 @@
+/**
+ * Tern's configuration: the one place that reads the environment.
+ *
+ * Embedded mode (the default): every service in one process, no transporter, SQLite in
+ * TERN_DATA_DIR. Cluster mode: TRANSPORTER=nats://…, DB_URI=mysql://…, SERVICES=gateway,…
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join, resolve } from "node:path";
+import type { BrokerOptions, LogLevels } from "moleculer";
+
+export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway"] as const;
+export type ServiceName = (typeof ALL_SERVICES)[number];
+
+export interface TernConfig {
+	/** HTTP port of the api (and of the gateway when it runs beside it). @defaultValue 3000 */
+	port: number;
+	/** Moleculer transporter URL; null runs embedded, in one process. @defaultValue null */
+	transporter: string | null;
+	/** Services this node runs. @defaultValue all */
+	services: ServiceName[];
+	/** Moleculer namespace: nodes only see nodes of the same namespace. @defaultValue "tern" */
+	namespace: string;
+	/** Where embedded mode keeps its database and generated secret. @defaultValue "./data" */
+	dataDir: string;
+	/** @defaultValue sqlite://$TERN_DATA_DIR/tern.sqlite */
+	dbUri: string;
+	/** HS256 secret for user and terminal tokens; embedded mode generates one into the data dir. */
+	jwtSecret: string;
+	/** Password of the `admin` user created on first start; generated and printed when unset. */
+	adminPassword: string | null;
+	logLevel: LogLevels;
+	/** Node ID; Moleculer derives one from the host name and PID when unset. */
+	nodeID: string | null;
+}
+
+function parseServices(value: string | undefined): ServiceName[] {
+	if (!value || value.trim() === "" || value.trim() === "all") return [...ALL_SERVICES];
+	const names = value.split(",").map(s => s.trim()).filter(Boolean);
+	for (const name of names) {
+		if (!(ALL_SERVICES as readonly string[]).includes(name))
+			throw new TypeError(`SERVICES names unknown service '${name}'; known: ${ALL_SERVICES.join(", ")}`);
+	}
+	return names as ServiceName[];
+}
+
+/** The secret from JWT_SECRET, else one generated once into the data dir and reused. */
+function jwtSecretFor(env: NodeJS.ProcessEnv, dataDir: string, transporter: string | null): string {
+	if (env.JWT_SECRET) return env.JWT_SECRET;
+	if (transporter) throw new TypeError("JWT_SECRET must be set in cluster mode: every node signs and checks tokens");
+	const file = join(dataDir, "jwt-secret");
+	if (existsSync(file)) return readFileSync(file, "utf8").trim();
+	mkdirSync(dataDir, { recursive: true });
+	const secret = randomBytes(32).toString("base64url");
+	writeFileSync(file, secret + "\n", { mode: 0o600 });
+	return secret;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
+	const transporter = env.TRANSPORTER && env.TRANSPORTER !== "none" ? env.TRANSPORTER : null;
+	const dataDir = resolve(env.TERN_DATA_DIR ?? "./data");
+	const port = Number(env.PORT ?? 3000);
+	if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`PORT '${env.PORT}' is not a port`);
+	return {
+		port,
+		transporter,
+		services: parseServices(env.SERVICES),
+		namespace: env.NAMESPACE ?? "tern",
+		dataDir,
+		dbUri: env.DB_URI ?? `sqlite://${join(dataDir, "tern.sqlite")}`,
+		jwtSecret: jwtSecretFor(env, dataDir, transporter),
+		adminPassword: env.TERN_ADMIN_PASSWORD ?? null,
+		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
+		nodeID: env.NODE_ID ?? null
+	};
+}
+
+/** Broker options for a node of this configuration. */
+export function brokerOptions(config: TernConfig): BrokerOptions {
+	return {
+		namespace: config.namespace,
+		...(config.nodeID ? { nodeID: config.nodeID } : {}),
+		transporter: (config.transporter ?? undefined) as BrokerOptions["transporter"],
+		logger: { type: "Console", options: { level: config.logLevel, formatter: "short", colors: false } },
+		// Moleculer's own validator (fastest-validator) checks every action's params.
+		validator: true,
+		// Notice a dead node within ~3 s.
+		heartbeatInterval: 1,
+		heartbeatTimeout: 3,
+		requestTimeout: 15_000,
+		retryPolicy: { enabled: false },
+		circuitBreaker: { enabled: Boolean(config.transporter), threshold: 0.5, minRequestCount: 20, windowTime: 60 },
+		tracking: { enabled: true, shutdownTimeout: 10_000 },
+		metrics: { enabled: false }
+	};
+}
+
+export default brokerOptions;

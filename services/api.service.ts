@@ -1,0 +1,96 @@
+/**
+ * api: the REST surface and the static web UI. Routes map to actions and nothing more; the
+ * caller's principal is settled once, in `authenticate`, and the actions decide what it may do.
+ */
+import { fileURLToPath } from "node:url";
+import type { IncomingMessage } from "node:http";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import type { Principal, TernMeta } from "../lib/contracts.ts";
+import { Errors, ErrorTypes, toErrorPayload } from "../lib/errors.ts";
+
+export interface ApiSettings extends ServiceSettingSchema {
+	/** @defaultValue 3000 */
+	port: number;
+	/** moleculer-web's rate limiter, per client address; null for none. @defaultValue 2000 requests/s */
+	rateLimit: { window: number; limit: number; headers: boolean } | null;
+	/** moleculer-web routes. */
+	routes: Record<string, unknown>[];
+	assets: { folder: string };
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
+
+const json = { json: { limit: "1mb", strict: false }, urlencoded: false };
+
+const ApiService: ServiceSchema<ApiSettings> = {
+	name: "api",
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+	settings: {
+		port: 3000,
+		rateLimit: { window: 1000, limit: 2000, headers: true },
+		routes: [
+			{
+				path: "/api/auth",
+				mappingPolicy: "restrict",
+				bodyParsers: json,
+				aliases: {
+					"POST login": "auth.login"
+				}
+			},
+			{
+				path: "/api",
+				mappingPolicy: "restrict",
+				authentication: true,
+				bodyParsers: json,
+				aliases: {
+					"POST task/submit": "dispatcher.submit",
+					"GET task/pull": "dispatcher.pull",
+					"POST task/ack": "dispatcher.ack",
+					"POST task/progress": "dispatcher.progress",
+					"POST task/result": "dispatcher.result",
+					"GET task/query": "dispatcher.query",
+
+					"GET tasks": "dispatcher.list",
+					"GET tasks/:id": "dispatcher.get",
+					"POST tasks/:id/cancel": "dispatcher.cancel",
+
+					"GET terminals": "terminals.list",
+					"POST terminals": "terminals.register",
+					"GET terminals/:id": "terminals.get",
+					"POST terminals/:id/disable": "terminals.disable",
+					"POST terminals/:id/enable": "terminals.enable",
+					"POST terminals/:id/rotate-key": "terminals.rotateKey",
+
+					"POST users": "auth.createUser",
+					"GET users": "auth.listUsers",
+					"DELETE users/:id": "auth.removeUser"
+				}
+			}
+		],
+		assets: { folder: PUBLIC_DIR }
+	},
+	methods: {
+		/** Bearer token → principal in `ctx.meta.principal`; 401 when missing or invalid. */
+		async authenticate(ctx: Context<unknown, TernMeta>, _route: unknown, req: IncomingMessage): Promise<Principal> {
+			const header = req.headers.authorization;
+			if (!header) throw Errors.unauthorized();
+			if (!header.startsWith("Bearer ")) throw Errors.invalidToken("use 'Authorization: Bearer <token>'");
+			const principal = await ctx.call<Principal, { token: string }>("auth.verify", { token: header.slice(7).trim() });
+			ctx.meta.principal = principal;
+			return principal;
+		},
+
+		/** Every error as `{ name, message, code, type, data }`, with messages a person can act on. */
+		reformatError(err: { type?: string; message?: string; code?: number }) {
+			if (err.type === "entity.parse.failed")
+				return toErrorPayload(Errors.badRequest(`The request body is not valid JSON: ${err.message}`));
+			if (err.type === "entity.too.large")
+				return { ...toErrorPayload(Errors.badRequest("The request body is larger than 1 MiB")), code: 413, type: ErrorTypes.PAYLOAD_TOO_LARGE };
+			if (err.type === "RATE_LIMIT_EXCEEDED") return toErrorPayload({ ...err, message: "Too many requests: slow down" });
+			return toErrorPayload(err);
+		}
+	}
+};
+
+export default ApiService;

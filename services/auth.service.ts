@@ -1,0 +1,222 @@
+/**
+ * auth: users, logins and tokens. Users and terminals both carry HS256 JWTs; a terminal's
+ * token names its key version, so rotating the key refuses every older token at once.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { UniqueConstraintError } from "sequelize";
+import { DbMixin } from "../mixins/db.mixin.ts";
+import { defineUser, type UserModel, type UserRow } from "../models/user.model.ts";
+import type { Principal, Role, TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import { Errors } from "../lib/errors.ts";
+import { requireUser } from "../lib/access.ts";
+import { generatePassword, hashPassword, verifyPassword } from "../lib/passwords.ts";
+
+export interface AuthSettings extends ServiceSettingSchema {
+	/** HS256 secret (secure setting). */
+	jwtSecret: string;
+	/** Lifetime of a user token. @defaultValue "12h" */
+	userTokenTtl: string;
+	/** Password of the `admin` created on first start; generated and logged once when null. */
+	adminPassword: string | null;
+	dbUri: string;
+}
+
+interface AuthVars {
+	model: UserModel;
+	key: Uint8Array;
+}
+interface AuthMethods {
+	userView(row: UserRow): UserView;
+	ensureAdmin(): Promise<void>;
+}
+type AuthThis = Service<AuthSettings> & AuthVars & AuthMethods;
+
+export interface UserView {
+	id: number;
+	username: string;
+	role: Role;
+	createdAt: string;
+}
+
+const ROLES: Role[] = ["admin", "operator", "viewer"];
+
+export interface LoginParams {
+	username: string;
+	password: string;
+}
+const loginParams = {
+	username: { type: "string", min: 1, max: 64 },
+	password: { type: "string", min: 1, max: 1024 },
+	$$strict: true
+};
+
+export interface CreateUserParams extends LoginParams {
+	role: Role;
+}
+const createUserParams = {
+	username: { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_.@-]+$/ },
+	password: { type: "string", min: 8, max: 1024 },
+	role: { type: "enum", values: ROLES },
+	$$strict: true
+};
+
+const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
+	name: "auth",
+	mixins: [DbMixin(defineUser)],
+	settings: {
+		$secureSettings: ["jwtSecret", "adminPassword"],
+		jwtSecret: "",
+		userTokenTtl: "12h",
+		adminPassword: null,
+		dbUri: ""
+	},
+	actions: {
+		find: false,
+		count: false,
+		list: false,
+		get: false,
+
+		/** `POST /api/auth/login` → `{ token, expiresIn, role }` */
+		login: {
+			params: loginParams,
+			async handler(this: AuthThis, ctx: Context<LoginParams>) {
+				const row = (await this.model.findOne({ where: { username: ctx.params.username }, raw: true })) as unknown as UserRow | null;
+				// Hash even for an unknown user so that timing does not tell which names exist.
+				const ok = row
+					? await verifyPassword(ctx.params.password, row.passwordHash)
+					: (await hashPassword(ctx.params.password), false);
+				if (!row || !ok) throw Errors.badCredentials();
+				const token = await new SignJWT({ kind: "user", role: row.role, uid: row.id })
+					.setProtectedHeader({ alg: "HS256" })
+					.setSubject(row.username)
+					.setIssuedAt()
+					.setExpirationTime(this.settings.userTokenTtl)
+					.sign(this.key);
+				return { token, expiresIn: this.settings.userTokenTtl, role: row.role };
+			}
+		},
+
+		/** Checks a bearer token and returns its principal; throws INVALID_TOKEN otherwise. */
+		verify: {
+			visibility: "public",
+			params: { token: { type: "string", min: 1 } },
+			async handler(this: AuthThis, ctx: Context<{ token: string }>): Promise<Principal> {
+				let claims;
+				try {
+					({ payload: claims } = await jwtVerify(ctx.params.token, this.key, { algorithms: ["HS256"] }));
+				} catch (err) {
+					if (err instanceof joseErrors.JWTExpired) throw Errors.invalidToken("it has expired");
+					throw Errors.invalidToken("it is malformed or its signature does not match");
+				}
+				if (claims.kind === "user" && typeof claims.sub === "string" && typeof claims.role === "string") {
+					return { kind: "user", userId: Number(claims.uid), username: claims.sub, role: claims.role as Role };
+				}
+				if (claims.kind === "terminal" && typeof claims.sub === "string") {
+					const terminal = await ctx.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+						id: claims.sub
+					});
+					if (!terminal) throw Errors.invalidToken(`terminal '${claims.sub}' is not registered`);
+					if (terminal.keyVersion !== claims.kv) throw Errors.invalidToken("the terminal's key was rotated");
+					if (!terminal.enabled) throw Errors.terminalDisabled(terminal.id);
+					return { kind: "terminal", terminalId: terminal.id };
+				}
+				throw Errors.invalidToken("it names no known principal");
+			}
+		},
+
+		/** Signs a terminal's credential; called by `terminals` on register and key rotation. */
+		signTerminal: {
+			visibility: "public",
+			params: { terminalId: "string", keyVersion: "number" },
+			async handler(this: AuthThis, ctx: Context<{ terminalId: string; keyVersion: number }>) {
+				return new SignJWT({ kind: "terminal", kv: ctx.params.keyVersion })
+					.setProtectedHeader({ alg: "HS256" })
+					.setSubject(ctx.params.terminalId)
+					.setIssuedAt()
+					.sign(this.key);
+			}
+		},
+
+		/** `POST /api/users` (admin) */
+		createUser: {
+			params: createUserParams,
+			async handler(this: AuthThis, ctx: Context<CreateUserParams, TernMeta>) {
+				requireUser(ctx, "admin");
+				const now = Date.now();
+				try {
+					const row = await this.model.create({
+						username: ctx.params.username,
+						passwordHash: await hashPassword(ctx.params.password),
+						role: ctx.params.role,
+						createdAt: now,
+						updatedAt: now
+					});
+					ctx.meta.$statusCode = 201;
+					return this.userView(row.get({ plain: true }));
+				} catch (err) {
+					if (err instanceof UniqueConstraintError) throw Errors.userExists(ctx.params.username);
+					throw err;
+				}
+			}
+		},
+
+		/** `GET /api/users` (admin) */
+		listUsers: {
+			async handler(this: AuthThis, ctx: Context<unknown, TernMeta>) {
+				requireUser(ctx, "admin");
+				const rows = (await this.model.findAll({ order: [["id", "ASC"]], raw: true })) as unknown as UserRow[];
+				return rows.map(row => this.userView(row));
+			}
+		},
+
+		/** `DELETE /api/users/:id` (admin); the last admin cannot be removed. */
+		removeUser: {
+			params: { id: { type: "number", integer: true, positive: true, convert: true } },
+			async handler(this: AuthThis, ctx: Context<{ id: number }, TernMeta>) {
+				requireUser(ctx, "admin");
+				const row = (await this.model.findByPk(ctx.params.id, { raw: true })) as unknown as UserRow | null;
+				if (!row) throw Errors.userNotFound(ctx.params.id);
+				if (row.role === "admin" && (await this.model.count({ where: { role: "admin" } })) <= 1)
+					throw Errors.forbidden("The last admin cannot be removed");
+				await this.model.destroy({ where: { id: row.id } });
+				return this.userView(row);
+			}
+		}
+	},
+	methods: {
+		userView(row: UserRow): UserView {
+			return { id: row.id, username: row.username, role: row.role, createdAt: new Date(Number(row.createdAt)).toISOString() };
+		},
+
+		/** First start: create `admin`, with TERN_ADMIN_PASSWORD or a generated password logged once. */
+		async ensureAdmin(this: AuthThis) {
+			if ((await this.model.count()) > 0) return;
+			const password = this.settings.adminPassword ?? generatePassword();
+			const now = Date.now();
+			try {
+				await this.model.create({
+					username: "admin",
+					passwordHash: await hashPassword(password),
+					role: "admin",
+					createdAt: now,
+					updatedAt: now
+				});
+			} catch (err) {
+				if (err instanceof UniqueConstraintError) return; // another node created it first
+				throw err;
+			}
+			if (!this.settings.adminPassword)
+				this.logger.warn(`Created user 'admin' with password '${password}' (shown once; set TERN_ADMIN_PASSWORD to choose it)`);
+		}
+	},
+	created(this: AuthThis) {
+		if (!this.settings.jwtSecret) throw new TypeError("auth needs settings.jwtSecret");
+		this.key = new TextEncoder().encode(this.settings.jwtSecret);
+	},
+	async started(this: AuthThis) {
+		await this.ensureAdmin();
+	}
+};
+
+export default AuthService;

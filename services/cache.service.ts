@@ -1,0 +1,116 @@
+/**
+ * cache: what Tern keeps in memory for speed — presence (terminalId → gateway node, activity),
+ * the latest state of hot tasks (LRU) and final results (24 h). Every replica follows the same
+ * broadcast events, so each holds the same picture; the database stays the source of truth.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { LRUCache } from "lru-cache";
+import {
+	FINAL_STATUSES,
+	type Presence,
+	type TaskStatusEvent,
+	type TerminalActiveEvent,
+	type TerminalConnectedEvent,
+	type TerminalDisconnectedEvent
+} from "../lib/contracts.ts";
+
+export interface CacheSettings extends ServiceSettingSchema {
+	/** Hot tasks kept. @defaultValue 100000 */
+	taskEntries: number;
+	/** How long final results are kept, ms. @defaultValue 24 h */
+	resultTtl: number;
+	/** Results kept at most. @defaultValue 100000 */
+	resultEntries: number;
+}
+
+interface CacheVars {
+	presence: Map<string, Presence>;
+	tasks: LRUCache<string, TaskStatusEvent>;
+	results: LRUCache<string, TaskStatusEvent>;
+}
+type CacheThis = Service<CacheSettings> & CacheVars;
+
+const CacheService: ServiceSchema<CacheSettings, Record<string, never>, CacheVars> = {
+	name: "cache",
+	settings: {
+		taskEntries: 100_000,
+		resultTtl: 86_400_000,
+		resultEntries: 100_000
+	},
+	actions: {
+		/** The live connection of a terminal, or null when it is offline. */
+		presence: {
+			visibility: "public",
+			params: { terminalId: "string" },
+			handler(this: CacheThis, ctx: Context<{ terminalId: string }>): Presence | null {
+				return this.presence.get(ctx.params.terminalId) ?? null;
+			}
+		},
+
+		/** Live connections, all or of the named terminals. */
+		presenceList: {
+			visibility: "public",
+			params: { terminalIds: { type: "array", items: "string", optional: true } },
+			handler(this: CacheThis, ctx: Context<{ terminalIds?: string[] }>): Presence[] {
+				if (!ctx.params.terminalIds) return [...this.presence.values()];
+				return ctx.params.terminalIds.map(id => this.presence.get(id)).filter((p): p is Presence => Boolean(p));
+			}
+		},
+
+		/** Latest known state of a task, when hot. */
+		task: {
+			visibility: "public",
+			params: { taskId: "string" },
+			handler(this: CacheThis, ctx: Context<{ taskId: string }>): TaskStatusEvent | null {
+				return this.tasks.get(ctx.params.taskId) ?? null;
+			}
+		},
+
+		/** The final state of a task finished within the last 24 h. */
+		result: {
+			visibility: "public",
+			params: { taskId: "string" },
+			handler(this: CacheThis, ctx: Context<{ taskId: string }>): TaskStatusEvent | null {
+				return this.results.get(ctx.params.taskId) ?? null;
+			}
+		},
+
+		stats: {
+			visibility: "public",
+			handler(this: CacheThis) {
+				return { online: this.presence.size, hotTasks: this.tasks.size, results: this.results.size };
+			}
+		}
+	},
+	events: {
+		"terminal.connected"(this: CacheThis, ctx: Context<TerminalConnectedEvent>) {
+			this.presence.set(ctx.params.terminalId, { ...ctx.params });
+		},
+		/** Only the session that is gone is removed: a reconnect elsewhere may have come first. */
+		"terminal.disconnected"(this: CacheThis, ctx: Context<TerminalDisconnectedEvent>) {
+			const current = this.presence.get(ctx.params.terminalId);
+			if (current && current.sessionId === ctx.params.sessionId) this.presence.delete(ctx.params.terminalId);
+		},
+		"terminal.active"(this: CacheThis, ctx: Context<TerminalActiveEvent>) {
+			for (const item of ctx.params.items) {
+				const current = this.presence.get(item.terminalId);
+				if (current && item.lastActiveAt > current.lastActiveAt) current.lastActiveAt = item.lastActiveAt;
+			}
+		},
+		"task.status"(this: CacheThis, ctx: Context<TaskStatusEvent>) {
+			this.tasks.set(ctx.params.taskId, ctx.params);
+			if (FINAL_STATUSES.has(ctx.params.status)) this.results.set(ctx.params.taskId, ctx.params);
+		},
+		/** A gateway node that left took its connections with it. */
+		"$node.disconnected"(this: CacheThis, ctx: Context<{ node: { id: string } }>) {
+			for (const [id, p] of this.presence) if (p.nodeID === ctx.params.node.id) this.presence.delete(id);
+		}
+	},
+	created(this: CacheThis) {
+		this.presence = new Map();
+		this.tasks = new LRUCache({ max: this.settings.taskEntries });
+		this.results = new LRUCache({ max: this.settings.resultEntries, ttl: this.settings.resultTtl });
+	}
+};
+
+export default CacheService;

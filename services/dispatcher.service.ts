@@ -1,0 +1,210 @@
+/**
+ * dispatcher: owns the task table and the lifecycle state machine.
+ *
+ *   submit ─▶ PENDING ─push─▶ DELIVERED ─ack─▶ PROCESSING ─result─▶ COMPLETED | FAILED
+ *   timeouts ─▶ TIMEOUT; FAILED/TIMEOUT ─retry─▶ PENDING; cancel ─▶ CANCELLED; ttl ─▶ EXPIRED
+ *
+ * Each change is written (compare-and-set on status and attempt) before it is announced or
+ * pushed. Deciding what a terminal gets next runs under that terminal's lock, so its
+ * advertised concurrency is never exceeded. Deadlines live in the rows; a sweep enforces them,
+ * so a restart loses none.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { DbMixin } from "../mixins/db.mixin.ts";
+import { defineTask, type TaskModel } from "../models/task.model.ts";
+import type { SubmitResult, TaskPush, TaskQueryView, TaskView, TernMeta, Presence } from "../lib/contracts.ts";
+import { actingTerminal, requireUser } from "../lib/access.ts";
+import { TaskStore } from "./dispatcher/store.ts";
+import { toQueryView, toView } from "./dispatcher/views.ts";
+import { Dispatcher } from "./dispatcher/dispatcher.ts";
+import {
+	ackParams,
+	connectedParams,
+	listParams,
+	progressParams,
+	pullParams,
+	resultParams,
+	taskBodyParams,
+	taskIdRule,
+	type AckActionParams,
+	type ListParams,
+	type ProgressActionParams,
+	type PullParams,
+	type ResultActionParams,
+	type SubmitParams
+} from "./dispatcher/params.ts";
+
+export interface DispatcherSettings extends ServiceSettingSchema {
+	/** Defaults of a task body, in seconds as the API speaks. */
+	defaults: { priority: number; timeout: number; ackTimeout: number; ttl: number; maxRetries: number };
+	/** Largest payload, bytes of JSON. @defaultValue 256 KiB */
+	maxPayloadBytes: number;
+	/** How long an idempotency key maps to its task, ms. @defaultValue 24 h */
+	idempotencyWindow: number;
+	/** Pushes without an ack before the task times out. @defaultValue 3 */
+	maxDeliveries: number;
+	/** How often deadlines are enforced, ms. @defaultValue 250 */
+	sweepInterval: number;
+	/** How often queues of online terminals are re-checked in case a drain was missed, ms. @defaultValue 5000 */
+	rescanInterval: number;
+	/** Rows handled per deadline kind per sweep. @defaultValue 500 */
+	sweepBatch: number;
+	dbUri: string;
+}
+
+interface DispatcherVars {
+	model: TaskModel;
+	core: Dispatcher;
+	sweepTimer: NodeJS.Timeout;
+}
+type DispatcherThis = Service<DispatcherSettings> & DispatcherVars;
+
+const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>, DispatcherVars> = {
+	name: "dispatcher",
+	mixins: [DbMixin(defineTask)],
+	dependencies: ["cache"],
+	settings: {
+		defaults: { priority: 5, timeout: 300, ackTimeout: 30, ttl: 86_400, maxRetries: 0 },
+		maxPayloadBytes: 256 * 1024,
+		idempotencyWindow: 86_400_000,
+		maxDeliveries: 3,
+		sweepInterval: 250,
+		rescanInterval: 5000,
+		sweepBatch: 500,
+		dbUri: ""
+	},
+	actions: {
+		find: false,
+		count: false,
+
+		/** `POST /api/task/submit` → 201 `{ taskId }`; queued, or pushed at once to an online terminal. */
+		submit: {
+			params: taskBodyParams,
+			async handler(this: DispatcherThis, ctx: Context<SubmitParams, TernMeta>): Promise<SubmitResult> {
+				requireUser(ctx, "operator");
+				const result = await this.core.submitTask(ctx.params, ctx.meta.principal);
+				ctx.meta.$statusCode = 201;
+				return result;
+			}
+		},
+
+		/** `GET /api/task/pull` (terminal token): hands over up to `limit` tasks and marks them DELIVERED. */
+		pull: {
+			params: pullParams,
+			async handler(this: DispatcherThis, ctx: Context<PullParams, TernMeta>): Promise<{ tasks: TaskPush[] }> {
+				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
+				return { tasks: await this.core.pullTasks(terminalId, ctx.params.limit) };
+			}
+		},
+
+		/** `ack` from a terminal: DELIVERED → PROCESSING. Repeating it is harmless. */
+		ack: {
+			params: ackParams,
+			async handler(this: DispatcherThis, ctx: Context<AckActionParams, TernMeta>) {
+				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
+				return this.core.ackTask(terminalId, ctx.params.taskId, ctx.params.attempt);
+			}
+		},
+
+		/** `progress` from a terminal: percent is kept, log lines are relayed to followers. */
+		progress: {
+			params: progressParams,
+			async handler(this: DispatcherThis, ctx: Context<ProgressActionParams, TernMeta>) {
+				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
+				return this.core.recordProgress(terminalId, ctx.params);
+			}
+		},
+
+		/** `POST /api/task/result` and the `result` event: the attempt's outcome → 202. */
+		result: {
+			params: resultParams,
+			async handler(this: DispatcherThis, ctx: Context<ResultActionParams, TernMeta>) {
+				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
+				const reply = await this.core.recordResult(terminalId, ctx.params);
+				ctx.meta.$statusCode = 202;
+				return reply;
+			}
+		},
+
+		/** `GET /api/task/query?taskId=` → `{ taskId, status, data, error, attempt, timestamps }` */
+		query: {
+			params: { taskId: taskIdRule },
+			async handler(this: DispatcherThis, ctx: Context<{ taskId: string }, TernMeta>): Promise<TaskQueryView> {
+				requireUser(ctx, "viewer");
+				return toQueryView(await this.core.mustGet(ctx.params.taskId));
+			}
+		},
+
+		/** `GET /api/tasks/:id` → the whole task. */
+		get: {
+			params: { id: taskIdRule },
+			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>): Promise<TaskView> {
+				requireUser(ctx, "viewer");
+				return toView(await this.core.mustGet(ctx.params.id));
+			}
+		},
+
+		/** `GET /api/tasks` → `{ rows, total, page, pageSize, totalPages }`, newest first by default. */
+		list: {
+			params: listParams,
+			async handler(this: DispatcherThis, ctx: Context<ListParams, TernMeta>) {
+				requireUser(ctx, "viewer");
+				return this.core.listTasks(ctx.params);
+			}
+		},
+
+		/** `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. */
+		cancel: {
+			params: { id: taskIdRule },
+			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				return toQueryView(await this.core.cancelTask(ctx.params.id));
+			}
+		},
+
+		/** Counts by status, for `/api/system/status` and the REPL. */
+		stats: {
+			visibility: "public",
+			async handler(this: DispatcherThis) {
+				return { tasks: await this.core.store.countByStatus() };
+			}
+		},
+
+		/** A gateway announces a new terminal session: hand it its queue. */
+		connected: {
+			visibility: "public",
+			params: connectedParams,
+			async handler(this: DispatcherThis, ctx: Context<Presence>) {
+				await this.core.requestDrain(ctx.params.terminalId, ctx.params);
+				return { ok: true };
+			}
+		},
+
+		/** A session closed: what it held but had not acknowledged goes back to the queue. */
+		disconnected: {
+			visibility: "public",
+			params: { terminalId: "string", sessionId: "string" },
+			async handler(this: DispatcherThis, ctx: Context<{ terminalId: string; sessionId: string }>) {
+				await this.core.returnDelivered(ctx.params.terminalId);
+				return { ok: true };
+			}
+		}
+	},
+	async started(this: DispatcherThis) {
+		this.core = new Dispatcher({
+			broker: this.broker,
+			logger: this.logger,
+			settings: this.settings,
+			store: new TaskStore(this.model)
+		});
+		await this.core.recoverDelivered();
+		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);
+	},
+	async stopped(this: DispatcherThis) {
+		clearInterval(this.sweepTimer);
+		// Let a running sweep finish its writes before the database closes.
+		while (this.core?.isSweeping) await new Promise(resolve => setTimeout(resolve, 10));
+	}
+};
+
+export default DispatcherService;

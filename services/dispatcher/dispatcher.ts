@@ -1,0 +1,635 @@
+/**
+ * The dispatcher's core: submit, routing, delivery, the terminal's replies, and the sweep
+ * that enforces deadlines.
+ */
+import type { Logger, ServiceBroker } from "moleculer";
+import { UniqueConstraintError, Op, type WhereOptions } from "sequelize";
+import {
+	FINAL_STATUSES,
+	type Backoff,
+	type Presence,
+	type Principal,
+	type Selector,
+	type SubmitResult,
+	type TaskPush,
+	type TaskStatusEvent,
+	type TaskStatus,
+	type TerminalRecord
+} from "../../lib/contracts.ts";
+import { Errors } from "../../lib/errors.ts";
+import { uuidv7 } from "../../lib/ids.ts";
+import { labelsMatch, normalizeLabels } from "../../lib/labels.ts";
+import { backoffDelay } from "../../lib/backoff.ts";
+import { KeyedLock } from "../../lib/keyed-lock.ts";
+import { resolve as resolveStrategy, ConsistentHashStrategy, type Candidate, type Strategy } from "../../lib/strategies/index.ts";
+import type { TaskRow } from "../../models/task.model.ts";
+import type { DispatcherSettings } from "../dispatcher.service.ts";
+import type { TaskStore } from "./store.ts";
+import { toPush, toStatusEvent, toView } from "./views.ts";
+import type { ListParams, ProgressActionParams, ResultActionParams, SubmitParams } from "./params.ts";
+
+type Delivery = { push: Presence } | { pull: true };
+type FinalFields = Pick<Partial<TaskRow>, "output" | "error" | "exitCode">;
+
+/** Selector tasks looked at per drain. */
+const SELECTOR_SCAN = 200;
+
+function parseJson<T>(text: string | null): T | null {
+	return text === null ? null : (JSON.parse(text) as T);
+}
+
+function byQueueOrder(a: TaskRow, b: TaskRow): number {
+	return b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function seconds(ms: number): string {
+	return `${ms / 1000}s`;
+}
+
+export interface DispatcherDeps {
+	broker: ServiceBroker;
+	logger: Logger;
+	settings: DispatcherSettings;
+	store: TaskStore;
+}
+
+/**
+ * The task state machine. The service owns one, built when its database is connected, and
+ * maps actions and the sweep timer onto it.
+ */
+export class Dispatcher {
+	readonly broker: ServiceBroker;
+	readonly logger: Logger;
+	readonly settings: DispatcherSettings;
+	readonly store: TaskStore;
+	private readonly locks = new KeyedLock();
+	/** Drains asked for while one runs: one follow-up drain serves them all. */
+	private readonly queuedDrains = new Map<string, Promise<void>>();
+	private readonly strategies = new Map<string, Strategy>(
+		["round_robin", "random", "least_busy", "consistent_hash"].map(name => [name, resolveStrategy(name)])
+	);
+	private sweeping = false;
+	private lastRescan = 0;
+
+	constructor(deps: DispatcherDeps) {
+		this.broker = deps.broker;
+		this.logger = deps.logger;
+		this.settings = deps.settings;
+		this.store = deps.store;
+	}
+
+	// ---------------------------------------------------------------- submit
+
+	async submitTask(body: SubmitParams, principal?: Principal): Promise<SubmitResult> {
+		const defaults = this.settings.defaults;
+		if (Boolean(body.terminalId) === Boolean(body.selector))
+			throw Errors.validation("Give either 'terminalId' or 'selector' (and not both)", [
+				{ field: "terminalId", message: "Give either 'terminalId' or 'selector' (and not both)" }
+			]);
+		const strategy = body.selector?.strategy ?? "round_robin";
+		if (strategy === "consistent_hash" && !body.selector?.key)
+			throw Errors.validation("'selector.key' is required by strategy 'consistent_hash'", [
+				{ field: "selector.key", message: "'selector.key' is required by strategy 'consistent_hash'" }
+			]);
+		const payload = body.payload === undefined ? null : JSON.stringify(body.payload);
+		const bytes = payload === null ? 0 : Buffer.byteLength(payload);
+		if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
+		if (body.terminalId) {
+			const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: body.terminalId });
+			if (!terminal) throw Errors.terminalNotFound(body.terminalId);
+		}
+
+		const now = Date.now();
+		if (body.idempotencyKey) {
+			const earlier = await this.earlierSubmit(body.idempotencyKey, now);
+			if (earlier) return earlier;
+		}
+
+		const ttlMs = Math.round((body.ttl ?? defaults.ttl) * 1000);
+		const selector: Selector | null = body.selector
+			? { ...body.selector, labels: normalizeLabels(body.selector.labels), strategy }
+			: null;
+		const template: TaskRow = {
+			id: "",
+			status: "PENDING",
+			type: body.type,
+			payload,
+			target: body.terminalId ?? null,
+			selector: selector ? JSON.stringify({ ...selector, labels: body.selector?.labels ?? {} }) : null,
+			terminalId: null,
+			priority: body.priority ?? defaults.priority,
+			timeoutMs: Math.round((body.timeout ?? defaults.timeout) * 1000),
+			ackTimeoutMs: Math.round((body.ackTimeout ?? defaults.ackTimeout) * 1000),
+			ttlMs,
+			maxRetries: body.maxRetries ?? defaults.maxRetries,
+			retries: 0,
+			backoff: body.backoff ? JSON.stringify(body.backoff) : null,
+			attempt: 0,
+			deliveries: 0,
+			idempotencyKey: body.idempotencyKey ?? null,
+			groupId: null,
+			shardIndex: null,
+			shardTotal: null,
+			output: null,
+			error: null,
+			exitCode: null,
+			progress: null,
+			createdBy: principal ? (principal.kind === "user" ? principal.username : `terminal:${principal.terminalId}`) : null,
+			createdAt: now,
+			updatedAt: now,
+			deliveredAt: null,
+			startedAt: null,
+			finishedAt: null,
+			expiresAt: now + ttlMs,
+			notBefore: null,
+			deadlineAt: null
+		};
+
+		let rows: TaskRow[];
+		if (strategy === "broadcast" || strategy === "sharding") {
+			const targets = await this.fanOutTargets(body.selector?.labels, strategy);
+			if (targets.length === 0) throw Errors.noMatchingTerminal(body.selector?.labels ?? {});
+			const groupId = uuidv7(now);
+			rows = targets.map((terminalId, index) => ({
+				...template,
+				id: uuidv7(now),
+				target: terminalId,
+				groupId,
+				idempotencyKey: index === 0 ? template.idempotencyKey : null,
+				shardIndex: strategy === "sharding" ? index : null,
+				shardTotal: strategy === "sharding" ? targets.length : null
+			}));
+		} else {
+			rows = [{ ...template, id: uuidv7(now) }];
+		}
+
+		try {
+			await this.store.insert(rows);
+		} catch (err) {
+			// Two submits with one key raced; the loser answers with the winner's task.
+			if (err instanceof UniqueConstraintError && body.idempotencyKey) {
+				const earlier = await this.earlierSubmit(body.idempotencyKey, now);
+				if (earlier) return earlier;
+			}
+			throw err;
+		}
+		for (const row of rows) this.announce(row);
+		await Promise.all(rows.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
+		return rows.length === 1 ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
+	}
+
+	/** The earlier task of an idempotency key still within its window; frees a key past it. */
+	async earlierSubmit(key: string, now: number): Promise<SubmitResult | null> {
+		const earlier = await this.store.byIdempotencyKey(key);
+		if (!earlier) return null;
+		if (now - Number(earlier.createdAt) >= this.settings.idempotencyWindow) {
+			await this.store.releaseKey(earlier.id, key);
+			return null;
+		}
+		if (earlier.groupId) {
+			const group = await this.store.byGroup(earlier.groupId);
+			return { taskId: earlier.id, taskIds: group.map(r => r.id), duplicate: true };
+		}
+		return { taskId: earlier.id, duplicate: true };
+	}
+
+	/** Broadcast: every enabled matching terminal. Sharding: the online ones, else all registered. */
+	async fanOutTargets(labels: Selector["labels"], strategy: "broadcast" | "sharding"): Promise<string[]> {
+		const registered = (await this.broker.call<TerminalRecord[], Record<string, never>>("terminals.matching", {})).filter(t => labelsMatch(labels, t.labels));
+		if (strategy === "broadcast") return registered.map(t => t.id);
+		const online = new Set((await this.presenceList()).map(p => p.terminalId));
+		const live = registered.filter(t => online.has(t.id));
+		return (live.length > 0 ? live : registered).map(t => t.id);
+	}
+
+	// ---------------------------------------------------------------- routing
+
+	/** Finds who should take a PENDING task now and lets that terminal drain its queue. */
+	async route(row: TaskRow): Promise<void> {
+		if (row.target) return this.requestDrain(row.target);
+		const selector = parseJson<Selector>(row.selector) ?? {};
+		const matching = (await this.presenceList()).filter(p => labelsMatch(selector.labels, p.labels));
+		if (matching.length === 0) return;
+		const candidates = await this.candidates(matching);
+		const strategy = this.strategies.get(selector.strategy ?? "round_robin")!;
+		const chosen = strategy.pick(candidates, { selectorKey: row.selector ?? "", key: selector.key });
+		if (chosen) await this.requestDrain(chosen, matching.find(p => p.terminalId === chosen));
+	}
+
+	async candidates(online: Presence[]): Promise<Candidate[]> {
+		const inflight = await this.store.inflight(online.map(p => p.terminalId));
+		return online.map(p => ({
+			terminalId: p.terminalId,
+			labels: p.labels,
+			concurrency: p.concurrency,
+			inflight: inflight.get(p.terminalId) ?? 0
+		}));
+	}
+
+	/** Drains a terminal's queue under its lock; requests made meanwhile share one follow-up drain. */
+	requestDrain(terminalId: string, presence?: Presence): Promise<void> {
+		const queued = this.queuedDrains.get(terminalId);
+		if (queued) return queued;
+		const drain = this.locks.run(terminalId, async () => {
+			this.queuedDrains.delete(terminalId);
+			await this.drainOnce(terminalId, presence);
+		});
+		this.queuedDrains.set(terminalId, drain);
+		return drain;
+	}
+
+	/** Pushes the terminal as many due tasks as it has free slots, in queue order. Holds its lock. */
+	async drainOnce(terminalId: string, hint?: Presence): Promise<void> {
+		const presence = hint ?? (await this.presenceOf(terminalId));
+		if (!presence) return;
+		const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: terminalId });
+		if (!terminal?.enabled) return;
+		const inflight = (await this.store.inflight([terminalId])).get(terminalId) ?? 0;
+		const free = presence.concurrency - inflight;
+		if (free <= 0) return;
+		const now = Date.now();
+		for (const row of await this.collectFor(terminalId, presence.labels, free, now)) {
+			const outcome = await this.deliver(row, terminalId, now, { push: presence });
+			if (outcome === "gone") return;
+		}
+	}
+
+	/** Up to `limit` due tasks this terminal may take: its own queue merged with matching selector tasks. */
+	async collectFor(terminalId: string, labels: Record<string, string>, limit: number, now: number): Promise<TaskRow[]> {
+		const pinned = await this.store.pendingPinned(terminalId, now, limit);
+		const open: TaskRow[] = [];
+		let online: Presence[] | null = null;
+		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN)) {
+			const selector = parseJson<Selector>(row.selector) ?? {};
+			if (!labelsMatch(selector.labels, labels)) continue;
+			if (selector.strategy === "consistent_hash") {
+				// The key's owner among the online matching terminals takes it, or nobody does yet.
+				online ??= await this.presenceList();
+				const matching = (online ?? []).filter(p => labelsMatch(selector.labels, p.labels));
+				const owner = (this.strategies.get("consistent_hash") as ConsistentHashStrategy).owner(
+					matching.map(p => ({ terminalId: p.terminalId, labels: p.labels, concurrency: p.concurrency, inflight: 0 })),
+					selector.key ?? ""
+				);
+				if (owner?.terminalId !== terminalId) continue;
+			}
+			open.push(row);
+			if (open.length >= limit) break;
+		}
+		return [...pinned, ...open].sort(byQueueOrder).slice(0, limit);
+	}
+
+	/**
+	 * PENDING → DELIVERED as a new attempt, then the push. "gone" when the push found no
+	 * connection (the task goes back to PENDING), "lost" when another actor took the task first.
+	 */
+	async deliver(row: TaskRow, terminalId: string, now: number, how: Delivery): Promise<TaskRow | "lost" | "gone"> {
+		const attempt = row.attempt + 1;
+		// A pulled task has no ack step over plain HTTP: it gets its whole run time before redelivery.
+		const deadline = "pull" in how ? now + row.ackTimeoutMs + row.timeoutMs : now + row.ackTimeoutMs;
+		const changes: Partial<TaskRow> = {
+			status: "DELIVERED",
+			terminalId,
+			attempt,
+			deliveries: row.deliveries + 1,
+			deliveredAt: now,
+			deadlineAt: deadline,
+			expiresAt: null,
+			notBefore: null,
+			updatedAt: now
+		};
+		if (!(await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, changes))) return "lost";
+		const delivered: TaskRow = { ...row, ...changes };
+		this.announce(delivered);
+		if ("pull" in how) return delivered;
+		try {
+			await this.broker.call(
+				"gateway.push",
+				{ terminalId, sessionId: how.push.sessionId, event: "task", data: toPush(delivered) },
+				{ nodeID: how.push.nodeID }
+			);
+			return delivered;
+		} catch (err) {
+			this.logger.debug(`Push of ${row.id} to ${terminalId} failed: ${(err as Error).message}`);
+			await this.returnToQueue(delivered, Date.now());
+			return "gone";
+		}
+	}
+
+	/** DELIVERED → PENDING, same attempt: an ack or result of it is still accepted. */
+	async returnToQueue(row: TaskRow, now: number): Promise<boolean> {
+		const changes: Partial<TaskRow> = { status: "PENDING", deadlineAt: null, expiresAt: now + Number(row.ttlMs), updatedAt: now };
+		if (!(await this.store.transition(row.id, { status: "DELIVERED", attempt: row.attempt }, changes))) return false;
+		this.announce({ ...row, ...changes });
+		return true;
+	}
+
+	async pullTasks(terminalId: string, limit?: number): Promise<TaskPush[]> {
+		const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: terminalId });
+		if (!terminal) throw Errors.terminalNotFound(terminalId);
+		if (!terminal.enabled) throw Errors.terminalDisabled(terminalId);
+		return this.locks.run(terminalId, async () => {
+			const presence = await this.presenceOf(terminalId);
+			const concurrency = presence?.concurrency ?? terminal.concurrency;
+			const inflight = (await this.store.inflight([terminalId])).get(terminalId) ?? 0;
+			const free = Math.min(limit ?? concurrency, concurrency - inflight);
+			if (free <= 0) return [];
+			const now = Date.now();
+			const tasks: TaskPush[] = [];
+			for (const row of await this.collectFor(terminalId, terminal.labels, free, now)) {
+				const delivered = await this.deliver(row, terminalId, now, { pull: true });
+				if (typeof delivered === "object") tasks.push(toPush(delivered));
+			}
+			return tasks;
+		});
+	}
+
+	// ---------------------------------------------------------------- the terminal's replies
+
+	/**
+	 * The attempt a terminal names must be the task's current one and be held by it. An older
+	 * attempt is STALE_ATTEMPT, whoever sends it; another terminal's task is TASK_NOT_YOURS.
+	 */
+	checkHolder(row: TaskRow, terminalId: string, attempt: number): void {
+		if (attempt < row.attempt) throw Errors.staleAttempt(row.id, attempt, row.attempt);
+		if (row.terminalId !== terminalId) throw Errors.taskNotYours(row.id, terminalId);
+		if (attempt !== row.attempt) throw Errors.staleAttempt(row.id, attempt, row.attempt);
+	}
+
+	/** A task the terminal holds: DELIVERED/PROCESSING, or returned to the queue from it (same attempt). */
+	isHeld(row: TaskRow): boolean {
+		return row.status === "DELIVERED" || row.status === "PROCESSING" || (row.status === "PENDING" && row.deliveredAt !== null);
+	}
+
+	async ackTask(terminalId: string, taskId: string, attempt: number) {
+		const row = await this.mustGet(taskId);
+		if (FINAL_STATUSES.has(row.status)) {
+			if (attempt < row.attempt) throw Errors.staleAttempt(taskId, attempt, row.attempt);
+			throw Errors.taskFinished(taskId, row.status);
+		}
+		this.checkHolder(row, terminalId, attempt);
+		if (row.status === "PROCESSING") return { taskId, attempt, status: row.status };
+		if (!this.isHeld(row)) throw Errors.taskNotStarted(taskId, row.status);
+		const now = Date.now();
+		const changes: Partial<TaskRow> = {
+			status: "PROCESSING",
+			startedAt: now,
+			deadlineAt: now + row.timeoutMs,
+			expiresAt: null,
+			deliveries: 0,
+			updatedAt: now
+		};
+		if (!(await this.store.transition(taskId, { status: row.status, attempt }, changes))) {
+			const again = await this.mustGet(taskId);
+			if (again.status === "PROCESSING" && again.attempt === attempt) return { taskId, attempt, status: again.status };
+			throw Errors.stateConflict(taskId);
+		}
+		this.announce({ ...row, ...changes });
+		return { taskId, attempt, status: "PROCESSING" as TaskStatus };
+	}
+
+	async recordProgress(terminalId: string, params: ProgressActionParams) {
+		const row = await this.mustGet(params.taskId);
+		if (FINAL_STATUSES.has(row.status)) throw Errors.taskFinished(row.id, row.status);
+		this.checkHolder(row, terminalId, params.attempt);
+		const now = Date.now();
+		if (params.percent !== undefined)
+			await this.store.transition(row.id, { status: ["DELIVERED", "PROCESSING"], attempt: params.attempt }, {
+				progress: Math.round(params.percent),
+				updatedAt: now
+			});
+		void this.broker
+			.broadcast("task.progress", {
+				taskId: row.id,
+				attempt: params.attempt,
+				percent: params.percent,
+				log: params.log,
+				at: new Date(now).toISOString()
+			})
+			.catch(() => undefined);
+		return { taskId: row.id, attempt: params.attempt, status: row.status };
+	}
+
+	async recordResult(terminalId: string, params: ResultActionParams) {
+		const row = await this.mustGet(params.taskId);
+		if (FINAL_STATUSES.has(row.status)) {
+			// The same result twice (a retried send) is acknowledged, not an error.
+			if (row.attempt === params.attempt && row.terminalId === terminalId && (row.status === "COMPLETED" || row.status === "FAILED"))
+				return { taskId: row.id, attempt: row.attempt, status: row.status, duplicate: true };
+			if (params.attempt < row.attempt) throw Errors.staleAttempt(row.id, params.attempt, row.attempt);
+			throw Errors.taskFinished(row.id, row.status);
+		}
+		this.checkHolder(row, terminalId, params.attempt);
+		if (!this.isHeld(row)) throw Errors.taskNotStarted(row.id, row.status);
+		const fields: FinalFields = {
+			output: params.output === undefined ? null : JSON.stringify(params.output),
+			error: params.error ?? null,
+			exitCode: params.exitCode ?? null
+		};
+		const now = Date.now();
+		const next =
+			params.status === "success"
+				? await this.finish(row, "COMPLETED", fields, now)
+				: await this.retryOrFinish(row, "FAILED", fields, now);
+		if (!next) throw Errors.stateConflict(row.id);
+		void this.requestDrain(terminalId).catch(err => this.logger.error("Drain failed", terminalId, err));
+		return { taskId: row.id, attempt: row.attempt, status: next.status };
+	}
+
+	/** Writes a final state, from whatever non-final state `row` was read in. */
+	async finish(row: TaskRow, status: TaskStatus, fields: FinalFields, now: number): Promise<TaskRow | null> {
+		const changes: Partial<TaskRow> = {
+			...fields,
+			status,
+			finishedAt: now,
+			deadlineAt: null,
+			expiresAt: null,
+			notBefore: null,
+			updatedAt: now
+		};
+		if (status === "COMPLETED") changes.progress = 100;
+		if (!(await this.store.transition(row.id, { status: row.status, attempt: row.attempt }, changes))) return null;
+		const next = { ...row, ...changes };
+		this.announce(next);
+		return next;
+	}
+
+	/** A failed or timed-out attempt: back to PENDING after the backoff while retries remain, else final. */
+	async retryOrFinish(row: TaskRow, status: "FAILED" | "TIMEOUT", fields: FinalFields, now: number): Promise<TaskRow | null> {
+		if (row.retries >= row.maxRetries) return this.finish(row, status, fields, now);
+		const retry = row.retries + 1;
+		const delay = backoffDelay(parseJson<Backoff>(row.backoff), retry);
+		const changes: Partial<TaskRow> = {
+			...fields,
+			status: "PENDING",
+			retries: retry,
+			notBefore: delay > 0 ? now + delay : null,
+			expiresAt: now + delay + Number(row.ttlMs),
+			deadlineAt: null,
+			deliveries: 0,
+			// Not held by anyone now: a late reply to this attempt must not count.
+			deliveredAt: null,
+			startedAt: null,
+			progress: null,
+			updatedAt: now
+		};
+		if (!(await this.store.transition(row.id, { status: row.status, attempt: row.attempt }, changes))) return null;
+		const next: TaskRow = { ...row, ...changes };
+		this.announce(next, { retry, error: fields.error ?? `attempt ${row.attempt} ended ${status}` });
+		if (delay === 0) void this.route(next).catch(err => this.logger.error("Routing failed", row.id, err));
+		return next;
+	}
+
+	async cancelTask(taskId: string): Promise<TaskRow> {
+		for (let tries = 0; tries < 5; tries++) {
+			const row = await this.mustGet(taskId);
+			if (FINAL_STATUSES.has(row.status)) throw Errors.taskFinished(taskId, row.status);
+			const next = await this.finish(row, "CANCELLED", { error: "cancelled" }, Date.now());
+			if (!next) continue;
+			if ((row.status === "DELIVERED" || row.status === "PROCESSING") && row.terminalId) {
+				await this.tellTerminal(row.terminalId, "cancel", { taskId, attempt: row.attempt, reason: "cancelled" });
+				void this.requestDrain(row.terminalId).catch(() => undefined);
+			}
+			return next;
+		}
+		throw Errors.stateConflict(taskId);
+	}
+
+	// ---------------------------------------------------------------- connections
+
+	/**
+	 * A session of this terminal closed: its DELIVERED tasks return to the queue, except those
+	 * delivered to a newer session that is already up.
+	 */
+	async returnDelivered(terminalId: string): Promise<void> {
+		const presence = await this.presenceOf(terminalId);
+		const now = Date.now();
+		for (const row of await this.store.delivered(terminalId, presence?.connectedAt)) {
+			if ((await this.returnToQueue(row, now)) && !row.target) {
+				await this.route({ ...row, status: "PENDING" }).catch(err => this.logger.error("Routing failed", row.id, err));
+			}
+		}
+		if (presence) await this.requestDrain(terminalId, presence);
+	}
+
+	/** After a restart: DELIVERED tasks of terminals that are not connected go back to the queue. */
+	async recoverDelivered(): Promise<void> {
+		const online = new Set((await this.presenceList()).map(p => p.terminalId));
+		const now = Date.now();
+		let returned = 0;
+		for (const row of await this.store.allDelivered(100_000)) {
+			if (row.terminalId && online.has(row.terminalId)) continue;
+			if (await this.returnToQueue(row, now)) returned++;
+		}
+		if (returned > 0) this.logger.info(`Returned ${returned} delivered task(s) of offline terminals to the queue`);
+	}
+
+	// ---------------------------------------------------------------- deadlines
+
+	/** Enforces ack and processing deadlines, ttl expiry and retry wake-ups; re-checks queues now and then. */
+	get isSweeping(): boolean {
+		return this.sweeping;
+	}
+
+	async sweep(): Promise<void> {
+		if (this.sweeping) return;
+		this.sweeping = true;
+		try {
+			const now = Date.now();
+			const batch = this.settings.sweepBatch;
+			for (const row of await this.store.due("DELIVERED", "deadlineAt", now, batch)) await this.onAckTimeout(row, now);
+			for (const row of await this.store.due("PROCESSING", "deadlineAt", now, batch)) await this.onRunTimeout(row, now);
+			for (const row of await this.store.due("PENDING", "expiresAt", now, batch)) {
+				await this.finish(row, "EXPIRED", { error: `not delivered within its ttl of ${seconds(Number(row.ttlMs))}` }, now);
+			}
+			for (const row of await this.store.due("PENDING", "notBefore", now, batch)) {
+				if (await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, { notBefore: null }))
+					await this.route({ ...row, notBefore: null });
+			}
+			if (now - this.lastRescan >= this.settings.rescanInterval) {
+				this.lastRescan = now;
+				await this.rescan(now);
+			}
+		} catch (err) {
+			this.logger.error("Sweep failed", err);
+		} finally {
+			this.sweeping = false;
+		}
+	}
+
+	async onAckTimeout(row: TaskRow, now: number): Promise<void> {
+		if (row.terminalId) await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "ack-timeout" });
+		if (row.deliveries < this.settings.maxDeliveries) {
+			if (await this.returnToQueue(row, now)) await this.route({ ...row, status: "PENDING" });
+			return;
+		}
+		const error = `not acknowledged within ${seconds(row.ackTimeoutMs)} after ${row.deliveries} deliveries`;
+		await this.retryOrFinish(row, "TIMEOUT", { error }, now);
+		if (row.terminalId) await this.requestDrain(row.terminalId);
+	}
+
+	async onRunTimeout(row: TaskRow, now: number): Promise<void> {
+		if (row.terminalId) await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "timeout" });
+		await this.retryOrFinish(row, "TIMEOUT", { error: `did not finish within its timeout of ${seconds(row.timeoutMs)}` }, now);
+		if (row.terminalId) await this.requestDrain(row.terminalId);
+	}
+
+	/** In case a drain was missed: online terminals with due tasks drain again. */
+	async rescan(now: number): Promise<void> {
+		const online = await this.presenceList();
+		if (online.length === 0) return;
+		const waiting = new Set(await this.store.terminalsWithPending(now));
+		const anyOpen = await this.store.hasUnassignedPending(now);
+		for (const presence of online) {
+			if (anyOpen || waiting.has(presence.terminalId)) await this.requestDrain(presence.terminalId, presence);
+		}
+	}
+
+	// ---------------------------------------------------------------- helpers
+
+	async mustGet(taskId: string): Promise<TaskRow> {
+		const row = await this.store.get(taskId);
+		if (!row) throw Errors.taskNotFound(taskId);
+		return row;
+	}
+
+	async listTasks(params: ListParams) {
+		const where: Record<string | symbol, unknown> = {};
+		if (params.status) where.status = { [Op.in]: params.status.split(",") };
+		if (params.terminalId) where[Op.or] = [{ terminalId: params.terminalId }, { target: params.terminalId }];
+		if (params.type) where.type = params.type;
+		if (params.groupId) where.groupId = params.groupId;
+		const page = params.page ?? 1;
+		const pageSize = params.pageSize ?? 20;
+		const sort = params.sort ?? "-createdAt";
+		const column = sort.replace(/^-/, "");
+		const direction = sort.startsWith("-") ? "DESC" : "ASC";
+		const { rows, total } = await this.store.page(where as WhereOptions<TaskRow>, (page - 1) * pageSize, pageSize, [
+			[column, direction],
+			["id", direction]
+		]);
+		return { rows: rows.map(toView), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+	}
+
+	/** Announces a durable change to whoever follows (gateways, cache, monitor). */
+	announce(row: TaskRow, extra?: Partial<TaskStatusEvent>): void {
+		void this.broker.broadcast("task.status", toStatusEvent(row, extra)).catch(() => undefined);
+	}
+
+	/** Best effort: a message to a terminal wherever it is connected. */
+	async tellTerminal(terminalId: string, event: "cancel", data: Record<string, unknown>): Promise<void> {
+		const presence = await this.presenceOf(terminalId);
+		if (!presence) return;
+		await this.broker
+			.call("gateway.push", { terminalId, sessionId: presence.sessionId, event, data }, { nodeID: presence.nodeID })
+			.catch(() => undefined);
+	}
+
+	presenceOf(terminalId: string): Promise<Presence | null> {
+		return this.broker.call<Presence | null, { terminalId: string }>("cache.presence", { terminalId });
+	}
+
+	presenceList(): Promise<Presence[]> {
+		return this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {});
+	}
+}
+

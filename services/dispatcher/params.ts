@@ -1,0 +1,112 @@
+/**
+ * The dispatcher's action params: each fastest-validator schema beside its TypeScript type.
+ * `$$strict: true` refuses unknown fields, so a typo (`priorty`) is an error, not a silent default.
+ */
+import { STRATEGIES, TASK_STATUSES, type AckParams, type ProgressParams, type ResultParams, type TaskBody } from "../../lib/contracts.ts";
+
+const DAY_S = 86_400;
+
+export const idRule = { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ };
+export const taskIdRule = { type: "string", min: 1, max: 64 };
+const labelsRule = [
+	{ type: "record", key: { type: "string", min: 1, max: 64 }, value: { type: "string", max: 256 } },
+	{ type: "array", items: { type: "string", min: 1, max: 64 }, max: 64 }
+];
+const secondsRule = (max: number) => ({ type: "number", positive: true, max, optional: true, convert: true });
+
+export const taskBodyParams = {
+	terminalId: { ...idRule, optional: true },
+	selector: {
+		type: "object",
+		optional: true,
+		strict: true,
+		props: {
+			labels: { type: "multi", rules: labelsRule, optional: true },
+			strategy: { type: "enum", values: [...STRATEGIES], optional: true },
+			key: { type: "string", max: 512, optional: true }
+		}
+	},
+	type: { type: "string", min: 1, max: 128 },
+	payload: { type: "any", optional: true },
+	priority: { type: "number", integer: true, min: 0, max: 9, optional: true, convert: true },
+	timeout: secondsRule(7 * DAY_S),
+	ackTimeout: secondsRule(DAY_S),
+	ttl: secondsRule(30 * DAY_S),
+	maxRetries: { type: "number", integer: true, min: 0, max: 100, optional: true, convert: true },
+	backoff: {
+		type: "object",
+		optional: true,
+		strict: true,
+		props: {
+			type: { type: "enum", values: ["fixed", "exponential"] },
+			delay: { type: "number", integer: true, min: 0, max: DAY_S * 1000 },
+			jitter: { type: "number", min: 0, max: 1, optional: true }
+		}
+	},
+	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
+	$$strict: true
+};
+export type SubmitParams = TaskBody;
+
+const attemptRule = { type: "number", integer: true, min: 1, convert: true };
+
+export const ackParams = { taskId: taskIdRule, attempt: attemptRule, terminalId: { ...idRule, optional: true } };
+export type AckActionParams = AckParams & { terminalId?: string };
+
+export const progressParams = {
+	taskId: taskIdRule,
+	attempt: attemptRule,
+	percent: { type: "number", min: 0, max: 100, optional: true, convert: true },
+	log: { type: "string", max: 65_536, optional: true },
+	terminalId: { ...idRule, optional: true }
+};
+export type ProgressActionParams = ProgressParams & { terminalId?: string };
+
+export const resultParams = {
+	taskId: taskIdRule,
+	attempt: attemptRule,
+	status: { type: "enum", values: ["success", "failed"] },
+	output: { type: "any", optional: true },
+	error: { type: "string", max: 65_536, optional: true, nullable: true },
+	exitCode: { type: "number", integer: true, optional: true, nullable: true, convert: true },
+	terminalId: { ...idRule, optional: true }
+};
+export type ResultActionParams = ResultParams & { terminalId?: string };
+
+export const pullParams = {
+	terminalId: { ...idRule, optional: true },
+	limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true }
+};
+export interface PullParams {
+	terminalId?: string;
+	limit?: number;
+}
+
+export const listParams = {
+	status: { type: "string", optional: true, pattern: new RegExp(`^(${TASK_STATUSES.join("|")})(,(${TASK_STATUSES.join("|")}))*$`) },
+	terminalId: { ...idRule, optional: true },
+	type: { type: "string", max: 128, optional: true },
+	groupId: { type: "string", max: 64, optional: true },
+	page: { type: "number", integer: true, min: 1, optional: true, convert: true },
+	pageSize: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true },
+	sort: { type: "enum", values: ["createdAt", "-createdAt", "priority", "-priority", "updatedAt", "-updatedAt"], optional: true }
+};
+export interface ListParams {
+	status?: string;
+	terminalId?: string;
+	type?: string;
+	groupId?: string;
+	page?: number;
+	pageSize?: number;
+	sort?: string;
+}
+
+export const connectedParams = {
+	terminalId: "string",
+	nodeID: "string",
+	sessionId: "string",
+	concurrency: "number",
+	labels: "object",
+	connectedAt: "number",
+	lastActiveAt: "number"
+};

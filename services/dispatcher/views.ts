@@ -1,0 +1,87 @@
+/** Rows → what the API, the sockets and events show. Seconds and ISO dates outside; ms inside. */
+import type { Backoff, Selector, TaskPush, TaskQueryView, TaskStatusEvent, TaskView } from "../../lib/contracts.ts";
+import type { TaskRow } from "../../models/task.model.ts";
+
+function iso(ms: number | null): string | null {
+	return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString();
+}
+
+function json<T>(text: string | null): T | null {
+	return text === null || text === undefined ? null : (JSON.parse(text) as T);
+}
+
+export function toPush(row: TaskRow): TaskPush {
+	const push: TaskPush = {
+		taskId: row.id,
+		attempt: row.attempt,
+		type: row.type,
+		payload: json(row.payload),
+		priority: row.priority,
+		timeout: row.timeoutMs / 1000,
+		ackTimeout: row.ackTimeoutMs / 1000,
+		createdAt: iso(row.createdAt)!
+	};
+	if (row.shardTotal !== null) {
+		push.shardIndex = row.shardIndex!;
+		push.shardTotal = row.shardTotal;
+	}
+	return push;
+}
+
+export function toQueryView(row: TaskRow): TaskQueryView {
+	return {
+		taskId: row.id,
+		status: row.status,
+		data: json(row.output),
+		error: row.error,
+		exitCode: row.exitCode,
+		attempt: row.attempt,
+		progress: row.progress,
+		createdAt: iso(row.createdAt)!,
+		updatedAt: iso(row.updatedAt)!,
+		deliveredAt: iso(row.deliveredAt),
+		startedAt: iso(row.startedAt),
+		finishedAt: iso(row.finishedAt)
+	};
+}
+
+export function toView(row: TaskRow): TaskView {
+	return {
+		...toQueryView(row),
+		terminalId: row.terminalId ?? row.target,
+		selector: json<Selector>(row.selector),
+		type: row.type,
+		payload: json(row.payload),
+		priority: row.priority,
+		timeout: row.timeoutMs / 1000,
+		ackTimeout: row.ackTimeoutMs / 1000,
+		ttl: Number(row.ttlMs) / 1000,
+		maxRetries: row.maxRetries,
+		retries: row.retries,
+		backoff: json<Backoff>(row.backoff),
+		idempotencyKey: row.idempotencyKey,
+		groupId: row.groupId,
+		shardIndex: row.shardIndex,
+		shardTotal: row.shardTotal,
+		expiresAt: iso(row.expiresAt),
+		notBefore: iso(row.notBefore),
+		deadlineAt: iso(row.deadlineAt)
+	};
+}
+
+export function toStatusEvent(row: TaskRow, extra: Partial<TaskStatusEvent> = {}): TaskStatusEvent {
+	const event: TaskStatusEvent = {
+		taskId: row.id,
+		status: row.status,
+		attempt: row.attempt,
+		terminalId: row.terminalId ?? row.target,
+		at: iso(row.updatedAt)!,
+		...extra
+	};
+	if (row.status === "COMPLETED" || row.status === "FAILED" || row.status === "TIMEOUT") {
+		event.data = json(row.output);
+		event.error = row.error;
+		event.exitCode = row.exitCode;
+	}
+	return event;
+}

@@ -1,0 +1,479 @@
+/**
+ * gateway: the live connections of this process. Terminals connect on socket.io `/terminal` or
+ * raw WebSocket `/ws/terminal/:id`; clients follow tasks on `/client` or `/ws/client/:taskId`.
+ * Every inbound terminal message becomes a dispatcher call made as that terminal; the
+ * dispatcher reaches a terminal through `gateway.push` on the node that holds it.
+ */
+import http, { type IncomingMessage, type Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Server as IoServer, type Namespace, type Socket } from "socket.io";
+import { WebSocketServer, type WebSocket } from "ws";
+import type {
+	ClientClientToServer,
+	ClientServerToClient,
+	Presence,
+	Principal,
+	SocketReply,
+	TaskProgressEvent,
+	TaskQueryView,
+	TaskStatusEvent,
+	TerminalClientToServer,
+	TerminalRecord,
+	TerminalRevokedEvent,
+	TerminalServerToClient
+} from "../lib/contracts.ts";
+import { Errors, toErrorPayload } from "../lib/errors.ts";
+import { SocketIoSession, WebSocketSession, type OutboundEvent, type TerminalSession } from "./gateway/sessions.ts";
+
+export interface GatewaySettings extends ServiceSettingSchema {
+	/** Port of the gateway's own HTTP server, used only when no `api` runs in this process. @defaultValue 3001 */
+	port: number;
+	/** Silence after which a terminal is offline, ms. @defaultValue 60000 */
+	heartbeatTimeout: number;
+	/** How often silent sessions are looked for, ms. @defaultValue 5000 */
+	heartbeatCheckInterval: number;
+	/** How often terminal activity is reported to the cluster, ms. @defaultValue 5000 */
+	activityFlushInterval: number;
+	/** Largest inbound message, bytes. @defaultValue 1 MiB */
+	maxMessageBytes: number;
+}
+
+type ClientSocket = Socket<ClientClientToServer, ClientServerToClient>;
+type InboundType = "heartbeat" | "ack" | "progress" | "result";
+const INBOUND: ReadonlySet<string> = new Set(["heartbeat", "ack", "progress", "result"]);
+
+interface GatewayVars {
+	server: HttpServer;
+	ownServer: HttpServer | null;
+	io: IoServer;
+	terminalNs: Namespace<TerminalClientToServer, TerminalServerToClient>;
+	clientNs: Namespace<ClientClientToServer, ClientServerToClient>;
+	wss: WebSocketServer;
+	sessions: Map<string, TerminalSession>;
+	wsFollowers: Map<string, Set<WebSocket>>;
+	timers: NodeJS.Timeout[];
+	onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+interface GatewayMethods {
+	verify(token: unknown): Promise<Principal>;
+	openSession(token: unknown, claimedId: string | null, advertised: unknown): Promise<{ terminal: TerminalRecord; concurrency: number }>;
+	register(session: TerminalSession): Promise<void>;
+	unregister(session: TerminalSession): Promise<void>;
+	handle(session: TerminalSession, type: string, data: unknown): Promise<Record<string, unknown>>;
+	currentStatus(taskId: string, principal: Principal): Promise<TaskStatusEvent>;
+	setupSocketIo(): void;
+	setupWebSocket(): void;
+	upgradeTerminal(req: IncomingMessage, socket: Duplex, head: Buffer, terminalId: string): Promise<void>;
+	upgradeClient(req: IncomingMessage, socket: Duplex, head: Buffer, taskId: string): Promise<void>;
+	checkHeartbeats(): void;
+	flushActivity(): void;
+}
+type GatewayThis = Service<GatewaySettings> & GatewayVars & GatewayMethods;
+
+function bearer(req: IncomingMessage): string | null {
+	const header = req.headers.authorization;
+	if (header?.startsWith("Bearer ")) return header.slice(7).trim();
+	return new URL(req.url ?? "/", "http://x").searchParams.get("token");
+}
+
+/** Refuses a WebSocket upgrade with an HTTP status and the error as JSON. */
+function refuseUpgrade(socket: Duplex, err: unknown): void {
+	const payload = toErrorPayload(err);
+	const code = payload.code >= 400 && payload.code < 600 ? payload.code : 500;
+	const body = JSON.stringify(payload);
+	socket.end(
+		`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? "Error"}\r\nContent-Type: application/json\r\n` +
+			`Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+	);
+}
+
+function statusFromView(view: TaskQueryView, terminalId: string | null): TaskStatusEvent {
+	return {
+		taskId: view.taskId,
+		status: view.status,
+		attempt: view.attempt,
+		terminalId,
+		at: view.updatedAt,
+		data: view.data,
+		error: view.error,
+		exitCode: view.exitCode
+	};
+}
+
+const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars> = {
+	name: "gateway",
+	settings: {
+		port: 3001,
+		heartbeatTimeout: 60_000,
+		heartbeatCheckInterval: 5000,
+		activityFlushInterval: 5000,
+		maxMessageBytes: 1024 * 1024
+	},
+	actions: {
+		/** Sends an event to a terminal connected to this node; TERMINAL_NOT_CONNECTED otherwise. */
+		push: {
+			visibility: "public",
+			params: {
+				terminalId: "string",
+				sessionId: { type: "string", optional: true },
+				event: { type: "enum", values: ["task", "cancel", "reconnect"] },
+				data: "object"
+			},
+			handler(this: GatewayThis, ctx: Context<{ terminalId: string; sessionId?: string } & OutboundEvent>) {
+				const session = this.sessions.get(ctx.params.terminalId);
+				if (!session || (ctx.params.sessionId && session.id !== ctx.params.sessionId))
+					throw Errors.terminalNotConnected(ctx.params.terminalId);
+				session.send({ event: ctx.params.event, data: ctx.params.data } as OutboundEvent);
+				return { ok: true };
+			}
+		},
+
+		/** Sessions of this node, for the REPL and health checks. */
+		sessions: {
+			visibility: "public",
+			handler(this: GatewayThis) {
+				return [...this.sessions.values()].map(s => ({
+					terminalId: s.terminalId,
+					sessionId: s.id,
+					transport: s.transport,
+					concurrency: s.concurrency,
+					connectedAt: new Date(s.connectedAt).toISOString(),
+					lastActiveAt: new Date(s.lastActiveAt).toISOString()
+				}));
+			}
+		}
+	},
+	events: {
+		"task.status"(this: GatewayThis, ctx: Context<TaskStatusEvent>) {
+			this.clientNs.to(`task:${ctx.params.taskId}`).emit("status", ctx.params);
+			const followers = this.wsFollowers.get(ctx.params.taskId);
+			if (followers) {
+				const message = JSON.stringify({ type: "status", ...ctx.params });
+				for (const ws of followers) ws.send(message);
+			}
+		},
+		"task.progress"(this: GatewayThis, ctx: Context<TaskProgressEvent>) {
+			this.clientNs.to(`task:${ctx.params.taskId}`).emit("progress", ctx.params);
+			const followers = this.wsFollowers.get(ctx.params.taskId);
+			if (followers) {
+				const message = JSON.stringify({ type: "progress", ...ctx.params });
+				for (const ws of followers) ws.send(message);
+			}
+		},
+		/** Disabled or key rotated: its session ends with an error saying why. */
+		"terminal.revoked"(this: GatewayThis, ctx: Context<TerminalRevokedEvent>) {
+			const session = this.sessions.get(ctx.params.terminalId);
+			if (!session) return;
+			const error =
+				ctx.params.reason === "disabled"
+					? Errors.terminalDisabled(ctx.params.terminalId)
+					: Errors.invalidToken("the terminal's key was rotated");
+			session.send({ event: "error", data: toErrorPayload(error) });
+			session.close(ctx.params.reason);
+		}
+	},
+	methods: {
+		async verify(this: GatewayThis, token: unknown): Promise<Principal> {
+			if (typeof token !== "string" || token === "") throw Errors.unauthorized("A token is required");
+			return this.broker.call<Principal, { token: string }>("auth.verify", { token });
+		},
+
+		/** Authenticates a terminal connection and settles its concurrency. */
+		async openSession(this: GatewayThis, token: unknown, claimedId: string | null, advertised: unknown) {
+			const principal = await this.verify(token);
+			if (principal.kind !== "terminal") throw Errors.forbidden("A terminal token is required here, not a user token");
+			if (claimedId !== null && claimedId !== principal.terminalId)
+				throw Errors.forbidden(`The token is for terminal '${principal.terminalId}', not '${claimedId}'`);
+			const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+				id: principal.terminalId
+			});
+			if (!terminal) throw Errors.terminalNotFound(principal.terminalId);
+			if (!terminal.enabled) throw Errors.terminalDisabled(terminal.id);
+			let concurrency = terminal.concurrency;
+			if (advertised !== undefined && advertised !== null) {
+				const n = Number(advertised);
+				if (!Number.isInteger(n) || n < 1 || n > 10_000)
+					throw Errors.validation("'concurrency' must be an integer from 1 to 10000", [
+						{ field: "concurrency", message: "'concurrency' must be an integer from 1 to 10000" }
+					]);
+				concurrency = n;
+			}
+			return { terminal, concurrency };
+		},
+
+		/** A new session replaces any older one of the same terminal on this node. */
+		async register(this: GatewayThis, session: TerminalSession) {
+			const older = this.sessions.get(session.terminalId);
+			this.sessions.set(session.terminalId, session);
+			if (older) older.close("replaced by a newer connection");
+			const presence: Presence = {
+				terminalId: session.terminalId,
+				nodeID: this.broker.nodeID,
+				sessionId: session.id,
+				concurrency: session.concurrency,
+				labels: session.labels,
+				connectedAt: session.connectedAt,
+				lastActiveAt: session.lastActiveAt
+			};
+			this.logger.info(`Terminal '${session.terminalId}' connected (${session.transport})`);
+			await this.broker.broadcast("terminal.connected", presence);
+			await this.broker.call("dispatcher.connected", presence).catch(err => {
+				this.logger.warn(`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`);
+			});
+		},
+
+		async unregister(this: GatewayThis, session: TerminalSession) {
+			if (this.sessions.get(session.terminalId) !== session) return;
+			this.sessions.delete(session.terminalId);
+			this.logger.info(`Terminal '${session.terminalId}' disconnected`);
+			await this.broker.broadcast("terminal.disconnected", {
+				terminalId: session.terminalId,
+				nodeID: this.broker.nodeID,
+				sessionId: session.id,
+				lastActiveAt: session.lastActiveAt
+			});
+			await this.broker
+				.call("dispatcher.disconnected", { terminalId: session.terminalId, sessionId: session.id })
+				.catch(err => this.logger.warn(`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`));
+		},
+
+		/** One inbound message from a terminal, whatever the transport. */
+		async handle(this: GatewayThis, session: TerminalSession, type: string, data: unknown) {
+			session.touch();
+			if (!INBOUND.has(type))
+				throw Errors.badRequest(`Unknown message type '${type}': expected heartbeat, ack, progress or result`);
+			if ((type as InboundType) === "heartbeat") return { ok: true };
+			if (typeof data !== "object" || data === null || Array.isArray(data))
+				throw Errors.badRequest(`'${type}' needs an object with taskId and attempt`);
+			const { type: _drop, ...params } = data as Record<string, unknown>;
+			const meta = { principal: { kind: "terminal", terminalId: session.terminalId } satisfies Principal };
+			const reply = await this.broker.call<Record<string, unknown>, Record<string, unknown>>(`dispatcher.${type}`, params, { meta });
+			return { ok: true, ...reply };
+		},
+
+		async currentStatus(this: GatewayThis, taskId: string, principal: Principal) {
+			const view = await this.broker.call<TaskQueryView, { taskId: string }>("dispatcher.query", { taskId }, { meta: { principal } });
+			return statusFromView(view, null);
+		},
+
+		setupSocketIo(this: GatewayThis) {
+			this.io = new IoServer(this.server, {
+				path: "/socket.io/",
+				serveClient: false,
+				// Leave other upgrade paths (/ws/…) to their own handler.
+				destroyUpgrade: false,
+				maxHttpBufferSize: this.settings.maxMessageBytes,
+				cors: { origin: true, credentials: true }
+			});
+			this.io.of("/").use((_socket, next) => next(Object.assign(new Error("Use namespace /terminal or /client"), { data: { type: "BAD_REQUEST" } })));
+
+			this.terminalNs = this.io.of("/terminal");
+			this.terminalNs.use((socket, next) => {
+				const auth = (socket.handshake.auth ?? {}) as { token?: unknown; concurrency?: unknown };
+				const token = auth.token ?? socket.handshake.query.token;
+				this.openSession(token, null, auth.concurrency ?? socket.handshake.query.concurrency)
+					.then(({ terminal, concurrency }) => {
+						socket.data.session = new SocketIoSession(socket, { terminalId: terminal.id, concurrency, labels: terminal.labels });
+						next();
+					})
+					.catch(err => {
+						const payload = toErrorPayload(err);
+						next(Object.assign(new Error(payload.message), { data: payload }));
+					});
+			});
+			this.terminalNs.on("connection", socket => {
+				const session = socket.data.session as SocketIoSession;
+				for (const type of INBOUND) {
+					socket.on(type as InboundType, (...args: unknown[]) => {
+						const reply = typeof args[args.length - 1] === "function" ? (args.pop() as SocketReply) : undefined;
+						this.handle(session, type, args[0]).then(
+							result => reply?.(result as Parameters<SocketReply>[0]),
+							err => {
+								const error = toErrorPayload(err, type);
+								socket.emit("error", error);
+								reply?.({ ok: false, error });
+							}
+						);
+					});
+				}
+				socket.onAny((event: string) => {
+					if (INBOUND.has(event)) return;
+					session.touch();
+					socket.emit("error", toErrorPayload(Errors.badRequest(`Unknown event '${event}'`), event));
+				});
+				socket.on("disconnect", () => void this.unregister(session));
+				void this.register(session);
+			});
+
+			this.clientNs = this.io.of("/client");
+			this.clientNs.use((socket, next) => {
+				const token = (socket.handshake.auth as { token?: unknown })?.token ?? socket.handshake.query.token;
+				this.verify(token)
+					.then(principal => {
+						if (principal.kind !== "user") throw Errors.forbidden("A user token is required to follow tasks");
+						socket.data.principal = principal;
+						next();
+					})
+					.catch(err => {
+						const payload = toErrorPayload(err);
+						next(Object.assign(new Error(payload.message), { data: payload }));
+					});
+			});
+			this.clientNs.on("connection", (socket: ClientSocket) => {
+				socket.on("subscribe", (msg, reply) => {
+					const taskId = (msg as { taskId?: unknown } | undefined)?.taskId;
+					const fail = (err: unknown) => {
+						const error = toErrorPayload(err, "subscribe");
+						socket.emit("error", error);
+						if (typeof reply === "function") reply({ ok: false, error });
+					};
+					if (typeof taskId !== "string" || taskId === "") return fail(Errors.validation("'taskId' is required", [{ field: "taskId", message: "'taskId' is required" }]));
+					this.currentStatus(taskId, socket.data.principal as Principal).then(status => {
+						void socket.join(`task:${taskId}`);
+						if (typeof reply === "function") reply({ ok: true, taskId });
+						socket.emit("status", status);
+					}, fail);
+				});
+				socket.on("unsubscribe", (msg, reply) => {
+					const taskId = (msg as { taskId?: unknown } | undefined)?.taskId;
+					if (typeof taskId === "string") void socket.leave(`task:${taskId}`);
+					if (typeof reply === "function") reply({ ok: true });
+				});
+			});
+		},
+
+		setupWebSocket(this: GatewayThis) {
+			this.wss = new WebSocketServer({ noServer: true, maxPayload: this.settings.maxMessageBytes });
+			this.onUpgrade = (req, socket, head) => {
+				const path = new URL(req.url ?? "/", "http://x").pathname;
+				const terminal = /^\/ws\/terminal\/([^/]+)\/?$/.exec(path);
+				const client = /^\/ws\/client\/([^/]+)\/?$/.exec(path);
+				if (terminal) void this.upgradeTerminal(req, socket, head, decodeURIComponent(terminal[1]));
+				else if (client) void this.upgradeClient(req, socket, head, decodeURIComponent(client[1]));
+				else if (!path.startsWith("/socket.io/")) refuseUpgrade(socket, Errors.badRequest(`No WebSocket endpoint at '${path}'`));
+			};
+			this.server.on("upgrade", this.onUpgrade);
+		},
+
+		async upgradeTerminal(this: GatewayThis, req: IncomingMessage, socket: Duplex, head: Buffer, terminalId: string) {
+			let opened;
+			try {
+				const url = new URL(req.url ?? "/", "http://x");
+				opened = await this.openSession(bearer(req), terminalId, url.searchParams.get("concurrency") ?? undefined);
+			} catch (err) {
+				return refuseUpgrade(socket, err);
+			}
+			const { terminal, concurrency } = opened;
+			this.wss.handleUpgrade(req, socket, head, ws => {
+				const session = new WebSocketSession(ws, { terminalId: terminal.id, concurrency, labels: terminal.labels });
+				const sendError = (err: unknown, event?: string) => {
+					if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ ...toErrorPayload(err, event), type: "error", errorType: toErrorPayload(err).type }));
+				};
+				ws.on("message", (raw, isBinary) => {
+					session.touch();
+					let message: unknown;
+					try {
+						message = JSON.parse(isBinary ? Buffer.from(raw as Buffer).toString("utf8") : raw.toString());
+					} catch {
+						return sendError(Errors.badRequest("The message is not valid JSON"));
+					}
+					const type = (message as { type?: unknown } | null)?.type;
+					if (typeof message !== "object" || message === null || typeof type !== "string")
+						return sendError(Errors.badRequest("The message has no 'type'"));
+					this.handle(session, type, message).catch(err => sendError(err, type));
+				});
+				ws.on("close", () => void this.unregister(session));
+				ws.on("error", err => this.logger.debug("Terminal socket error", err));
+				void this.register(session);
+			});
+		},
+
+		async upgradeClient(this: GatewayThis, req: IncomingMessage, socket: Duplex, head: Buffer, taskId: string) {
+			let status: TaskStatusEvent;
+			try {
+				const principal = await this.verify(bearer(req));
+				if (principal.kind !== "user") throw Errors.forbidden("A user token is required to follow tasks");
+				status = await this.currentStatus(taskId, principal);
+			} catch (err) {
+				return refuseUpgrade(socket, err);
+			}
+			this.wss.handleUpgrade(req, socket, head, ws => {
+				let followers = this.wsFollowers.get(taskId);
+				if (!followers) this.wsFollowers.set(taskId, (followers = new Set()));
+				followers.add(ws);
+				ws.on("close", () => {
+					followers.delete(ws);
+					if (followers.size === 0 && this.wsFollowers.get(taskId) === followers) this.wsFollowers.delete(taskId);
+				});
+				ws.on("error", () => undefined);
+				ws.send(JSON.stringify({ type: "status", ...status }));
+			});
+		},
+
+		/** Terminals silent for longer than heartbeatTimeout are dropped, and so go offline. */
+		checkHeartbeats(this: GatewayThis) {
+			const cutoff = Date.now() - this.settings.heartbeatTimeout;
+			for (const session of this.sessions.values()) {
+				if (session.lastActiveAt < cutoff) {
+					this.logger.info(`Terminal '${session.terminalId}' silent for ${this.settings.heartbeatTimeout} ms: offline`);
+					session.close("heartbeat timeout");
+					void this.unregister(session);
+				}
+			}
+		},
+
+		flushActivity(this: GatewayThis) {
+			const items = [];
+			for (const session of this.sessions.values()) {
+				if (!session.dirty) continue;
+				session.dirty = false;
+				items.push({ terminalId: session.terminalId, lastActiveAt: session.lastActiveAt });
+			}
+			if (items.length > 0) void this.broker.broadcast("terminal.active", { items }).catch(() => undefined);
+		}
+	},
+	created(this: GatewayThis) {
+		this.sessions = new Map();
+		this.wsFollowers = new Map();
+		this.timers = [];
+		this.ownServer = null;
+	},
+	async started(this: GatewayThis) {
+		const api = this.broker.getLocalService("api") as unknown as { server?: HttpServer } | undefined;
+		if (api?.server) {
+			this.server = api.server;
+		} else {
+			this.ownServer = this.server = http.createServer((_req, res) => res.writeHead(404).end());
+			await new Promise<void>(resolve => this.server.listen(this.settings.port, resolve));
+			this.logger.info(`Gateway listening on port ${this.settings.port}`);
+		}
+		this.setupSocketIo();
+		this.setupWebSocket();
+		this.timers.push(
+			setInterval(() => this.checkHeartbeats(), this.settings.heartbeatCheckInterval),
+			setInterval(() => this.flushActivity(), this.settings.activityFlushInterval)
+		);
+	},
+	async stopped(this: GatewayThis) {
+		for (const timer of this.timers) clearInterval(timer);
+		// Graceful stop: terminals are told to reconnect (to another gateway, in a cluster).
+		for (const session of this.sessions.values()) {
+			session.send({ event: "reconnect", data: { reason: "gateway shutting down" } });
+			session.close("gateway shutting down");
+		}
+		this.server.off("upgrade", this.onUpgrade);
+		for (const ws of this.wss.clients) ws.terminate();
+		this.wss.close();
+		// Not io.close(): that would close the HTTP server, which belongs to the api when shared.
+		this.io.disconnectSockets(true);
+		for (const ns of [this.terminalNs, this.clientNs]) ns.disconnectSockets(true);
+		this.io.engine.close();
+		if (this.ownServer) {
+			this.ownServer.closeAllConnections();
+			await new Promise(resolve => this.ownServer!.close(resolve));
+		}
+	}
+};
+
+export default GatewayService;

@@ -1,0 +1,98 @@
+/**
+ * One terminal-session model, two transports. The gateway speaks to a `TerminalSession`; the
+ * adapters turn that into socket.io events or raw WebSocket JSON messages.
+ */
+import { randomUUID } from "node:crypto";
+import type { Socket } from "socket.io";
+import type { WebSocket } from "ws";
+import type {
+	SocketErrorPayload,
+	TaskPush,
+	TerminalClientToServer,
+	TerminalServerToClient,
+	Labels
+} from "../../lib/contracts.ts";
+
+export type TerminalSocket = Socket<TerminalClientToServer, TerminalServerToClient>;
+
+/** What the gateway may send a terminal. */
+export type OutboundEvent =
+	| { event: "task"; data: TaskPush }
+	| { event: "cancel"; data: { taskId: string; attempt?: number; reason?: string } }
+	| { event: "reconnect"; data: { reason: string } }
+	| { event: "error"; data: SocketErrorPayload };
+
+export interface SessionInfo {
+	terminalId: string;
+	concurrency: number;
+	labels: Labels;
+}
+
+export abstract class TerminalSession {
+	readonly id = randomUUID();
+	readonly terminalId: string;
+	readonly concurrency: number;
+	readonly labels: Labels;
+	readonly connectedAt = Date.now();
+	lastActiveAt = this.connectedAt;
+	/** Activity not yet reported to the cluster. */
+	dirty = false;
+	abstract readonly transport: "socket.io" | "websocket";
+
+	constructor(info: SessionInfo) {
+		this.terminalId = info.terminalId;
+		this.concurrency = info.concurrency;
+		this.labels = info.labels;
+	}
+
+	touch(now = Date.now()): void {
+		this.lastActiveAt = now;
+		this.dirty = true;
+	}
+
+	abstract send(message: OutboundEvent): void;
+	abstract close(reason: string): void;
+}
+
+export class SocketIoSession extends TerminalSession {
+	readonly transport = "socket.io" as const;
+	private readonly socket: TerminalSocket;
+
+	constructor(socket: TerminalSocket, info: SessionInfo) {
+		super(info);
+		this.socket = socket;
+	}
+
+	send(message: OutboundEvent): void {
+		(this.socket.emit as (event: string, data: unknown) => boolean)(message.event, message.data);
+	}
+
+	close(): void {
+		this.socket.disconnect(true);
+	}
+}
+
+export class WebSocketSession extends TerminalSession {
+	readonly transport = "websocket" as const;
+	private readonly ws: WebSocket;
+
+	constructor(ws: WebSocket, info: SessionInfo) {
+		super(info);
+		this.ws = ws;
+	}
+
+	send(message: OutboundEvent): void {
+		if (this.ws.readyState !== this.ws.OPEN) return;
+		switch (message.event) {
+			case "task":
+				this.ws.send(JSON.stringify({ type: "task", task: message.data }));
+				break;
+			default:
+				this.ws.send(JSON.stringify({ type: message.event, ...message.data }));
+		}
+	}
+
+	close(reason: string): void {
+		this.ws.close(1000, reason.slice(0, 120));
+	}
+}
