@@ -114,8 +114,15 @@ export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload
 	const type = typeof e.type === "string" ? e.type : "INTERNAL_ERROR";
 	let message = e.message ?? "Internal error";
 	if (type === ErrorTypes.VALIDATION && Array.isArray(e.data) && e.data.length > 0) {
-		message = (e.data as { message?: string }[])
-			.map(item => item.message)
+		message = (e.data as { type?: string; message?: string; field?: string; actual?: unknown; expected?: unknown }[])
+			.map(item =>
+				item.type === "objectStrict"
+					? `Unknown field(s) ${String(item.actual)
+							.split(", ")
+							.map(f => `'${item.field ? `${item.field}.` : ""}${f}'`)
+							.join(", ")}; allowed: ${String(item.expected)}`
+					: item.message
+			)
 			.filter(Boolean)
 			.join("; ");
 	}

@@ -1,14 +1,16 @@
 import { DataTypes, type QueryInterface } from "sequelize";
 
-const ms = { type: DataTypes.BIGINT, allowNull: true };
-const msRequired = { type: DataTypes.BIGINT, allowNull: false };
+const ms = () => ({ type: DataTypes.BIGINT, allowNull: true });
+const msRequired = () => ({ type: DataTypes.BIGINT, allowNull: false });
 
 export async function up(qi: QueryInterface): Promise<void> {
+	// MySQL's TEXT stops at 64 KiB; payloads may be 256 KiB. SQLite has one TEXT.
+	const longText = qi.sequelize.getDialect() === "mysql" ? DataTypes.TEXT("medium") : DataTypes.TEXT;
 	await qi.createTable("tasks", {
 		id: { type: DataTypes.STRING(36), primaryKey: true },
 		status: { type: DataTypes.STRING(16), allowNull: false },
 		type: { type: DataTypes.STRING(128), allowNull: false },
-		payload: { type: DataTypes.TEXT("medium"), allowNull: true },
+		payload: { type: longText, allowNull: true },
 		target: { type: DataTypes.STRING(128), allowNull: true },
 		selector: { type: DataTypes.TEXT, allowNull: true },
 		terminalId: { type: DataTypes.STRING(128), allowNull: true },
@@ -25,19 +27,19 @@ export async function up(qi: QueryInterface): Promise<void> {
 		groupId: { type: DataTypes.STRING(36), allowNull: true },
 		shardIndex: { type: DataTypes.INTEGER, allowNull: true },
 		shardTotal: { type: DataTypes.INTEGER, allowNull: true },
-		output: { type: DataTypes.TEXT("medium"), allowNull: true },
+		output: { type: longText, allowNull: true },
 		error: { type: DataTypes.TEXT, allowNull: true },
 		exitCode: { type: DataTypes.INTEGER, allowNull: true },
 		progress: { type: DataTypes.INTEGER, allowNull: true },
 		createdBy: { type: DataTypes.STRING(128), allowNull: true },
-		createdAt: msRequired,
-		updatedAt: msRequired,
-		deliveredAt: ms,
-		startedAt: ms,
-		finishedAt: ms,
-		expiresAt: ms,
-		notBefore: ms,
-		deadlineAt: ms
+		createdAt: msRequired(),
+		updatedAt: msRequired(),
+		deliveredAt: ms(),
+		startedAt: ms(),
+		finishedAt: ms(),
+		expiresAt: ms(),
+		notBefore: ms(),
+		deadlineAt: ms()
 	});
 	await qi.addIndex("tasks", ["status", "target", "priority", "id"], { name: "tasks_queue" });
 	await qi.addIndex("tasks", ["status", "deadlineAt"], { name: "tasks_deadline" });
@@ -54,9 +56,9 @@ export async function up(qi: QueryInterface): Promise<void> {
 		concurrency: { type: DataTypes.INTEGER, allowNull: false },
 		enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
 		keyVersion: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 1 },
-		lastActiveAt: ms,
-		createdAt: msRequired,
-		updatedAt: msRequired
+		lastActiveAt: ms(),
+		createdAt: msRequired(),
+		updatedAt: msRequired()
 	});
 
 	await qi.createTable("users", {
@@ -64,8 +66,8 @@ export async function up(qi: QueryInterface): Promise<void> {
 		username: { type: DataTypes.STRING(64), allowNull: false, unique: true },
 		passwordHash: { type: DataTypes.STRING(255), allowNull: false },
 		role: { type: DataTypes.STRING(16), allowNull: false },
-		createdAt: msRequired,
-		updatedAt: msRequired
+		createdAt: msRequired(),
+		updatedAt: msRequired()
 	});
 }
 

@@ -49,14 +49,16 @@ export interface TaskRow {
 
 export type TaskModel = ModelStatic<Model<TaskRow, Partial<TaskRow>>>;
 
-const ms = { type: DataTypes.BIGINT, allowNull: true };
+const ms = () => ({ type: DataTypes.BIGINT, allowNull: true });
 
 export function defineTask(sequelize: Sequelize): TaskModel {
+	// MySQL's TEXT stops at 64 KiB; payloads may be 256 KiB. SQLite has one TEXT.
+	const longText = sequelize.getDialect() === "mysql" ? DataTypes.TEXT("medium") : DataTypes.TEXT;
 	return sequelize.define<Model<TaskRow, Partial<TaskRow>>>("tasks", {
 		id: { type: DataTypes.STRING(36), primaryKey: true },
 		status: { type: DataTypes.STRING(16), allowNull: false },
 		type: { type: DataTypes.STRING(128), allowNull: false },
-		payload: { type: DataTypes.TEXT("medium") },
+		payload: { type: longText },
 		target: { type: DataTypes.STRING(128) },
 		selector: { type: DataTypes.TEXT },
 		terminalId: { type: DataTypes.STRING(128) },
@@ -73,18 +75,18 @@ export function defineTask(sequelize: Sequelize): TaskModel {
 		groupId: { type: DataTypes.STRING(36) },
 		shardIndex: { type: DataTypes.INTEGER },
 		shardTotal: { type: DataTypes.INTEGER },
-		output: { type: DataTypes.TEXT("medium") },
+		output: { type: longText },
 		error: { type: DataTypes.TEXT },
 		exitCode: { type: DataTypes.INTEGER },
 		progress: { type: DataTypes.INTEGER },
 		createdBy: { type: DataTypes.STRING(128) },
 		createdAt: { type: DataTypes.BIGINT, allowNull: false },
 		updatedAt: { type: DataTypes.BIGINT, allowNull: false },
-		deliveredAt: ms,
-		startedAt: ms,
-		finishedAt: ms,
-		expiresAt: ms,
-		notBefore: ms,
-		deadlineAt: ms
+		deliveredAt: ms(),
+		startedAt: ms(),
+		finishedAt: ms(),
+		expiresAt: ms(),
+		notBefore: ms(),
+		deadlineAt: ms()
 	});
 }
