@@ -1,0 +1,73 @@
+/**
+ * Tern's REPL commands against a running node: what a developer types in `npm run dev`.
+ */
+import { after, before, describe, it, mock } from "node:test";
+import assert from "node:assert/strict";
+import { TestTern } from "../helpers/tern.ts";
+import { replCommands } from "../../lib/repl-commands.ts";
+
+function command(name: string) {
+	const found = replCommands.find(c => c.command.split(" ")[0] === name);
+	assert.ok(found, `command ${name}`);
+	return found;
+}
+
+describe("REPL commands", () => {
+	let tern: TestTern;
+	let printed: string[];
+
+	before(async () => {
+		tern = await TestTern.start();
+	});
+	after(() => tern.close());
+
+	function capture() {
+		printed = [];
+		mock.method(console, "log", (...args: unknown[]) => void printed.push(args.join(" ")));
+		mock.method(console, "table", (rows: unknown) => void printed.push(JSON.stringify(rows)));
+	}
+
+	it("lists terminals with their status", async () => {
+		const token = await tern.registerTerminal("repl-1", { labels: { zone: "a" } });
+		await tern.registerTerminal("repl-2");
+		const terminal = await tern.connectTerminal("repl-1", token);
+		capture();
+		const all = (await command("terminals").action(tern.broker, { options: {} })) as { id: string; status: string }[];
+		assert.deepEqual(
+			all.map(t => [t.id, t.status]),
+			[
+				["repl-1", "online"],
+				["repl-2", "offline"]
+			]
+		);
+		assert.match(printed.join("\n"), /repl-1.*online/);
+		const online = (await command("terminals").action(tern.broker, { options: { status: "online" } })) as unknown[];
+		assert.equal(online.length, 1);
+		mock.restoreAll();
+		terminal.close();
+	});
+
+	it("submits a task, lists it and shows it", async () => {
+		capture();
+		const submitted = (await command("submit").action(tern.broker, {
+			terminalId: "repl-2",
+			type: "shell",
+			payload: '{"argv":["true"]}',
+			options: { priority: "7" }
+		})) as { taskId: string };
+		assert.match(printed.join("\n"), new RegExp(`Submitted ${submitted.taskId}`));
+		const page = (await command("tasks").action(tern.broker, { options: { status: "pending" } })) as { rows: { taskId: string }[] };
+		assert.ok(page.rows.some(r => r.taskId === submitted.taskId));
+		const task = (await command("task").action(tern.broker, { taskId: submitted.taskId, options: {} })) as { priority: number; payload: unknown };
+		assert.equal(task.priority, 7);
+		assert.deepEqual(task.payload, { argv: ["true"] });
+		const cancelled = (await command("cancel").action(tern.broker, { taskId: submitted.taskId, options: {} })) as { status: string };
+		assert.equal(cancelled.status, "CANCELLED");
+		mock.restoreAll();
+	});
+
+	it("surfaces errors from the cluster as they are", async () => {
+		await assert.rejects(command("task").action(tern.broker, { taskId: "missing", options: {} }), (err: { type?: string }) => err.type === "TASK_NOT_FOUND");
+		await assert.rejects(command("submit").action(tern.broker, { terminalId: "ghost", type: "x", options: {} }), (err: { type?: string }) => err.type === "TERMINAL_NOT_FOUND");
+	});
+});
