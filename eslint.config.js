@@ -6,10 +6,27 @@ export default tseslint.config(
 	js.configs.recommended,
 	...tseslint.configs.recommended,
 	{
-		languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", setTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", clearTimeout: "readonly", URL: "readonly", fetch: "readonly", Headers: "readonly", TextEncoder: "readonly" } },
+		languageOptions: {
+			globals: {
+				process: "readonly",
+				console: "readonly",
+				Buffer: "readonly",
+				setTimeout: "readonly",
+				setInterval: "readonly",
+				clearInterval: "readonly",
+				clearTimeout: "readonly",
+				URL: "readonly",
+				fetch: "readonly",
+				Headers: "readonly",
+				TextEncoder: "readonly"
+			}
+		},
 		rules: {
 			"@typescript-eslint/no-explicit-any": "off",
-			"@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+			"@typescript-eslint/no-unused-vars": [
+				"error",
+				{ argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }
+			],
 			"no-constant-condition": ["error", { checkLoops: false }]
 		}
 	},

@@ -36,7 +36,10 @@ export interface TernConfig {
 
 function parseServices(value: string | undefined): ServiceName[] {
 	if (!value || value.trim() === "" || value.trim() === "all") return [...ALL_SERVICES];
-	const names = value.split(",").map(s => s.trim()).filter(Boolean);
+	const names = value
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
 	for (const name of names) {
 		if (!(ALL_SERVICES as readonly string[]).includes(name))
 			throw new TypeError(`SERVICES names unknown service '${name}'; known: ${ALL_SERVICES.join(", ")}`);
@@ -88,6 +91,8 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		heartbeatInterval: 1,
 		heartbeatTimeout: 3,
 		requestTimeout: 15_000,
+		// Services wait for their dependencies (the dispatcher for the cache): poll often.
+		dependencyInterval: 50,
 		retryPolicy: { enabled: false },
 		circuitBreaker: { enabled: Boolean(config.transporter), threshold: 0.5, minRequestCount: 20, windowTime: 60 },
 		tracking: { enabled: true, shutdownTimeout: 10_000 },

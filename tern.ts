@@ -14,7 +14,8 @@ if (major < 22) {
 
 const config = loadConfig();
 const broker = await startNode({ config });
-if (config.services.includes("api")) broker.logger.info(`Tern is up: http://localhost:${config.port}/ (${config.transporter ? "cluster" : "embedded"} mode)`);
+if (config.services.includes("api"))
+	broker.logger.info(`Tern is up: http://localhost:${config.port}/ (${config.transporter ? "cluster" : "embedded"} mode)`);
 if (process.argv.includes("--repl")) await broker.repl();
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -17,25 +17,12 @@ export const TASK_STATUSES = [
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** States a task never leaves. */
-export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
-	"COMPLETED",
-	"FAILED",
-	"TIMEOUT",
-	"CANCELLED",
-	"EXPIRED"
-]);
+export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "EXPIRED"]);
 
 /** States in which a terminal holds the task (counted against its concurrency). */
 export const INFLIGHT_STATUSES: readonly TaskStatus[] = ["DELIVERED", "PROCESSING"];
 
-export const STRATEGIES = [
-	"round_robin",
-	"random",
-	"least_busy",
-	"consistent_hash",
-	"broadcast",
-	"sharding"
-] as const;
+export const STRATEGIES = ["round_robin", "random", "least_busy", "consistent_hash", "broadcast", "sharding"] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 /** Labels are a string map; `["gpu"]` is accepted as shorthand for `{ gpu: "true" }`. */
@@ -73,7 +60,7 @@ export interface TaskBody {
 
 export interface SubmitResult {
 	taskId: string;
-	/** Every task created: more than one for `broadcast` and `sharding`. */
+	/** Every task created by `broadcast` and `sharding` (one per target, even when only one matched). */
 	taskIds?: string[];
 	/** True when the idempotency key matched an earlier submit. */
 	duplicate?: boolean;
@@ -174,6 +161,8 @@ export type Principal = UserPrincipal | TerminalPrincipal;
 export interface TernMeta {
 	principal?: Principal;
 	$statusCode?: number;
+	/** The created resource of a 201 (moleculer-web warns on a 201 without one). */
+	$location?: string;
 }
 
 export type TerminalStatus = "online" | "offline" | "disabled";

@@ -43,8 +43,7 @@ export const Errors = {
 	invalidToken: (reason: string) => client(`Invalid token: ${reason}`, 401, ErrorTypes.INVALID_TOKEN),
 	forbidden: (message: string) => client(message, 403, ErrorTypes.FORBIDDEN),
 	badCredentials: () => client("Wrong username or password", 401, ErrorTypes.BAD_CREDENTIALS),
-	taskNotFound: (taskId: string) =>
-		client(`Task '${taskId}' not found`, 404, ErrorTypes.TASK_NOT_FOUND, { taskId }),
+	taskNotFound: (taskId: string) => client(`Task '${taskId}' not found`, 404, ErrorTypes.TASK_NOT_FOUND, { taskId }),
 	taskNotYours: (taskId: string, terminalId: string) =>
 		client(`Task '${taskId}' is not assigned to terminal '${terminalId}'`, 403, ErrorTypes.TASK_NOT_YOURS, {
 			taskId,
@@ -52,7 +51,9 @@ export const Errors = {
 		}),
 	staleAttempt: (taskId: string, attempt: number, current: number) =>
 		client(
-			`Attempt ${attempt} of task '${taskId}' is superseded: the current attempt is ${current}`,
+			attempt < current
+				? `Attempt ${attempt} of task '${taskId}' is superseded: the current attempt is ${current}`
+				: `Attempt ${attempt} of task '${taskId}' was never made: the current attempt is ${current}`,
 			409,
 			ErrorTypes.STALE_ATTEMPT,
 			{ taskId, attempt, current }
@@ -76,24 +77,17 @@ export const Errors = {
 	terminalDisabled: (terminalId: string) =>
 		client(`Terminal '${terminalId}' is disabled`, 403, ErrorTypes.TERMINAL_DISABLED, { terminalId }),
 	terminalNotConnected: (terminalId: string) =>
-		new MoleculerRetryableError(
-			`Terminal '${terminalId}' is not connected here`,
-			404,
-			ErrorTypes.TERMINAL_NOT_CONNECTED,
-			{ terminalId }
-		),
+		new MoleculerRetryableError(`Terminal '${terminalId}' is not connected here`, 404, ErrorTypes.TERMINAL_NOT_CONNECTED, {
+			terminalId
+		}),
 	noMatchingTerminal: (labels: unknown) =>
 		client("No registered terminal matches the selector", 422, ErrorTypes.NO_MATCHING_TERMINAL, { labels }),
-	userExists: (username: string) =>
-		client(`User '${username}' already exists`, 409, ErrorTypes.USER_EXISTS, { username }),
+	userExists: (username: string) => client(`User '${username}' already exists`, 409, ErrorTypes.USER_EXISTS, { username }),
 	userNotFound: (id: number | string) => client(`User '${id}' not found`, 404, ErrorTypes.USER_NOT_FOUND, { id }),
 	stateConflict: (taskId: string) =>
-		new MoleculerRetryableError(
-			`Task '${taskId}' changed while it was being updated`,
-			409,
-			ErrorTypes.STATE_CONFLICT,
-			{ taskId }
-		)
+		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
+			taskId
+		})
 };
 
 interface ErrorLike {
@@ -121,7 +115,10 @@ export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload
 							.split(", ")
 							.map(f => `'${item.field ? `${item.field}.` : ""}${f}'`)
 							.join(", ")}; allowed: ${String(item.expected)}`
-					: item.message
+					: item.type === "enumValue"
+						? // fastest-validator's own sentence shows the allowed values as if they were the value given.
+							`The '${item.field}' field value '${String(item.actual)}' is not one of the allowed values: ${String(item.expected)}`
+						: item.message
 			)
 			.filter(Boolean)
 			.join("; ");

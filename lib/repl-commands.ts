@@ -35,7 +35,10 @@ export const replCommands: ReplCommand[] = [
 		options: [{ option: "-s, --status <status>", description: "online, offline or disabled" }],
 		async action(broker, args) {
 			const status = args.options.status as string | undefined;
-			const terminals = await broker.call<TerminalView[], Record<string, unknown>>("terminals.list", status ? { status } : {});
+			const terminals = await broker.call<TerminalView[], Record<string, unknown>>(
+				"terminals.list",
+				status ? { status } : {}
+			);
 			console.table(
 				terminals.map(t => ({
 					id: t.id,
@@ -61,7 +64,10 @@ export const replCommands: ReplCommand[] = [
 			const params: Record<string, unknown> = { pageSize: Number(args.options.limit ?? 20) };
 			if (args.options.status) params.status = String(args.options.status).toUpperCase();
 			if (args.options.terminal) params.terminalId = args.options.terminal;
-			const page = await broker.call<{ rows: TaskView[]; total: number }, Record<string, unknown>>("dispatcher.list", params);
+			const page = await broker.call<{ rows: TaskView[]; total: number }, Record<string, unknown>>(
+				"dispatcher.list",
+				params
+			);
 			console.table(
 				page.rows.map(t => ({
 					taskId: t.taskId,

@@ -86,7 +86,11 @@ const ApiService: ServiceSchema<ApiSettings> = {
 			if (err.type === "entity.parse.failed")
 				return toErrorPayload(Errors.badRequest(`The request body is not valid JSON: ${err.message}`));
 			if (err.type === "entity.too.large")
-				return { ...toErrorPayload(Errors.badRequest("The request body is larger than 1 MiB")), code: 413, type: ErrorTypes.PAYLOAD_TOO_LARGE };
+				return {
+					...toErrorPayload(Errors.badRequest("The request body is larger than 1 MiB")),
+					code: 413,
+					type: ErrorTypes.PAYLOAD_TOO_LARGE
+				};
 			if (err.type === "RATE_LIMIT_EXCEEDED") return toErrorPayload({ ...err, message: "Too many requests: slow down" });
 			return toErrorPayload(err);
 		}

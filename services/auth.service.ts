@@ -81,7 +81,10 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 		login: {
 			params: loginParams,
 			async handler(this: AuthThis, ctx: Context<LoginParams>) {
-				const row = (await this.model.findOne({ where: { username: ctx.params.username }, raw: true })) as unknown as UserRow | null;
+				const row = (await this.model.findOne({
+					where: { username: ctx.params.username },
+					raw: true
+				})) as unknown as UserRow | null;
 				// Hash even for an unknown user so that timing does not tell which names exist.
 				const ok = row
 					? await verifyPassword(ctx.params.password, row.passwordHash)
@@ -110,7 +113,10 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 					throw Errors.invalidToken("it is malformed or its signature does not match");
 				}
 				if (claims.kind === "user" && typeof claims.sub === "string" && typeof claims.role === "string") {
-					return { kind: "user", userId: Number(claims.uid), username: claims.sub, role: claims.role as Role };
+					// A deleted user's tokens die with the user; the role is the user's current one.
+					const row = (await this.model.findByPk(Number(claims.uid), { raw: true })) as unknown as UserRow | null;
+					if (!row || row.username !== claims.sub) throw Errors.invalidToken(`user '${claims.sub}' no longer exists`);
+					return { kind: "user", userId: row.id, username: row.username, role: row.role };
 				}
 				if (claims.kind === "terminal" && typeof claims.sub === "string") {
 					const terminal = await ctx.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
@@ -186,7 +192,12 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 	},
 	methods: {
 		userView(row: UserRow): UserView {
-			return { id: row.id, username: row.username, role: row.role, createdAt: new Date(Number(row.createdAt)).toISOString() };
+			return {
+				id: row.id,
+				username: row.username,
+				role: row.role,
+				createdAt: new Date(Number(row.createdAt)).toISOString()
+			};
 		},
 
 		/** First start: create `admin`, with TERN_ADMIN_PASSWORD or a generated password logged once. */
@@ -207,7 +218,9 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 				throw err;
 			}
 			if (!this.settings.adminPassword)
-				this.logger.warn(`Created user 'admin' with password '${password}' (shown once; set TERN_ADMIN_PASSWORD to choose it)`);
+				this.logger.warn(
+					`Created user 'admin' with password '${password}' (shown once; set TERN_ADMIN_PASSWORD to choose it)`
+				);
 		}
 	},
 	created(this: AuthThis) {

@@ -84,6 +84,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 				requireUser(ctx, "operator");
 				const result = await this.core.submitTask(ctx.params, ctx.meta.principal);
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/tasks/${encodeURIComponent(result.taskId)}`;
 				return result;
 			}
 		},

@@ -57,7 +57,11 @@ interface GatewayVars {
 }
 interface GatewayMethods {
 	verify(token: unknown): Promise<Principal>;
-	openSession(token: unknown, claimedId: string | null, advertised: unknown): Promise<{ terminal: TerminalRecord; concurrency: number }>;
+	openSession(
+		token: unknown,
+		claimedId: string | null,
+		advertised: unknown
+	): Promise<{ terminal: TerminalRecord; concurrency: number }>;
 	register(session: TerminalSession): Promise<void>;
 	unregister(session: TerminalSession): Promise<void>;
 	handle(session: TerminalSession, type: string, data: unknown): Promise<Record<string, unknown>>;
@@ -206,7 +210,6 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		async register(this: GatewayThis, session: TerminalSession) {
 			const older = this.sessions.get(session.terminalId);
 			this.sessions.set(session.terminalId, session);
-			if (older) older.close("replaced by a newer connection");
 			const presence: Presence = {
 				terminalId: session.terminalId,
 				nodeID: this.broker.nodeID,
@@ -218,13 +221,27 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			};
 			this.logger.info(`Terminal '${session.terminalId}' connected (${session.transport})`);
 			await this.broker.broadcast("terminal.connected", presence);
+			// Closed once the newer session is the terminal's presence: what the older one held
+			// unacknowledged then goes back to the queue, and so to the newer one (see unregister).
+			if (older) older.close("replaced by a newer connection");
 			await this.broker.call("dispatcher.connected", presence).catch(err => {
 				this.logger.warn(`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`);
 			});
 		},
 
 		async unregister(this: GatewayThis, session: TerminalSession) {
-			if (this.sessions.get(session.terminalId) !== session) return;
+			const current = this.sessions.get(session.terminalId);
+			if (current !== session) {
+				// Replaced by a newer session here: the terminal stays online, but the tasks pushed on
+				// this connection and never acknowledged are returned, else they wait for their ackTimeout.
+				if (current)
+					await this.broker
+						.call("dispatcher.disconnected", { terminalId: session.terminalId, sessionId: session.id })
+						.catch(err =>
+							this.logger.warn(`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`)
+						);
+				return;
+			}
 			this.sessions.delete(session.terminalId);
 			this.logger.info(`Terminal '${session.terminalId}' disconnected`);
 			await this.broker.broadcast("terminal.disconnected", {
@@ -248,12 +265,18 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				throw Errors.badRequest(`'${type}' needs an object with taskId and attempt`);
 			const { type: _drop, ...params } = data as Record<string, unknown>;
 			const meta = { principal: { kind: "terminal", terminalId: session.terminalId } satisfies Principal };
-			const reply = await this.broker.call<Record<string, unknown>, Record<string, unknown>>(`dispatcher.${type}`, params, { meta });
+			const reply = await this.broker.call<Record<string, unknown>, Record<string, unknown>>(`dispatcher.${type}`, params, {
+				meta
+			});
 			return { ok: true, ...reply };
 		},
 
 		async currentStatus(this: GatewayThis, taskId: string, principal: Principal) {
-			const view = await this.broker.call<TaskQueryView, { taskId: string }>("dispatcher.query", { taskId }, { meta: { principal } });
+			const view = await this.broker.call<TaskQueryView, { taskId: string }>(
+				"dispatcher.query",
+				{ taskId },
+				{ meta: { principal } }
+			);
 			return statusFromView(view, null);
 		},
 
@@ -266,7 +289,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				maxHttpBufferSize: this.settings.maxMessageBytes,
 				cors: { origin: true, credentials: true }
 			});
-			this.io.of("/").use((_socket, next) => next(Object.assign(new Error("Use namespace /terminal or /client"), { data: { type: "BAD_REQUEST" } })));
+			this.io
+				.of("/")
+				.use((_socket, next) =>
+					next(Object.assign(new Error("Use namespace /terminal or /client"), { data: { type: "BAD_REQUEST" } }))
+				);
 
 			this.terminalNs = this.io.of("/terminal");
 			this.terminalNs.use((socket, next) => {
@@ -274,7 +301,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				const token = auth.token ?? socket.handshake.query.token;
 				this.openSession(token, null, auth.concurrency ?? socket.handshake.query.concurrency)
 					.then(({ terminal, concurrency }) => {
-						socket.data.session = new SocketIoSession(socket, { terminalId: terminal.id, concurrency, labels: terminal.labels });
+						socket.data.session = new SocketIoSession(socket, {
+							terminalId: terminal.id,
+							concurrency,
+							labels: terminal.labels
+						});
 						next();
 					})
 					.catch(err => {
@@ -287,14 +318,16 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				for (const type of INBOUND) {
 					socket.on(type as InboundType, (...args: unknown[]) => {
 						const reply = typeof args[args.length - 1] === "function" ? (args.pop() as SocketReply) : undefined;
-						this.handle(session, type, args[0]).then(
-							result => reply?.(result as Parameters<SocketReply>[0]),
-							err => {
-								const error = toErrorPayload(err, type);
-								socket.emit("error", error);
-								reply?.({ ok: false, error });
-							}
-						);
+						session
+							.inOrder(() => this.handle(session, type, args[0]))
+							.then(
+								result => reply?.(result as Parameters<SocketReply>[0]),
+								err => {
+									const error = toErrorPayload(err, type);
+									socket.emit("error", error);
+									reply?.({ ok: false, error });
+								}
+							);
 					});
 				}
 				socket.onAny((event: string) => {
@@ -328,7 +361,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 						socket.emit("error", error);
 						if (typeof reply === "function") reply({ ok: false, error });
 					};
-					if (typeof taskId !== "string" || taskId === "") return fail(Errors.validation("'taskId' is required", [{ field: "taskId", message: "'taskId' is required" }]));
+					if (typeof taskId !== "string" || taskId === "")
+						return fail(
+							Errors.validation("'taskId' is required", [{ field: "taskId", message: "'taskId' is required" }])
+						);
 					this.currentStatus(taskId, socket.data.principal as Principal).then(status => {
 						void socket.join(`task:${taskId}`);
 						if (typeof reply === "function") reply({ ok: true, taskId });
@@ -351,7 +387,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				const client = /^\/ws\/client\/([^/]+)\/?$/.exec(path);
 				if (terminal) void this.upgradeTerminal(req, socket, head, decodeURIComponent(terminal[1]));
 				else if (client) void this.upgradeClient(req, socket, head, decodeURIComponent(client[1]));
-				else if (!path.startsWith("/socket.io/")) refuseUpgrade(socket, Errors.badRequest(`No WebSocket endpoint at '${path}'`));
+				else if (!path.startsWith("/socket.io/"))
+					refuseUpgrade(socket, Errors.badRequest(`No WebSocket endpoint at '${path}'`));
 			};
 			this.server.on("upgrade", this.onUpgrade);
 		},
@@ -368,7 +405,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			this.wss.handleUpgrade(req, socket, head, ws => {
 				const session = new WebSocketSession(ws, { terminalId: terminal.id, concurrency, labels: terminal.labels });
 				const sendError = (err: unknown, event?: string) => {
-					if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ ...toErrorPayload(err, event), type: "error", errorType: toErrorPayload(err).type }));
+					if (ws.readyState === ws.OPEN)
+						ws.send(
+							JSON.stringify({ ...toErrorPayload(err, event), type: "error", errorType: toErrorPayload(err).type })
+						);
 				};
 				ws.on("message", (raw, isBinary) => {
 					session.touch();
@@ -381,7 +421,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 					const type = (message as { type?: unknown } | null)?.type;
 					if (typeof message !== "object" || message === null || typeof type !== "string")
 						return sendError(Errors.badRequest("The message has no 'type'"));
-					this.handle(session, type, message).catch(err => sendError(err, type));
+					session.inOrder(() => this.handle(session, type, message)).catch(err => sendError(err, type));
 				});
 				ws.on("close", () => void this.unregister(session));
 				ws.on("error", err => this.logger.debug("Terminal socket error", err));

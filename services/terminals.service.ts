@@ -96,8 +96,12 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 					if ((err as Error).name === "SequelizeUniqueConstraintError") throw Errors.terminalExists(id);
 					throw err;
 				}
-				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", { terminalId: id, keyVersion: 1 });
+				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", {
+					terminalId: id,
+					keyVersion: 1
+				});
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/terminals/${encodeURIComponent(id)}`;
 				return { ...this.view(row, undefined), token };
 			}
 		},
@@ -161,8 +165,14 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 					{ where: { id: row.id, keyVersion: row.keyVersion } }
 				);
 				await ctx.broadcast("terminal.updated", { terminalId: row.id } satisfies TerminalUpdatedEvent);
-				await ctx.broadcast("terminal.revoked", { terminalId: row.id, reason: "key-rotated" } satisfies TerminalRevokedEvent);
-				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", { terminalId: row.id, keyVersion });
+				await ctx.broadcast("terminal.revoked", {
+					terminalId: row.id,
+					reason: "key-rotated"
+				} satisfies TerminalRevokedEvent);
+				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", {
+					terminalId: row.id,
+					keyVersion
+				});
 				return { id: row.id, token, keyVersion };
 			}
 		},
@@ -186,7 +196,11 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 		matching: {
 			visibility: "public",
 			async handler(this: TerminalsThis): Promise<TerminalRecord[]> {
-				const rows = (await this.model.findAll({ where: { enabled: true }, order: [["id", "ASC"]], raw: true })) as unknown as TerminalRow[];
+				const rows = (await this.model.findAll({
+					where: { enabled: true },
+					order: [["id", "ASC"]],
+					raw: true
+				})) as unknown as TerminalRow[];
 				return rows.map(row => this.record(row));
 			}
 		}
@@ -239,7 +253,10 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 		},
 
 		async presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>> {
-			const list = await ctx.call<Presence[], { terminalIds?: string[] }>("cache.presenceList", ids ? { terminalIds: ids } : {});
+			const list = await ctx.call<Presence[], { terminalIds?: string[] }>(
+				"cache.presenceList",
+				ids ? { terminalIds: ids } : {}
+			);
 			return new Map(list.map(p => [p.terminalId, p]));
 		},
 
@@ -249,7 +266,10 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 			await this.model.update({ enabled, updatedAt: Date.now() }, { where: { id: row.id } });
 			await ctx.broadcast("terminal.updated", { terminalId: row.id } satisfies TerminalUpdatedEvent);
 			if (!enabled)
-				await ctx.broadcast("terminal.revoked", { terminalId: row.id, reason: "disabled" } satisfies TerminalRevokedEvent);
+				await ctx.broadcast("terminal.revoked", {
+					terminalId: row.id,
+					reason: "disabled"
+				} satisfies TerminalRevokedEvent);
 			const presence = await this.presenceOf(ctx, [row.id]);
 			return this.view({ ...row, enabled }, enabled ? presence.get(row.id) : undefined);
 		}

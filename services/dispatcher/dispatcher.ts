@@ -95,7 +95,9 @@ export class Dispatcher {
 		const bytes = payload === null ? 0 : Buffer.byteLength(payload);
 		if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
 		if (body.terminalId) {
-			const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: body.terminalId });
+			const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+				id: body.terminalId
+			});
 			if (!terminal) throw Errors.terminalNotFound(body.terminalId);
 		}
 
@@ -175,7 +177,8 @@ export class Dispatcher {
 		}
 		for (const row of rows) this.announce(row);
 		await Promise.all(rows.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
-		return rows.length === 1 ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
+		// A fan-out always names its tasks, even when one terminal matched (as a repeated submit does).
+		return rows[0].groupId === null ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
 	}
 
 	/** The earlier task of an idempotency key still within its window; frees a key past it. */
@@ -195,7 +198,9 @@ export class Dispatcher {
 
 	/** Broadcast: every enabled matching terminal. Sharding: the online ones, else all registered. */
 	async fanOutTargets(labels: Selector["labels"], strategy: "broadcast" | "sharding"): Promise<string[]> {
-		const registered = (await this.broker.call<TerminalRecord[], Record<string, never>>("terminals.matching", {})).filter(t => labelsMatch(labels, t.labels));
+		const registered = (await this.broker.call<TerminalRecord[], Record<string, never>>("terminals.matching", {})).filter(t =>
+			labelsMatch(labels, t.labels)
+		);
 		if (strategy === "broadcast") return registered.map(t => t.id);
 		const online = new Set((await this.presenceList()).map(p => p.terminalId));
 		const live = registered.filter(t => online.has(t.id));
@@ -213,7 +218,11 @@ export class Dispatcher {
 		const candidates = await this.candidates(matching);
 		const strategy = this.strategies.get(selector.strategy ?? "round_robin")!;
 		const chosen = strategy.pick(candidates, { selectorKey: row.selector ?? "", key: selector.key });
-		if (chosen) await this.requestDrain(chosen, matching.find(p => p.terminalId === chosen));
+		if (chosen)
+			await this.requestDrain(
+				chosen,
+				matching.find(p => p.terminalId === chosen)
+			);
 	}
 
 	async candidates(online: Presence[]): Promise<Candidate[]> {
@@ -238,8 +247,11 @@ export class Dispatcher {
 		return drain;
 	}
 
-	/** Pushes the terminal as many due tasks as it has free slots, in queue order. Holds its lock. */
-	async drainOnce(terminalId: string, hint?: Presence): Promise<void> {
+	/**
+	 * Pushes the terminal as many due tasks as it has free slots, in queue order. Holds its lock.
+	 * `ownOnly`: only the tasks named for it, not the selector tasks it matches.
+	 */
+	async drainOnce(terminalId: string, hint?: Presence, ownOnly = false): Promise<void> {
 		const presence = hint ?? (await this.presenceOf(terminalId));
 		if (!presence) return;
 		const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: terminalId });
@@ -248,15 +260,22 @@ export class Dispatcher {
 		const free = presence.concurrency - inflight;
 		if (free <= 0) return;
 		const now = Date.now();
-		for (const row of await this.collectFor(terminalId, presence.labels, free, now)) {
+		for (const row of await this.collectFor(terminalId, presence.labels, free, now, ownOnly)) {
 			const outcome = await this.deliver(row, terminalId, now, { push: presence });
 			if (outcome === "gone") return;
 		}
 	}
 
 	/** Up to `limit` due tasks this terminal may take: its own queue merged with matching selector tasks. */
-	async collectFor(terminalId: string, labels: Record<string, string>, limit: number, now: number): Promise<TaskRow[]> {
+	async collectFor(
+		terminalId: string,
+		labels: Record<string, string>,
+		limit: number,
+		now: number,
+		ownOnly = false
+	): Promise<TaskRow[]> {
 		const pinned = await this.store.pendingPinned(terminalId, now, limit);
+		if (ownOnly) return pinned;
 		const open: TaskRow[] = [];
 		let online: Presence[] | null = null;
 		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN)) {
@@ -317,7 +336,12 @@ export class Dispatcher {
 
 	/** DELIVERED → PENDING, same attempt: an ack or result of it is still accepted. */
 	async returnToQueue(row: TaskRow, now: number): Promise<boolean> {
-		const changes: Partial<TaskRow> = { status: "PENDING", deadlineAt: null, expiresAt: now + Number(row.ttlMs), updatedAt: now };
+		const changes: Partial<TaskRow> = {
+			status: "PENDING",
+			deadlineAt: null,
+			expiresAt: now + Number(row.ttlMs),
+			updatedAt: now
+		};
 		if (!(await this.store.transition(row.id, { status: "DELIVERED", attempt: row.attempt }, changes))) return false;
 		this.announce({ ...row, ...changes });
 		return true;
@@ -357,7 +381,9 @@ export class Dispatcher {
 
 	/** A task the terminal holds: DELIVERED/PROCESSING, or returned to the queue from it (same attempt). */
 	isHeld(row: TaskRow): boolean {
-		return row.status === "DELIVERED" || row.status === "PROCESSING" || (row.status === "PENDING" && row.deliveredAt !== null);
+		return (
+			row.status === "DELIVERED" || row.status === "PROCESSING" || (row.status === "PENDING" && row.deliveredAt !== null)
+		);
 	}
 
 	async ackTask(terminalId: string, taskId: string, attempt: number) {
@@ -393,10 +419,14 @@ export class Dispatcher {
 		this.checkHolder(row, terminalId, params.attempt);
 		const now = Date.now();
 		if (params.percent !== undefined)
-			await this.store.transition(row.id, { status: ["DELIVERED", "PROCESSING"], attempt: params.attempt }, {
-				progress: Math.round(params.percent),
-				updatedAt: now
-			});
+			await this.store.transition(
+				row.id,
+				{ status: ["DELIVERED", "PROCESSING"], attempt: params.attempt },
+				{
+					progress: Math.round(params.percent),
+					updatedAt: now
+				}
+			);
 		void this.broker
 			.broadcast("task.progress", {
 				taskId: row.id,
@@ -410,29 +440,41 @@ export class Dispatcher {
 	}
 
 	async recordResult(terminalId: string, params: ResultActionParams) {
-		const row = await this.mustGet(params.taskId);
-		if (FINAL_STATUSES.has(row.status)) {
-			// The same result twice (a retried send) is acknowledged, not an error.
-			if (row.attempt === params.attempt && row.terminalId === terminalId && (row.status === "COMPLETED" || row.status === "FAILED"))
-				return { taskId: row.id, attempt: row.attempt, status: row.status, duplicate: true };
-			if (params.attempt < row.attempt) throw Errors.staleAttempt(row.id, params.attempt, row.attempt);
-			throw Errors.taskFinished(row.id, row.status);
+		// The compare-and-set fails when the task changed since it was read — most often by this
+		// attempt's own ack, handled concurrently when the terminal sends its result without waiting
+		// for the ack's reply. Read it again and decide anew rather than refuse the result.
+		for (let tries = 1; ; tries++) {
+			const row = await this.mustGet(params.taskId);
+			if (FINAL_STATUSES.has(row.status)) {
+				// The same result twice (a retried send) is acknowledged, not an error.
+				if (
+					row.attempt === params.attempt &&
+					row.terminalId === terminalId &&
+					(row.status === "COMPLETED" || row.status === "FAILED")
+				)
+					return { taskId: row.id, attempt: row.attempt, status: row.status, duplicate: true };
+				if (params.attempt < row.attempt) throw Errors.staleAttempt(row.id, params.attempt, row.attempt);
+				throw Errors.taskFinished(row.id, row.status);
+			}
+			this.checkHolder(row, terminalId, params.attempt);
+			if (!this.isHeld(row)) throw Errors.taskNotStarted(row.id, row.status);
+			const fields: FinalFields = {
+				output: params.output === undefined ? null : JSON.stringify(params.output),
+				error: params.error ?? null,
+				exitCode: params.exitCode ?? null
+			};
+			const now = Date.now();
+			const next =
+				params.status === "success"
+					? await this.finish(row, "COMPLETED", fields, now)
+					: await this.retryOrFinish(row, "FAILED", fields, now);
+			if (!next) {
+				if (tries < 5) continue;
+				throw Errors.stateConflict(row.id);
+			}
+			void this.requestDrain(terminalId).catch(err => this.logger.error("Drain failed", terminalId, err));
+			return { taskId: row.id, attempt: row.attempt, status: next.status };
 		}
-		this.checkHolder(row, terminalId, params.attempt);
-		if (!this.isHeld(row)) throw Errors.taskNotStarted(row.id, row.status);
-		const fields: FinalFields = {
-			output: params.output === undefined ? null : JSON.stringify(params.output),
-			error: params.error ?? null,
-			exitCode: params.exitCode ?? null
-		};
-		const now = Date.now();
-		const next =
-			params.status === "success"
-				? await this.finish(row, "COMPLETED", fields, now)
-				: await this.retryOrFinish(row, "FAILED", fields, now);
-		if (!next) throw Errors.stateConflict(row.id);
-		void this.requestDrain(terminalId).catch(err => this.logger.error("Drain failed", terminalId, err));
-		return { taskId: row.id, attempt: row.attempt, status: next.status };
 	}
 
 	/** Writes a final state, from whatever non-final state `row` was read in. */
@@ -539,7 +581,12 @@ export class Dispatcher {
 			for (const row of await this.store.due("DELIVERED", "deadlineAt", now, batch)) await this.onAckTimeout(row, now);
 			for (const row of await this.store.due("PROCESSING", "deadlineAt", now, batch)) await this.onRunTimeout(row, now);
 			for (const row of await this.store.due("PENDING", "expiresAt", now, batch)) {
-				await this.finish(row, "EXPIRED", { error: `not delivered within its ttl of ${seconds(Number(row.ttlMs))}` }, now);
+				await this.finish(
+					row,
+					"EXPIRED",
+					{ error: `not delivered within its ttl of ${seconds(Number(row.ttlMs))}` },
+					now
+				);
 			}
 			for (const row of await this.store.due("PENDING", "notBefore", now, batch)) {
 				if (await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, { notBefore: null }))
@@ -557,7 +604,8 @@ export class Dispatcher {
 	}
 
 	async onAckTimeout(row: TaskRow, now: number): Promise<void> {
-		if (row.terminalId) await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "ack-timeout" });
+		if (row.terminalId)
+			await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "ack-timeout" });
 		if (row.deliveries < this.settings.maxDeliveries) {
 			if (await this.returnToQueue(row, now)) await this.route({ ...row, status: "PENDING" });
 			return;
@@ -568,20 +616,35 @@ export class Dispatcher {
 	}
 
 	async onRunTimeout(row: TaskRow, now: number): Promise<void> {
-		if (row.terminalId) await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "timeout" });
-		await this.retryOrFinish(row, "TIMEOUT", { error: `did not finish within its timeout of ${seconds(row.timeoutMs)}` }, now);
+		if (row.terminalId)
+			await this.tellTerminal(row.terminalId, "cancel", { taskId: row.id, attempt: row.attempt, reason: "timeout" });
+		await this.retryOrFinish(
+			row,
+			"TIMEOUT",
+			{ error: `did not finish within its timeout of ${seconds(row.timeoutMs)}` },
+			now
+		);
 		if (row.terminalId) await this.requestDrain(row.terminalId);
 	}
 
-	/** In case a drain was missed: online terminals with due tasks drain again. */
+	/**
+	 * In case a drain was missed: online terminals with their own due tasks drain again, and
+	 * due selector tasks are routed again (a bounded batch, each to one chosen terminal).
+	 */
 	async rescan(now: number): Promise<void> {
 		const online = await this.presenceList();
 		if (online.length === 0) return;
 		const waiting = new Set(await this.store.terminalsWithPending(now));
-		const anyOpen = await this.store.hasUnassignedPending(now);
 		for (const presence of online) {
-			if (anyOpen || waiting.has(presence.terminalId)) await this.requestDrain(presence.terminalId, presence);
+			// Its own queue only: this drain may run well after `waiting` was read, and a selector task
+			// submitted meanwhile is not its to take — those are routed below, by their strategy.
+			if (waiting.has(presence.terminalId))
+				await this.locks.run(presence.terminalId, () => this.drainOnce(presence.terminalId, presence, true));
 		}
+		// Only tasks left waiting a whole interval: a fresher one is being routed right now by whoever
+		// queued it, and routing it twice would let the rescan pick over its strategy (round_robin turns).
+		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN))
+			if (Number(row.updatedAt) <= now - this.settings.rescanInterval) await this.route(row);
 	}
 
 	// ---------------------------------------------------------------- helpers
@@ -632,4 +695,3 @@ export class Dispatcher {
 		return this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {});
 	}
 }
-

@@ -2,7 +2,14 @@
  * The dispatcher's action params: each fastest-validator schema beside its TypeScript type.
  * `$$strict: true` refuses unknown fields, so a typo (`priorty`) is an error, not a silent default.
  */
-import { STRATEGIES, TASK_STATUSES, type AckParams, type ProgressParams, type ResultParams, type TaskBody } from "../../lib/contracts.ts";
+import {
+	STRATEGIES,
+	TASK_STATUSES,
+	type AckParams,
+	type ProgressParams,
+	type ResultParams,
+	type TaskBody
+} from "../../lib/contracts.ts";
 
 const DAY_S = 86_400;
 
@@ -83,13 +90,21 @@ export interface PullParams {
 }
 
 export const listParams = {
-	status: { type: "string", optional: true, pattern: new RegExp(`^(${TASK_STATUSES.join("|")})(,(${TASK_STATUSES.join("|")}))*$`) },
+	status: {
+		type: "string",
+		optional: true,
+		pattern: new RegExp(`^(${TASK_STATUSES.join("|")})(,(${TASK_STATUSES.join("|")}))*$`)
+	},
 	terminalId: { ...idRule, optional: true },
 	type: { type: "string", max: 128, optional: true },
 	groupId: { type: "string", max: 64, optional: true },
 	page: { type: "number", integer: true, min: 1, optional: true, convert: true },
 	pageSize: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true },
-	sort: { type: "enum", values: ["createdAt", "-createdAt", "priority", "-priority", "updatedAt", "-updatedAt"], optional: true }
+	sort: {
+		type: "enum",
+		values: ["createdAt", "-createdAt", "priority", "-priority", "updatedAt", "-updatedAt"],
+		optional: true
+	}
 };
 export interface ListParams {
 	status?: string;

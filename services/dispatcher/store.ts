@@ -102,10 +102,6 @@ export class TaskStore {
 		return rows.map(r => r.target);
 	}
 
-	async hasUnassignedPending(now: number): Promise<boolean> {
-		return (await this.pendingUnassigned(now, 1)).length > 0;
-	}
-
 	/** Tasks each terminal holds now (DELIVERED or PROCESSING). */
 	async inflight(terminalIds: string[]): Promise<Map<string, number>> {
 		const counts = new Map(terminalIds.map(id => [id, 0]));
@@ -121,7 +117,12 @@ export class TaskStore {
 	}
 
 	/** Tasks in `status` whose `column` time has come. */
-	async due(status: TaskStatus, column: "deadlineAt" | "expiresAt" | "notBefore", now: number, limit: number): Promise<TaskRow[]> {
+	async due(
+		status: TaskStatus,
+		column: "deadlineAt" | "expiresAt" | "notBefore",
+		now: number,
+		limit: number
+	): Promise<TaskRow[]> {
 		return (await this.model.findAll({
 			where: { status, [column]: { [Op.lte]: now } } as WhereOptions<TaskRow>,
 			order: [[column, "ASC"]],

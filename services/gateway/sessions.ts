@@ -37,6 +37,7 @@ export abstract class TerminalSession {
 	lastActiveAt = this.connectedAt;
 	/** Activity not yet reported to the cluster. */
 	dirty = false;
+	private inbox: Promise<unknown> = Promise.resolve();
 	abstract readonly transport: "socket.io" | "websocket";
 
 	constructor(info: SessionInfo) {
@@ -48,6 +49,16 @@ export abstract class TerminalSession {
 	touch(now = Date.now()): void {
 		this.lastActiveAt = now;
 		this.dirty = true;
+	}
+
+	/**
+	 * Runs the handling of inbound messages one after another, in arrival order: a result sent
+	 * right behind its ack must not overtake it.
+	 */
+	inOrder<T>(work: () => Promise<T>): Promise<T> {
+		const result = this.inbox.then(work, work);
+		this.inbox = result.catch(() => undefined);
+		return result;
 	}
 
 	abstract send(message: OutboundEvent): void;

@@ -58,13 +58,17 @@ export class TestTern {
 			LOGLEVEL: "warn"
 		});
 		const settings: SettingsOverrides = {};
-		for (const name of new Set([...Object.keys(FAST), ...Object.keys(options.settings ?? {})]) as Set<keyof SettingsOverrides>)
+		for (const name of new Set([...Object.keys(FAST), ...Object.keys(options.settings ?? {})]) as Set<
+			keyof SettingsOverrides
+		>)
 			settings[name] = { ...FAST[name], ...options.settings?.[name] };
 		tern.broker = await startNode({ config, settings, broker: { logger: false } });
 		const api = tern.broker.getLocalService("api") as unknown as { server: Server };
 		tern.port = (api.server.address() as AddressInfo).port;
 		tern.url = `http://127.0.0.1:${tern.port}`;
-		tern.adminToken = (await tern.api<{ token: string }>("POST", "/api/auth/login", { username: "admin", password: ADMIN_PASSWORD })).body.token;
+		tern.adminToken = (
+			await tern.api<{ token: string }>("POST", "/api/auth/login", { username: "admin", password: ADMIN_PASSWORD })
+		).body.token;
 		return tern;
 	}
 
@@ -74,8 +78,25 @@ export class TestTern {
 		if (!this.keep) rmSync(this.dataDir, { recursive: true, force: true });
 	}
 
+	/**
+	 * Stops this node the way a restart would — the broker goes down with its connections still
+	 * open, so the server is the one that drops them — then starts a new node on the same data
+	 * dir (same database, same JWT secret file). The new node listens on a new port; this one
+	 * is done with and must not be used again.
+	 */
+	async restart(settings?: SettingsOverrides): Promise<TestTern> {
+		await this.broker.stop();
+		for (const socket of this.sockets.splice(0)) socket.close();
+		return TestTern.start({ settings, dataDir: this.dataDir, keep: this.keep });
+	}
+
 	/** A REST call; the admin token unless another (or null for none) is given. */
-	async api<T = any>(method: string, path: string, body?: unknown, token: string | null = this.adminToken): Promise<ApiReply<T>> {
+	async api<T = any>(
+		method: string,
+		path: string,
+		body?: unknown,
+		token: string | null = this.adminToken
+	): Promise<ApiReply<T>> {
 		const headers: Record<string, string> = {};
 		if (token) headers.authorization = `Bearer ${token}`;
 		let payload: string | undefined;
@@ -113,13 +134,21 @@ export class TestTern {
 	/** Resolves once the task reaches `status`. */
 	async waitForStatus(taskId: string, status: TaskStatus, timeoutMs = 5000): Promise<TaskQueryView> {
 		let last: TaskQueryView | undefined;
-		await waitFor(async () => (last = await this.query(taskId)).status === status, timeoutMs, () => `task ${taskId} to be ${status} (is ${last?.status})`);
+		await waitFor(
+			async () => (last = await this.query(taskId)).status === status,
+			timeoutMs,
+			() => `task ${taskId} to be ${status} (is ${last?.status})`
+		);
 		return last!;
 	}
 
 	/** Resolves once the terminal shows as online (or offline) in GET /api/terminals/:id. */
 	async waitForTerminal(id: string, status: "online" | "offline" | "disabled", timeoutMs = 5000): Promise<void> {
-		await waitFor(async () => (await this.api("GET", `/api/terminals/${id}`)).body.status === status, timeoutMs, () => `terminal ${id} to be ${status}`);
+		await waitFor(
+			async () => (await this.api("GET", `/api/terminals/${id}`)).body.status === status,
+			timeoutMs,
+			() => `terminal ${id} to be ${status}`
+		);
 	}
 
 	/** A socket.io terminal, connected (or rejected: the promise then fails with the server's error). */
@@ -151,7 +180,14 @@ export class TestTern {
 			ws.once("unexpected-response", (_req, res) => {
 				let body = "";
 				res.on("data", chunk => (body += chunk));
-				res.on("end", () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body: JSON.parse(body || "{}") })));
+				res.on("end", () =>
+					reject(
+						Object.assign(new Error(`HTTP ${res.statusCode}`), {
+							status: res.statusCode,
+							body: JSON.parse(body || "{}")
+						})
+					)
+				);
 			});
 			ws.once("error", reject);
 		});
@@ -178,7 +214,11 @@ export class TestTerminal {
 	/** The next task not yet taken by an earlier call. */
 	private taken = 0;
 	async nextTask(timeoutMs = 5000): Promise<TaskPush> {
-		await waitFor(() => this.tasks.length > this.taken, timeoutMs, () => `terminal ${this.id} to receive task #${this.taken + 1}`);
+		await waitFor(
+			() => this.tasks.length > this.taken,
+			timeoutMs,
+			() => `terminal ${this.id} to receive task #${this.taken + 1}`
+		);
 		return this.tasks[this.taken++];
 	}
 
@@ -194,7 +234,12 @@ export class TestTerminal {
 		return this.request("ack", { taskId: task.taskId, attempt: task.attempt });
 	}
 
-	result(task: TaskPush, status: "success" | "failed" = "success", output: unknown = { ok: true }, extra: Record<string, unknown> = {}) {
+	result(
+		task: TaskPush,
+		status: "success" | "failed" = "success",
+		output: unknown = { ok: true },
+		extra: Record<string, unknown> = {}
+	) {
 		return this.request("result", { taskId: task.taskId, attempt: task.attempt, status, output, ...extra });
 	}
 
@@ -248,7 +293,11 @@ export class RawSocket {
 }
 
 /** Polls a condition until it holds; fails with what was awaited. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what: () => string = () => "condition"): Promise<void> {
+export async function waitFor(
+	condition: () => boolean | Promise<boolean>,
+	timeoutMs = 5000,
+	what: () => string = () => "condition"
+): Promise<void> {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
 		if (await condition()) return;

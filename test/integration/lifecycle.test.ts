@@ -270,7 +270,10 @@ describe("task lifecycle over socket.io", () => {
 		const result = await other.result(task);
 		assert.equal(result.error.type, "TASK_NOT_YOURS");
 		assert.equal((await tern.query(taskId)).status, "DELIVERED");
-		assert.ok(other.errors.some(e => e.type === "TASK_NOT_YOURS" && e.event === "ack"), "an error event is emitted too");
+		assert.ok(
+			other.errors.some(e => e.type === "TASK_NOT_YOURS" && e.event === "ack"),
+			"an error event is emitted too"
+		);
 		owner.close();
 		other.close();
 	});

@@ -56,18 +56,31 @@ describe("REPL commands", () => {
 			options: { priority: "7" }
 		})) as { taskId: string };
 		assert.match(printed.join("\n"), new RegExp(`Submitted ${submitted.taskId}`));
-		const page = (await command("tasks").action(tern.broker, { options: { status: "pending" } })) as { rows: { taskId: string }[] };
+		const page = (await command("tasks").action(tern.broker, { options: { status: "pending" } })) as {
+			rows: { taskId: string }[];
+		};
 		assert.ok(page.rows.some(r => r.taskId === submitted.taskId));
-		const task = (await command("task").action(tern.broker, { taskId: submitted.taskId, options: {} })) as { priority: number; payload: unknown };
+		const task = (await command("task").action(tern.broker, { taskId: submitted.taskId, options: {} })) as {
+			priority: number;
+			payload: unknown;
+		};
 		assert.equal(task.priority, 7);
 		assert.deepEqual(task.payload, { argv: ["true"] });
-		const cancelled = (await command("cancel").action(tern.broker, { taskId: submitted.taskId, options: {} })) as { status: string };
+		const cancelled = (await command("cancel").action(tern.broker, { taskId: submitted.taskId, options: {} })) as {
+			status: string;
+		};
 		assert.equal(cancelled.status, "CANCELLED");
 		mock.restoreAll();
 	});
 
 	it("surfaces errors from the cluster as they are", async () => {
-		await assert.rejects(command("task").action(tern.broker, { taskId: "missing", options: {} }), (err: { type?: string }) => err.type === "TASK_NOT_FOUND");
-		await assert.rejects(command("submit").action(tern.broker, { terminalId: "ghost", type: "x", options: {} }), (err: { type?: string }) => err.type === "TERMINAL_NOT_FOUND");
+		await assert.rejects(
+			command("task").action(tern.broker, { taskId: "missing", options: {} }),
+			(err: { type?: string }) => err.type === "TASK_NOT_FOUND"
+		);
+		await assert.rejects(
+			command("submit").action(tern.broker, { terminalId: "ghost", type: "x", options: {} }),
+			(err: { type?: string }) => err.type === "TERMINAL_NOT_FOUND"
+		);
 	});
 });

@@ -10,8 +10,14 @@ describe("backoffDelay", () => {
 	});
 
 	it("fixed waits the same each retry; exponential doubles", () => {
-		assert.deepEqual([1, 2, 3].map(r => backoffDelay({ type: "fixed", delay: 500 }, r)), [500, 500, 500]);
-		assert.deepEqual([1, 2, 3, 4].map(r => backoffDelay({ type: "exponential", delay: 100 }, r)), [100, 200, 400, 800]);
+		assert.deepEqual(
+			[1, 2, 3].map(r => backoffDelay({ type: "fixed", delay: 500 }, r)),
+			[500, 500, 500]
+		);
+		assert.deepEqual(
+			[1, 2, 3, 4].map(r => backoffDelay({ type: "exponential", delay: 100 }, r)),
+			[100, 200, 400, 800]
+		);
 	});
 
 	it("jitter stays within ±jitter of the base and never goes negative or past a day", () => {

@@ -25,7 +25,10 @@ describe("KeyedLock", () => {
 
 	it("keeps going after a failure and reports it to its caller", async () => {
 		const lock = new KeyedLock();
-		await assert.rejects(lock.run("k", async () => Promise.reject(new Error("boom"))), /boom/);
+		await assert.rejects(
+			lock.run("k", async () => Promise.reject(new Error("boom"))),
+			/boom/
+		);
 		assert.equal(await lock.run("k", async () => 42), 42);
 	});
 });

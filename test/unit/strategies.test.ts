@@ -5,7 +5,12 @@ import { resolve, isPickStrategy, type Candidate } from "../../lib/strategies/in
 import { ConsistentHashStrategy } from "../../lib/strategies/consistent-hash.ts";
 import { RandomStrategy } from "../../lib/strategies/random.ts";
 
-const candidate = (terminalId: string, inflight = 0, concurrency = 1): Candidate => ({ terminalId, labels: {}, concurrency, inflight });
+const candidate = (terminalId: string, inflight = 0, concurrency = 1): Candidate => ({
+	terminalId,
+	labels: {},
+	concurrency,
+	inflight
+});
 
 describe("routing strategies", () => {
 	it("resolve() knows the four pick strategies and rejects others", () => {
@@ -37,30 +42,38 @@ describe("routing strategies", () => {
 
 	it("random picks only free terminals", () => {
 		fc.assert(
-			fc.property(fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 8 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (specs, r) => {
-				const cands = specs.map(([inflight, concurrency], i) => candidate(`t${i}`, inflight, concurrency));
-				const pick = new RandomStrategy(() => r).pick(cands);
-				const free = cands.filter(c => c.inflight < c.concurrency);
-				if (free.length === 0) return pick === null;
-				return free.some(c => c.terminalId === pick);
-			})
+			fc.property(
+				fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 8 }),
+				fc.double({ min: 0, max: 0.999999, noNaN: true }),
+				(specs, r) => {
+					const cands = specs.map(([inflight, concurrency], i) => candidate(`t${i}`, inflight, concurrency));
+					const pick = new RandomStrategy(() => r).pick(cands);
+					const free = cands.filter(c => c.inflight < c.concurrency);
+					if (free.length === 0) return pick === null;
+					return free.some(c => c.terminalId === pick);
+				}
+			)
 		);
 	});
 
 	it("consistent_hash keeps a key on one terminal, and only a leaving terminal's keys move", () => {
 		const ch = new ConsistentHashStrategy();
 		fc.assert(
-			fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 2, maxLength: 8 }), fc.array(fc.string(), { minLength: 1, maxLength: 20 }), (ids, keys) => {
-				const cands = ids.map(id => candidate(id));
-				const owners = keys.map(k => ch.owner(cands, k)!.terminalId);
-				// Stable under reordering.
-				const reversed = [...cands].reverse();
-				if (keys.some((k, i) => ch.owner(reversed, k)!.terminalId !== owners[i])) return false;
-				// Removing one terminal moves only its own keys.
-				const gone = ids[0];
-				const rest = cands.filter(c => c.terminalId !== gone);
-				return keys.every((k, i) => owners[i] === gone || ch.owner(rest, k)!.terminalId === owners[i]);
-			})
+			fc.property(
+				fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 2, maxLength: 8 }),
+				fc.array(fc.string(), { minLength: 1, maxLength: 20 }),
+				(ids, keys) => {
+					const cands = ids.map(id => candidate(id));
+					const owners = keys.map(k => ch.owner(cands, k)!.terminalId);
+					// Stable under reordering.
+					const reversed = [...cands].reverse();
+					if (keys.some((k, i) => ch.owner(reversed, k)!.terminalId !== owners[i])) return false;
+					// Removing one terminal moves only its own keys.
+					const gone = ids[0];
+					const rest = cands.filter(c => c.terminalId !== gone);
+					return keys.every((k, i) => owners[i] === gone || ch.owner(rest, k)!.terminalId === owners[i]);
+				}
+			)
 		);
 	});
 
