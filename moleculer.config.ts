@@ -32,10 +32,14 @@ export interface TernConfig {
 	logLevel: LogLevels;
 	/** Node ID; Moleculer derives one from the host name and PID when unset. */
 	nodeID: string | null;
+	/** Port of /healthz/live and /healthz/ready; null serves none. @defaultValue null */
+	healthPort: number | null;
 }
 
+/** `all` (or unset) runs every service; `none` runs none (a REPL-only node joining a cluster). */
 function parseServices(value: string | undefined): ServiceName[] {
 	if (!value || value.trim() === "" || value.trim() === "all") return [...ALL_SERVICES];
+	if (value.trim() === "none") return [];
 	const names = value
 		.split(",")
 		.map(s => s.trim())
@@ -74,7 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		jwtSecret: jwtSecretFor(env, dataDir, transporter),
 		adminPassword: env.TERN_ADMIN_PASSWORD ?? null,
 		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
-		nodeID: env.NODE_ID ?? null
+		nodeID: env.NODE_ID ?? null,
+		healthPort: env.HEALTH_PORT ? Number(env.HEALTH_PORT) : null
 	};
 }
 

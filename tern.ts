@@ -5,6 +5,7 @@
  */
 import { loadConfig } from "./moleculer.config.ts";
 import { startNode } from "./lib/node.ts";
+import { startHealthServer } from "./lib/health.ts";
 
 const major = Number(process.versions.node.split(".")[0]);
 if (major < 22) {
@@ -14,6 +15,8 @@ if (major < 22) {
 
 const config = loadConfig();
 const broker = await startNode({ config });
+let stopping = false;
+if (config.healthPort !== null) await startHealthServer(broker, config.healthPort, () => broker.started && !stopping);
 if (config.services.includes("api"))
 	broker.logger.info(`Tern is up: http://localhost:${config.port}/ (${config.transporter ? "cluster" : "embedded"} mode)`);
 if (process.argv.includes("--repl")) await broker.repl();
@@ -21,6 +24,7 @@ if (process.argv.includes("--repl")) await broker.repl();
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
 	process.once(signal, () => {
 		broker.logger.info(`${signal}: stopping`);
+		stopping = true;
 		broker.stop().then(
 			() => process.exit(0),
 			() => process.exit(1)

@@ -53,7 +53,20 @@ export function DbMixin(define: Define): Partial<ServiceSchema> {
 	return {
 		mixins: [DbService as unknown as Partial<ServiceSchema>],
 		settings: { dbUri: "" } as ServiceSettingSchema,
-		actions: { create: false, insert: false, update: false, remove: false },
+		actions: {
+			create: false,
+			insert: false,
+			update: false,
+			remove: false,
+			/** For readiness probes: the database answers. */
+			health: {
+				visibility: "public",
+				async handler(this: Service & Record<string, unknown>) {
+					await (this.adapter as SharedSequelizeAdapter).db.query("SELECT 1");
+					return { ok: true };
+				}
+			}
+		},
 		created() {
 			const uri = (this.settings as DbMixinSettings).dbUri;
 			if (!uri) throw new TypeError(`Service '${this.name}' needs settings.dbUri`);

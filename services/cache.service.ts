@@ -28,9 +28,12 @@ interface CacheVars {
 	tasks: LRUCache<string, TaskStatusEvent>;
 	results: LRUCache<string, TaskStatusEvent>;
 }
-type CacheThis = Service<CacheSettings> & CacheVars;
+interface CacheMethods {
+	rebuildFrom(nodeID: string): Promise<void>;
+}
+type CacheThis = Service<CacheSettings> & CacheVars & CacheMethods;
 
-const CacheService: ServiceSchema<CacheSettings, Record<string, never>, CacheVars> = {
+const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 	name: "cache",
 	settings: {
 		taskEntries: 100_000,
@@ -104,12 +107,38 @@ const CacheService: ServiceSchema<CacheSettings, Record<string, never>, CacheVar
 		/** A gateway node that left took its connections with it. */
 		"$node.disconnected"(this: CacheThis, ctx: Context<{ node: { id: string } }>) {
 			for (const [id, p] of this.presence) if (p.nodeID === ctx.params.node.id) this.presence.delete(id);
+		},
+		/** A node joined (or came back): learn the sessions it already holds. */
+		async "$node.connected"(this: CacheThis, ctx: Context<{ node: { id: string } }>) {
+			await this.rebuildFrom(ctx.params.node.id);
+		}
+	},
+	methods: {
+		/** Presence of every session held by the gateway on `nodeID`, if it runs one. */
+		async rebuildFrom(this: CacheThis, nodeID: string) {
+			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+			if (!services.some(s => s.name === "gateway" && s.nodeID === nodeID)) return;
+			try {
+				const sessions = await this.broker.call<Presence[], Record<string, never>>("gateway.sessions", {}, { nodeID });
+				for (const p of sessions) {
+					const current = this.presence.get(p.terminalId);
+					if (!current || current.connectedAt <= p.connectedAt) this.presence.set(p.terminalId, p);
+				}
+			} catch (err) {
+				this.logger.warn(`Could not read the sessions of gateway ${nodeID}: ${(err as Error).message}`);
+			}
 		}
 	},
 	created(this: CacheThis) {
 		this.presence = new Map();
 		this.tasks = new LRUCache({ max: this.settings.taskEntries });
 		this.results = new LRUCache({ max: this.settings.resultEntries, ttl: this.settings.resultTtl });
+	},
+	/** A fresh replica learns what the gateways already hold; events keep it current after that. */
+	async started(this: CacheThis) {
+		const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+		for (const nodeID of new Set(services.filter(s => s.name === "gateway").map(s => s.nodeID)))
+			await this.rebuildFrom(nodeID);
 	}
 };
 

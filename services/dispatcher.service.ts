@@ -59,6 +59,12 @@ interface DispatcherVars {
 }
 type DispatcherThis = Service<DispatcherSettings> & DispatcherVars;
 
+/** Node IDs of every available dispatcher, this one included. */
+function dispatcherNodes(service: DispatcherThis): string[] {
+	const services = service.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+	return services.filter(s => s.name === "dispatcher").map(s => s.nodeID);
+}
+
 const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>, DispatcherVars> = {
 	name: "dispatcher",
 	mixins: [DbMixin(defineTask)],
@@ -176,8 +182,28 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			visibility: "public",
 			params: connectedParams,
 			async handler(this: DispatcherThis, ctx: Context<Presence>) {
-				await this.core.requestDrain(ctx.params.terminalId, ctx.params);
+				// Tasks delivered to an older session (on a gateway that died, say) come back first.
+				await this.core.returnDelivered(ctx.params.terminalId, ctx.params);
 				return { ok: true };
+			}
+		},
+
+		/** Drains a terminal's queue on this replica, its owner (called by the other replicas). */
+		drain: {
+			visibility: "public",
+			params: { terminalId: "string" },
+			async handler(this: DispatcherThis, ctx: Context<{ terminalId: string }>) {
+				await this.core.drainHere(ctx.params.terminalId);
+				return { ok: true };
+			}
+		},
+
+		/** `pull` forwarded to this replica, the terminal's owner. */
+		pullOwned: {
+			visibility: "public",
+			params: { terminalId: "string", limit: { type: "number", optional: true } },
+			handler(this: DispatcherThis, ctx: Context<{ terminalId: string; limit?: number }>) {
+				return this.core.pullTasks(ctx.params.terminalId, ctx.params.limit, true);
 			}
 		},
 
@@ -191,6 +217,18 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			}
 		}
 	},
+	events: {
+		/** Replicas came or went: ownership of terminals moves with them. */
+		"$services.changed"(this: DispatcherThis) {
+			this.core?.setOwners(dispatcherNodes(this));
+		},
+		/** A node died: its terminals are gone, and the tasks they held but had not acked come back. */
+		async "$node.disconnected"(this: DispatcherThis) {
+			if (!this.core) return;
+			this.core.setOwners(dispatcherNodes(this));
+			await this.core.recoverDelivered().catch(err => this.logger.warn("Recovery after a node left failed", err));
+		}
+	},
 	async started(this: DispatcherThis) {
 		this.core = new Dispatcher({
 			broker: this.broker,
@@ -198,6 +236,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			settings: this.settings,
 			store: new TaskStore(this.model)
 		});
+		this.core.setOwners(dispatcherNodes(this));
 		await this.core.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);
 	},

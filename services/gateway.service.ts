@@ -133,18 +133,29 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			}
 		},
 
-		/** Sessions of this node, for the REPL and health checks. */
+		/** The presence of every session of this node: caches rebuild from it when they start. */
 		sessions: {
 			visibility: "public",
-			handler(this: GatewayThis) {
+			handler(this: GatewayThis): (Presence & { transport: string })[] {
 				return [...this.sessions.values()].map(s => ({
 					terminalId: s.terminalId,
+					nodeID: this.broker.nodeID,
 					sessionId: s.id,
-					transport: s.transport,
 					concurrency: s.concurrency,
-					connectedAt: new Date(s.connectedAt).toISOString(),
-					lastActiveAt: new Date(s.lastActiveAt).toISOString()
+					labels: s.labels,
+					connectedAt: s.connectedAt,
+					lastActiveAt: s.lastActiveAt,
+					transport: s.transport
 				}));
+			}
+		},
+
+		/** For readiness probes: the gateway is listening. */
+		health: {
+			visibility: "public",
+			handler(this: GatewayThis) {
+				if (!this.server?.listening) throw Errors.terminalNotConnected("*");
+				return { ok: true, sessions: this.sessions.size };
 			}
 		}
 	},

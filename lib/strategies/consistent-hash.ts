@@ -5,6 +5,20 @@ function score(key: string, terminalId: string): bigint {
 	return createHash("sha1").update(key).update("\0").update(terminalId).digest().readBigUInt64BE(0);
 }
 
+/** The id with the highest score for `key` (rendezvous hashing); null for an empty list. */
+export function rendezvousOwner(key: string, ids: readonly string[]): string | null {
+	let best: string | null = null;
+	let bestScore = -1n;
+	for (const id of ids) {
+		const s = score(key, id);
+		if (s > bestScore) {
+			best = id;
+			bestScore = s;
+		}
+	}
+	return best;
+}
+
 /**
  * Rendezvous (highest-random-weight) hashing: the same key goes to the same terminal while
  * the set of matching terminals is unchanged, and only the keys of a terminal that leaves move.

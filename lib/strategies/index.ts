@@ -6,7 +6,7 @@ import { RandomStrategy } from "./random.ts";
 import { RoundRobinStrategy } from "./round-robin.ts";
 
 export { Strategy, type Candidate, type PickRequest } from "./base.ts";
-export { ConsistentHashStrategy } from "./consistent-hash.ts";
+export { ConsistentHashStrategy, rendezvousOwner } from "./consistent-hash.ts";
 
 /** Strategies that pick one terminal. `broadcast` and `sharding` fan out at submit instead. */
 export type PickStrategyName = Exclude<StrategyName, "broadcast" | "sharding">;

@@ -21,7 +21,13 @@ import { uuidv7 } from "../../lib/ids.ts";
 import { labelsMatch, normalizeLabels } from "../../lib/labels.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
 import { KeyedLock } from "../../lib/keyed-lock.ts";
-import { resolve as resolveStrategy, ConsistentHashStrategy, type Candidate, type Strategy } from "../../lib/strategies/index.ts";
+import {
+	resolve as resolveStrategy,
+	rendezvousOwner,
+	ConsistentHashStrategy,
+	type Candidate,
+	type Strategy
+} from "../../lib/strategies/index.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherSettings } from "../dispatcher.service.ts";
 import type { TaskStore } from "./store.ts";
@@ -70,12 +76,42 @@ export class Dispatcher {
 	);
 	private sweeping = false;
 	private lastRescan = 0;
+	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
+	private owners: string[];
 
 	constructor(deps: DispatcherDeps) {
 		this.broker = deps.broker;
 		this.logger = deps.logger;
 		this.settings = deps.settings;
 		this.store = deps.store;
+		this.owners = [this.broker.nodeID];
+	}
+
+	// ---------------------------------------------------------------- ownership
+
+	/**
+	 * With several dispatcher replicas, the work of one terminal — drains, pulls, deadlines — runs
+	 * on the replica that owns it, chosen by rendezvous hashing over the live replicas. Only the
+	 * keys of a replica that leaves move. While views of the membership differ for a moment, two
+	 * replicas may both act: every state change is a compare-and-set, so one of them wins.
+	 */
+	setOwners(nodeIDs: string[]): void {
+		const owners = new Set(nodeIDs);
+		owners.add(this.broker.nodeID);
+		this.owners = [...owners].sort();
+	}
+
+	ownerOf(key: string): string {
+		return rendezvousOwner(key, this.owners) ?? this.broker.nodeID;
+	}
+
+	owns(key: string): boolean {
+		return this.ownerOf(key) === this.broker.nodeID;
+	}
+
+	/** The key a task's deadlines are owned by: its terminal, else its own id. */
+	private keyOf(row: TaskRow): string {
+		return row.terminalId ?? row.target ?? row.id;
 	}
 
 	// ---------------------------------------------------------------- submit
@@ -235,8 +271,22 @@ export class Dispatcher {
 		}));
 	}
 
-	/** Drains a terminal's queue under its lock; requests made meanwhile share one follow-up drain. */
+	/** Drains a terminal's queue on the replica that owns it. */
 	requestDrain(terminalId: string, presence?: Presence): Promise<void> {
+		const owner = this.ownerOf(terminalId);
+		if (owner === this.broker.nodeID) return this.drainHere(terminalId, presence);
+		return this.broker.call<unknown, { terminalId: string }>("dispatcher.drain", { terminalId }, { nodeID: owner }).then(
+			() => undefined,
+			err => {
+				// The owner is leaving or gone: drain here rather than leave the queue waiting.
+				this.logger.warn(`Drain of '${terminalId}' on ${owner} failed (${(err as Error).message}); draining here`);
+				return this.drainHere(terminalId, presence);
+			}
+		);
+	}
+
+	/** Drains a terminal's queue under its lock here; requests made meanwhile share one follow-up drain. */
+	drainHere(terminalId: string, presence?: Presence): Promise<void> {
 		const queued = this.queuedDrains.get(terminalId);
 		if (queued) return queued;
 		const drain = this.locks.run(terminalId, async () => {
@@ -347,10 +397,18 @@ export class Dispatcher {
 		return true;
 	}
 
-	async pullTasks(terminalId: string, limit?: number): Promise<TaskPush[]> {
+	/** Hands a terminal its due tasks over HTTP; runs on the terminal's owner (`forwarded` once there). */
+	async pullTasks(terminalId: string, limit?: number, forwarded = false): Promise<TaskPush[]> {
 		const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: terminalId });
 		if (!terminal) throw Errors.terminalNotFound(terminalId);
 		if (!terminal.enabled) throw Errors.terminalDisabled(terminalId);
+		const owner = this.ownerOf(terminalId);
+		if (!forwarded && owner !== this.broker.nodeID)
+			return this.broker.call<TaskPush[], { terminalId: string; limit?: number }>(
+				"dispatcher.pullOwned",
+				{ terminalId, limit },
+				{ nodeID: owner }
+			);
 		return this.locks.run(terminalId, async () => {
 			const presence = await this.presenceOf(terminalId);
 			const concurrency = presence?.concurrency ?? terminal.concurrency;
@@ -542,8 +600,8 @@ export class Dispatcher {
 	 * A session of this terminal closed: its DELIVERED tasks return to the queue, except those
 	 * delivered to a newer session that is already up.
 	 */
-	async returnDelivered(terminalId: string): Promise<void> {
-		const presence = await this.presenceOf(terminalId);
+	async returnDelivered(terminalId: string, current?: Presence): Promise<void> {
+		const presence = current ?? (await this.presenceOf(terminalId));
 		const now = Date.now();
 		for (const row of await this.store.delivered(terminalId, presence?.connectedAt)) {
 			if ((await this.returnToQueue(row, now)) && !row.target) {
@@ -559,7 +617,7 @@ export class Dispatcher {
 		const now = Date.now();
 		let returned = 0;
 		for (const row of await this.store.allDelivered(100_000)) {
-			if (row.terminalId && online.has(row.terminalId)) continue;
+			if ((row.terminalId && online.has(row.terminalId)) || !this.owns(this.keyOf(row))) continue;
 			if (await this.returnToQueue(row, now)) returned++;
 		}
 		if (returned > 0) this.logger.info(`Returned ${returned} delivered task(s) of offline terminals to the queue`);
@@ -578,9 +636,12 @@ export class Dispatcher {
 		try {
 			const now = Date.now();
 			const batch = this.settings.sweepBatch;
-			for (const row of await this.store.due("DELIVERED", "deadlineAt", now, batch)) await this.onAckTimeout(row, now);
-			for (const row of await this.store.due("PROCESSING", "deadlineAt", now, batch)) await this.onRunTimeout(row, now);
-			for (const row of await this.store.due("PENDING", "expiresAt", now, batch)) {
+			const mine = (rows: TaskRow[]) => rows.filter(row => this.owns(this.keyOf(row)));
+			for (const row of mine(await this.store.due("DELIVERED", "deadlineAt", now, batch)))
+				await this.onAckTimeout(row, now);
+			for (const row of mine(await this.store.due("PROCESSING", "deadlineAt", now, batch)))
+				await this.onRunTimeout(row, now);
+			for (const row of mine(await this.store.due("PENDING", "expiresAt", now, batch))) {
 				await this.finish(
 					row,
 					"EXPIRED",
@@ -588,7 +649,7 @@ export class Dispatcher {
 					now
 				);
 			}
-			for (const row of await this.store.due("PENDING", "notBefore", now, batch)) {
+			for (const row of mine(await this.store.due("PENDING", "notBefore", now, batch))) {
 				if (await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, { notBefore: null }))
 					await this.route({ ...row, notBefore: null });
 			}
@@ -636,6 +697,7 @@ export class Dispatcher {
 		if (online.length === 0) return;
 		const waiting = new Set(await this.store.terminalsWithPending(now));
 		for (const presence of online) {
+			if (!this.owns(presence.terminalId)) continue;
 			// Its own queue only: this drain may run well after `waiting` was read, and a selector task
 			// submitted meanwhile is not its to take — those are routed below, by their strategy.
 			if (waiting.has(presence.terminalId))
@@ -644,7 +706,7 @@ export class Dispatcher {
 		// Only tasks left waiting a whole interval: a fresher one is being routed right now by whoever
 		// queued it, and routing it twice would let the rescan pick over its strategy (round_robin turns).
 		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN))
-			if (Number(row.updatedAt) <= now - this.settings.rescanInterval) await this.route(row);
+			if (Number(row.updatedAt) <= now - this.settings.rescanInterval && this.owns(row.id)) await this.route(row);
 	}
 
 	// ---------------------------------------------------------------- helpers

@@ -1,0 +1,65 @@
+/**
+ * Liveness and readiness over HTTP, for Kubernetes probes and load balancers. Liveness: the
+ * process answers. Readiness: the broker has started, the transporter (if any) is connected,
+ * and every local service that has a `health` action says it is healthy.
+ */
+import http, { type Server } from "node:http";
+import type { ServiceBroker } from "moleculer";
+
+export interface HealthReport {
+	ready: boolean;
+	nodeID: string;
+	transporter: "none" | "connected" | "disconnected";
+	services: Record<string, { ok: boolean; error?: string }>;
+}
+
+interface Transit {
+	connected?: boolean;
+}
+
+/** Asks the node's own services how they are; never throws. */
+export async function readiness(broker: ServiceBroker, started: () => boolean): Promise<HealthReport> {
+	const transit = (broker as unknown as { transit?: Transit }).transit;
+	const report: HealthReport = {
+		ready: started(),
+		nodeID: broker.nodeID,
+		transporter: transit ? (transit.connected ? "connected" : "disconnected") : "none",
+		services: {}
+	};
+	if (report.transporter === "disconnected") report.ready = false;
+	for (const service of broker.services) {
+		if (!service.schema.actions || !("health" in service.schema.actions)) continue;
+		try {
+			await broker.call(`${service.name}.health`, {}, { nodeID: broker.nodeID, timeout: 2000 });
+			report.services[service.name] = { ok: true };
+		} catch (err) {
+			report.services[service.name] = { ok: false, error: (err as Error).message };
+			report.ready = false;
+		}
+	}
+	return report;
+}
+
+/** Serves `/healthz/live` and `/healthz/ready` on `port`. */
+export function startHealthServer(broker: ServiceBroker, port: number, started: () => boolean): Promise<Server> {
+	const server = http.createServer((req, res) => {
+		const path = (req.url ?? "/").split("?")[0];
+		if (path === "/healthz/live") {
+			res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ live: true, nodeID: broker.nodeID }));
+			return;
+		}
+		if (path === "/healthz/ready") {
+			readiness(broker, started).then(
+				report =>
+					res.writeHead(report.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(report)),
+				err => res.writeHead(503).end(String(err))
+			);
+			return;
+		}
+		res.writeHead(404).end();
+	});
+	return new Promise((resolve, reject) => {
+		server.once("error", reject);
+		server.listen(port, () => resolve(server));
+	});
+}
