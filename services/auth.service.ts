@@ -5,6 +5,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { UniqueConstraintError } from "sequelize";
+import { LRUCache } from "lru-cache";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineUser, type UserModel, type UserRow } from "../models/user.model.ts";
 import type { Principal, Role, TerminalRecord, TernMeta } from "../lib/contracts.ts";
@@ -25,6 +26,8 @@ export interface AuthSettings extends ServiceSettingSchema {
 interface AuthVars {
 	model: UserModel;
 	key: Uint8Array;
+	/** Users seen recently, so that checking a token costs no query on every request. */
+	users: LRUCache<number, UserRow>;
 }
 interface AuthMethods {
 	userView(row: UserRow): UserView;
@@ -114,7 +117,12 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 				}
 				if (claims.kind === "user" && typeof claims.sub === "string" && typeof claims.role === "string") {
 					// A deleted user's tokens die with the user; the role is the user's current one.
-					const row = (await this.model.findByPk(Number(claims.uid), { raw: true })) as unknown as UserRow | null;
+					const uid = Number(claims.uid);
+					let row = this.users.get(uid) ?? null;
+					if (!row) {
+						row = (await this.model.findByPk(uid, { raw: true })) as unknown as UserRow | null;
+						if (row) this.users.set(uid, row);
+					}
 					if (!row || row.username !== claims.sub) throw Errors.invalidToken(`user '${claims.sub}' no longer exists`);
 					return { kind: "user", userId: row.id, username: row.username, role: row.role };
 				}
@@ -186,8 +194,14 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 				if (row.role === "admin" && (await this.model.count({ where: { role: "admin" } })) <= 1)
 					throw Errors.forbidden("The last admin cannot be removed");
 				await this.model.destroy({ where: { id: row.id } });
+				await ctx.broadcast("user.removed", { id: row.id });
 				return this.userView(row);
 			}
+		}
+	},
+	events: {
+		"user.removed"(this: AuthThis, ctx: Context<{ id: number }>) {
+			this.users.delete(ctx.params.id);
 		}
 	},
 	methods: {
@@ -226,6 +240,8 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 	created(this: AuthThis) {
 		if (!this.settings.jwtSecret) throw new TypeError("auth needs settings.jwtSecret");
 		this.key = new TextEncoder().encode(this.settings.jwtSecret);
+		// A removed user's token is refused at once here and within `ttl` on other replicas.
+		this.users = new LRUCache({ max: 10_000, ttl: 5000 });
 	},
 	async started(this: AuthThis) {
 		await this.ensureAdmin();

@@ -242,8 +242,9 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
-		// Let a running sweep finish its writes before the database closes.
-		while (this.core?.isSweeping) await new Promise(resolve => setTimeout(resolve, 10));
+		// Graceful stop: a running sweep and the drains under way finish their writes before the
+		// database closes; what they have not started, the other replicas own from now on.
+		await this.core?.idle(10_000);
 	}
 };
 

@@ -630,6 +630,13 @@ export class Dispatcher {
 		return this.sweeping;
 	}
 
+	/** Resolves when no sweep and no drain is running (or after `timeoutMs`). */
+	async idle(timeoutMs: number): Promise<void> {
+		const deadline = Date.now() + timeoutMs;
+		while ((this.sweeping || this.locks.size > 0) && Date.now() < deadline)
+			await new Promise(resolve => setTimeout(resolve, 10));
+	}
+
 	async sweep(): Promise<void> {
 		if (this.sweeping) return;
 		this.sweeping = true;

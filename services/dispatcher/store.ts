@@ -3,10 +3,52 @@
  * the state (and attempt) it expects, so concurrent actors — a result racing a timeout, two
  * dispatcher replicas — cannot both win. No transactions are needed, which keeps SQLite's
  * single connection free of interleaved BEGINs.
+ *
+ * The queries on every task's path (by id, the queues, in-flight counts) are plain SQL through
+ * the same pool: Sequelize's finders cost a schema lookup per SELECT on SQLite, which the
+ * lifecycle benchmark showed as a large share of the server's time per task.
  */
-import { Op, type WhereOptions } from "sequelize";
+import { Op, QueryTypes, type Sequelize, type WhereOptions } from "sequelize";
 import type { TaskStatus } from "../../lib/contracts.ts";
 import type { TaskModel, TaskRow } from "../../models/task.model.ts";
+
+/** Every column of `tasks`, in insert order; names in SQL come only from this list. */
+const COLUMNS = [
+	"id",
+	"status",
+	"type",
+	"payload",
+	"target",
+	"selector",
+	"terminalId",
+	"priority",
+	"timeoutMs",
+	"ackTimeoutMs",
+	"ttlMs",
+	"maxRetries",
+	"retries",
+	"backoff",
+	"attempt",
+	"deliveries",
+	"idempotencyKey",
+	"groupId",
+	"shardIndex",
+	"shardTotal",
+	"output",
+	"error",
+	"exitCode",
+	"progress",
+	"createdBy",
+	"createdAt",
+	"updatedAt",
+	"deliveredAt",
+	"startedAt",
+	"finishedAt",
+	"expiresAt",
+	"notBefore",
+	"deadlineAt"
+] as const satisfies readonly (keyof TaskRow)[];
+const KNOWN: ReadonlySet<string> = new Set(COLUMNS);
 
 export interface Expect {
 	status: TaskStatus | TaskStatus[];
@@ -15,18 +57,29 @@ export interface Expect {
 
 export class TaskStore {
 	readonly model: TaskModel;
+	private readonly sequelize: Sequelize;
 
 	constructor(model: TaskModel) {
 		this.model = model;
+		this.sequelize = model.sequelize!;
 	}
 
+	private select<T extends object>(sql: string, replacements: unknown[]): Promise<T[]> {
+		return this.sequelize.query<T>(sql, { replacements, type: QueryTypes.SELECT, raw: true });
+	}
+
+	/** One multi-row INSERT. A taken idempotency key fails with Sequelize's UniqueConstraintError. */
 	async insert(rows: TaskRow[]): Promise<void> {
-		if (rows.length === 1) await this.model.create(rows[0]);
-		else await this.model.bulkCreate(rows);
+		const tuple = `(${COLUMNS.map(() => "?").join(", ")})`;
+		await this.sequelize.query(`INSERT INTO tasks (${COLUMNS.join(", ")}) VALUES ${rows.map(() => tuple).join(", ")}`, {
+			replacements: rows.flatMap(row => COLUMNS.map(column => row[column] ?? null)),
+			type: QueryTypes.INSERT
+		});
 	}
 
 	async get(id: string): Promise<TaskRow | null> {
-		return (await this.model.findByPk(id, { raw: true })) as unknown as TaskRow | null;
+		const [row] = await this.select<TaskRow>("SELECT * FROM tasks WHERE id = ?", [id]);
+		return row ?? null;
 	}
 
 	async byIdempotencyKey(key: string): Promise<TaskRow | null> {
@@ -44,47 +97,38 @@ export class TaskStore {
 
 	/** Applies `changes` only if the task is still as expected; true when it was. */
 	async transition(id: string, expect: Expect, changes: Partial<TaskRow>): Promise<boolean> {
-		const where: Record<string, unknown> = {
-			id,
-			status: Array.isArray(expect.status) ? { [Op.in]: expect.status } : expect.status
-		};
-		if (expect.attempt !== undefined) where.attempt = expect.attempt;
-		const [count] = await this.model.update(changes, { where: where as WhereOptions<TaskRow> });
+		const columns = Object.keys(changes).filter(column => (changes as Record<string, unknown>)[column] !== undefined);
+		for (const column of columns) if (!KNOWN.has(column)) throw new TypeError(`Unknown task column '${column}'`);
+		const replacements: unknown[] = columns.map(column => (changes as Record<string, unknown>)[column] ?? null);
+		replacements.push(id, Array.isArray(expect.status) ? expect.status : [expect.status]);
+		let sql = `UPDATE tasks SET ${columns.map(column => `${column} = ?`).join(", ")} WHERE id = ? AND status IN (?)`;
+		if (expect.attempt !== undefined) {
+			sql += " AND attempt = ?";
+			replacements.push(expect.attempt);
+		}
+		const [, count] = (await this.sequelize.query(sql, { replacements, type: QueryTypes.UPDATE })) as unknown as [
+			unknown,
+			number
+		];
 		return count === 1;
 	}
 
 	/** PENDING tasks named for this terminal and due now, highest priority first, FIFO within one. */
-	async pendingPinned(terminalId: string, now: number, limit: number): Promise<TaskRow[]> {
-		return (await this.model.findAll({
-			where: {
-				status: "PENDING",
-				target: terminalId,
-				[Op.or]: [{ notBefore: null }, { notBefore: { [Op.lte]: now } }]
-			},
-			order: [
-				["priority", "DESC"],
-				["id", "ASC"]
-			],
-			limit,
-			raw: true
-		})) as unknown as TaskRow[];
+	pendingPinned(terminalId: string, now: number, limit: number): Promise<TaskRow[]> {
+		return this.select<TaskRow>(
+			"SELECT * FROM tasks WHERE status = 'PENDING' AND target = ? AND (notBefore IS NULL OR notBefore <= ?) " +
+				"ORDER BY priority DESC, id ASC LIMIT ?",
+			[terminalId, now, limit]
+		);
 	}
 
 	/** PENDING selector tasks due now, in queue order. */
-	async pendingUnassigned(now: number, limit: number): Promise<TaskRow[]> {
-		return (await this.model.findAll({
-			where: {
-				status: "PENDING",
-				target: null,
-				[Op.or]: [{ notBefore: null }, { notBefore: { [Op.lte]: now } }]
-			},
-			order: [
-				["priority", "DESC"],
-				["id", "ASC"]
-			],
-			limit,
-			raw: true
-		})) as unknown as TaskRow[];
+	pendingUnassigned(now: number, limit: number): Promise<TaskRow[]> {
+		return this.select<TaskRow>(
+			"SELECT * FROM tasks WHERE status = 'PENDING' AND target IS NULL AND (notBefore IS NULL OR notBefore <= ?) " +
+				"ORDER BY priority DESC, id ASC LIMIT ?",
+			[now, limit]
+		);
 	}
 
 	/** Terminals that have pinned PENDING tasks due now. */
@@ -106,12 +150,10 @@ export class TaskStore {
 	async inflight(terminalIds: string[]): Promise<Map<string, number>> {
 		const counts = new Map(terminalIds.map(id => [id, 0]));
 		if (terminalIds.length === 0) return counts;
-		const rows = (await this.model.findAll({
-			attributes: ["terminalId", [this.model.sequelize!.fn("COUNT", "*"), "n"]],
-			where: { terminalId: { [Op.in]: terminalIds }, status: { [Op.in]: ["DELIVERED", "PROCESSING"] } },
-			group: ["terminalId"],
-			raw: true
-		})) as unknown as { terminalId: string; n: number | string }[];
+		const rows = await this.select<{ terminalId: string; n: number | string }>(
+			"SELECT terminalId, COUNT(*) AS n FROM tasks WHERE status IN ('DELIVERED', 'PROCESSING') AND terminalId IN (?) GROUP BY terminalId",
+			[terminalIds]
+		);
 		for (const row of rows) counts.set(row.terminalId, Number(row.n));
 		return counts;
 	}
