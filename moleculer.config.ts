@@ -98,6 +98,10 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		requestTimeout: 15_000,
 		// Services wait for their dependencies (the dispatcher for the cache): poll often.
 		dependencyInterval: 50,
+		// Tell the cluster at once when a service of this node starts (Moleculer waits 1 s by default):
+		// a gateway that started after its dependencies takes terminals at once, and the dispatchers
+		// must know it to push to them. (The option is missing from Moleculer's typings.)
+		transit: { serviceChangedDebounceTime: 0 } as BrokerOptions["transit"],
 		retryPolicy: { enabled: false },
 		circuitBreaker: { enabled: Boolean(config.transporter), threshold: 0.5, minRequestCount: 20, windowTime: 60 },
 		tracking: { enabled: true, shutdownTimeout: 10_000 },

@@ -98,14 +98,19 @@ interface ErrorLike {
 	data?: unknown;
 }
 
+/** Moleculer's errors for a service that no node offers right now: transient in a cluster. */
+export const TRANSIENT_TYPES: ReadonlySet<string> = new Set(["SERVICE_NOT_AVAILABLE", "SERVICE_NOT_FOUND"]);
+
 /**
  * One readable message for every error, the same on REST and on sockets. A validation error's
  * message names each offending field instead of the validator's generic sentence.
  */
 export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload {
 	const e = (err ?? {}) as ErrorLike;
-	const code = typeof e.code === "number" ? e.code : 500;
 	const type = typeof e.type === "string" ? e.type : "INTERNAL_ERROR";
+	// Moleculer's 404s for a service no node offers right now are transient in a cluster (a node is
+	// starting, leaving or reconnecting): 503, so that clients try again rather than give up.
+	const code = TRANSIENT_TYPES.has(type) ? 503 : typeof e.code === "number" ? e.code : 500;
 	let message = e.message ?? "Internal error";
 	if (type === ErrorTypes.VALIDATION && Array.isArray(e.data) && e.data.length > 0) {
 		message = (e.data as { type?: string; message?: string; field?: string; actual?: unknown; expected?: unknown }[])

@@ -15,6 +15,31 @@ export interface HealthReport {
 
 interface Transit {
 	connected?: boolean;
+	/** The transporter; NATS's keeps its client, which reconnects on its own without telling the transit. */
+	tx?: { client?: { rtt?: () => Promise<number> } | null };
+}
+
+/**
+ * Whether the transporter reaches its server now. `transit.connected` stays true while the NATS
+ * client is cut off and retrying, so where the client can tell (NATS: `rtt()`, a round trip that
+ * fails at once when disconnected) it is asked.
+ */
+async function transporterReachable(transit: Transit, timeoutMs: number): Promise<boolean> {
+	if (!transit.connected) return false;
+	const client = transit.tx?.client;
+	if (typeof client?.rtt !== "function") return true;
+	let timer: NodeJS.Timeout | undefined;
+	try {
+		await Promise.race([
+			client.rtt(),
+			new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("no answer")), timeoutMs)))
+		]);
+		return true;
+	} catch {
+		return false;
+	} finally {
+		clearTimeout(timer);
+	}
 }
 
 /** Asks the node's own services how they are; never throws. */
@@ -23,7 +48,7 @@ export async function readiness(broker: ServiceBroker, started: () => boolean): 
 	const report: HealthReport = {
 		ready: started(),
 		nodeID: broker.nodeID,
-		transporter: transit ? (transit.connected ? "connected" : "disconnected") : "none",
+		transporter: transit ? ((await transporterReachable(transit, 1000)) ? "connected" : "disconnected") : "none",
 		services: {}
 	};
 	if (report.transporter === "disconnected") report.ready = false;

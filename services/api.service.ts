@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
-import { Errors, ErrorTypes, toErrorPayload } from "../lib/errors.ts";
+import { Errors, ErrorTypes, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -93,6 +93,18 @@ const ApiService: ServiceSchema<ApiSettings> = {
 				};
 			if (err.type === "RATE_LIMIT_EXCEEDED") return toErrorPayload({ ...err, message: "Too many requests: slow down" });
 			return toErrorPayload(err);
+		},
+
+		/** moleculer-web's, except that a service no node offers right now answers 503 (try again), not 404. */
+		sendError(req: IncomingMessage, res: unknown, err: unknown) {
+			if (err instanceof Error && TRANSIENT_TYPES.has((err as { type?: string }).type ?? ""))
+				(err as Error & { code: number }).code = 503;
+			return (ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }).methods.sendError.call(
+				this,
+				req,
+				res,
+				err
+			);
 		}
 	}
 };

@@ -107,6 +107,9 @@ function statusFromView(view: TaskQueryView, terminalId: string | null): TaskSta
 
 const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars> = {
 	name: "gateway",
+	// A connection needs auth and terminals to be let in and the dispatcher to be served: until the
+	// node has found them, it neither listens nor is ready (in a cluster they may be on nodes not yet seen).
+	dependencies: ["auth", "terminals", "dispatcher"],
 	settings: {
 		port: 3001,
 		heartbeatTimeout: 60_000,

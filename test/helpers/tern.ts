@@ -30,6 +30,8 @@ export interface TernOptions {
 	dataDir?: string;
 	/** Keep the data dir on close. */
 	keep?: boolean;
+	/** DB_URI of the node (mysql://…); a SQLite file in the data dir otherwise. */
+	dbUri?: string;
 }
 
 export interface ApiReply<T = any> {
@@ -44,6 +46,7 @@ export class TestTern {
 	port!: number;
 	dataDir!: string;
 	adminToken!: string;
+	dbUri?: string;
 	private keep = false;
 	private readonly sockets: { close(): void }[] = [];
 
@@ -51,8 +54,10 @@ export class TestTern {
 		const tern = new TestTern();
 		tern.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "tern-test-"));
 		tern.keep = options.keep ?? false;
+		tern.dbUri = options.dbUri;
 		const config = loadConfig({
 			TERN_DATA_DIR: tern.dataDir,
+			...(options.dbUri ? { DB_URI: options.dbUri } : {}),
 			PORT: "0",
 			TERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
 			LOGLEVEL: "warn"
@@ -87,7 +92,7 @@ export class TestTern {
 	async restart(settings?: SettingsOverrides): Promise<TestTern> {
 		await this.broker.stop();
 		for (const socket of this.sockets.splice(0)) socket.close();
-		return TestTern.start({ settings, dataDir: this.dataDir, keep: this.keep });
+		return TestTern.start({ settings, dataDir: this.dataDir, keep: this.keep, dbUri: this.dbUri });
 	}
 
 	/** A REST call; the admin token unless another (or null for none) is given. */

@@ -27,6 +27,15 @@ describe("error payloads", () => {
 		assert.match(payload.message, /Unknown field\(s\) 'priorty'; allowed: type, priority/);
 	});
 
+	it("answer 503, not 404, when no node offers a service right now (transient in a cluster)", () => {
+		const unavailable = toErrorPayload(new Moleculer.Errors.ServiceNotAvailableError({ action: "dispatcher.submit" }));
+		assert.equal(unavailable.code, 503);
+		assert.equal(unavailable.type, "SERVICE_NOT_AVAILABLE");
+		const notFound = toErrorPayload(new Moleculer.Errors.ServiceNotFoundError({ action: "terminals.resolve" }));
+		assert.equal(notFound.code, 503);
+		assert.equal(notFound.type, "SERVICE_NOT_FOUND");
+	});
+
 	it("turn anything else into a 500 INTERNAL_ERROR", () => {
 		const payload = toErrorPayload(new Error("disk on fire"));
 		assert.equal(payload.code, 500);
