@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { BrokerOptions, LogLevels } from "moleculer";
 
-export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway"] as const;
+export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway", "scheduler"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 export interface TernConfig {
@@ -34,6 +34,8 @@ export interface TernConfig {
 	nodeID: string | null;
 	/** Port of /healthz/live and /healthz/ready; null serves none. @defaultValue null */
 	healthPort: number | null;
+	/** REST requests per second per client address the api accepts; 0 turns the limit off. @defaultValue 2000 */
+	rateLimit: number;
 }
 
 /** `all` (or unset) runs every service; `none` runs none (a REPL-only node joining a cluster). */
@@ -68,6 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const dataDir = resolve(env.TERN_DATA_DIR ?? "./data");
 	const port = Number(env.PORT ?? 3000);
 	if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`PORT '${env.PORT}' is not a port`);
+	const rateLimit = env.TERN_RATE_LIMIT?.trim() ? Number(env.TERN_RATE_LIMIT) : 2000;
+	if (!Number.isInteger(rateLimit) || rateLimit < 0)
+		throw new TypeError(`TERN_RATE_LIMIT '${env.TERN_RATE_LIMIT}' is not a number of requests per second (0 for no limit)`);
 	return {
 		port,
 		transporter,
@@ -79,7 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		adminPassword: env.TERN_ADMIN_PASSWORD ?? null,
 		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
 		nodeID: env.NODE_ID ?? null,
-		healthPort: env.HEALTH_PORT ? Number(env.HEALTH_PORT) : null
+		healthPort: env.HEALTH_PORT ? Number(env.HEALTH_PORT) : null,
+		rateLimit
 	};
 }
 

@@ -11,6 +11,7 @@ import CacheService from "../services/cache.service.ts";
 import DispatcherService from "../services/dispatcher.service.ts";
 import GatewayService from "../services/gateway.service.ts";
 import TerminalsService from "../services/terminals.service.ts";
+import SchedulerService from "../services/scheduler.service.ts";
 import { replCommands } from "./repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -19,7 +20,8 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	terminals: TerminalsService as unknown as unknown as ServiceSchema,
 	cache: CacheService as unknown as unknown as ServiceSchema,
 	dispatcher: DispatcherService as unknown as unknown as ServiceSchema,
-	gateway: GatewayService as unknown as ServiceSchema
+	gateway: GatewayService as unknown as ServiceSchema,
+	scheduler: SchedulerService as unknown as ServiceSchema
 };
 
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
@@ -34,11 +36,15 @@ export interface NodeOptions {
 function settingsFor(name: ServiceName, config: TernConfig): Record<string, unknown> {
 	switch (name) {
 		case "api":
-			return { port: config.port };
+			return {
+				port: config.port,
+				rateLimit: config.rateLimit > 0 ? { window: 1000, limit: config.rateLimit, headers: true } : null
+			};
 		case "auth":
 			return { dbUri: config.dbUri, jwtSecret: config.jwtSecret, adminPassword: config.adminPassword };
 		case "terminals":
 		case "dispatcher":
+		case "scheduler":
 			return { dbUri: config.dbUri };
 		case "gateway":
 			return { port: config.port };

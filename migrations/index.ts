@@ -1,5 +1,6 @@
 import type { QueryInterface } from "sequelize";
 import * as initial from "./0001-initial.ts";
+import * as jobs from "./0002-jobs.ts";
 
 export interface Migration {
 	name: string;
@@ -8,4 +9,7 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append; never edit one that has shipped. */
-export const migrations: Migration[] = [{ name: "0001-initial", ...initial }];
+export const migrations: Migration[] = [
+	{ name: "0001-initial", ...initial },
+	{ name: "0002-jobs", ...jobs }
+];

@@ -62,6 +62,17 @@ const ApiService: ServiceSchema<ApiSettings> = {
 					"POST terminals/:id/enable": "terminals.enable",
 					"POST terminals/:id/rotate-key": "terminals.rotateKey",
 
+					"POST jobs": "scheduler.create",
+					"GET jobs": "scheduler.list",
+					"GET jobs/:id": "scheduler.get",
+					"PUT jobs/:id": "scheduler.update",
+					"DELETE jobs/:id": "scheduler.remove",
+					"POST jobs/:id/execute": "scheduler.execute",
+					"POST jobs/:id/cancel": "scheduler.cancel",
+					"POST jobs/:id/pause": "scheduler.pause",
+					"POST jobs/:id/resume": "scheduler.resume",
+					"GET jobs/:id/history": "scheduler.history",
+
 					"POST users": "auth.createUser",
 					"GET users": "auth.listUsers",
 					"DELETE users/:id": "auth.removeUser"

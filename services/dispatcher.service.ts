@@ -17,6 +17,7 @@ import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
+import { nodesRunning } from "../lib/membership.ts";
 import {
 	ackParams,
 	connectedParams,
@@ -59,10 +60,9 @@ interface DispatcherVars {
 }
 type DispatcherThis = Service<DispatcherSettings> & DispatcherVars;
 
-/** Node IDs of every available dispatcher, this one included. */
+/** Node IDs of every available dispatcher. */
 function dispatcherNodes(service: DispatcherThis): string[] {
-	const services = service.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-	return services.filter(s => s.name === "dispatcher").map(s => s.nodeID);
+	return nodesRunning(service.broker, "dispatcher");
 }
 
 const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>, DispatcherVars> = {

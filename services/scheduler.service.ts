@@ -1,0 +1,366 @@
+/**
+ * scheduler: jobs — a task body and a schedule — fired exactly once per fire time across any
+ * number of replicas, with a ledger row for every computed fire time. See scheduler/scheduler.ts
+ * for how firing and ownership work.
+ */
+import { DateTime } from "luxon";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { DbMixin } from "../mixins/db.mixin.ts";
+import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
+import type { TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import { Errors } from "../lib/errors.ts";
+import { requireUser } from "../lib/access.ts";
+import { uuidv7 } from "../lib/ids.ts";
+import { nodesRunning } from "../lib/membership.ts";
+import { parseSchedule, ScheduleError, type Schedule } from "../lib/schedule.ts";
+import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
+import { JobStore } from "./scheduler/store.ts";
+import { toFireView, toJobView } from "./scheduler/views.ts";
+import { createParams, historyParams, idParams, listParams, updateParams, type JobBody } from "./scheduler/params.ts";
+
+export interface SchedulerSettings extends ServiceSettingSchema, SchedulerOptions {
+	/** catch_up window of a job created without one, s. @defaultValue 3600 */
+	defaultCatchUpWindow: number;
+	/** Largest task payload, bytes of JSON. @defaultValue 256 KiB */
+	maxPayloadBytes: number;
+	dbUri: string;
+}
+
+interface SchedulerVars {
+	model: JobModel;
+	store: JobStore;
+	core: Scheduler;
+	recoveryTimer: NodeJS.Timeout;
+}
+interface SchedulerMethods {
+	mustGet(id: string): Promise<JobRow>;
+	checkOwner(ctx: Context<unknown, TernMeta>, row: JobRow): void;
+	validate(body: Partial<JobBody>, base?: JobRow): Promise<Partial<JobRow>>;
+	view(row: JobRow): ReturnType<typeof toJobView>;
+	changed(ctx: Context, jobId: string): Promise<void>;
+}
+type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMethods;
+
+function invalid(field: string, message: string) {
+	return Errors.validation(message, [{ field, message }]);
+}
+
+function parseTime(field: string, value: string | null | undefined): number | null | undefined {
+	if (value === undefined || value === null) return value;
+	const t = DateTime.fromISO(value, { setZone: true });
+	if (!t.isValid) throw invalid(field, `'${field}' must be an ISO-8601 date-time; got ${JSON.stringify(value)}`);
+	return t.toMillis();
+}
+
+const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, SchedulerVars> = {
+	name: "scheduler",
+	mixins: [DbMixin(defineJob)],
+	dependencies: ["dispatcher"],
+	settings: {
+		misfireThreshold: 5000,
+		maxMissedRecords: 1000,
+		recoveryInterval: 1000,
+		staleClaimAfter: 5000,
+		fireConcurrency: 64,
+		defaultCatchUpWindow: 3600,
+		maxPayloadBytes: 256 * 1024,
+		dbUri: ""
+	},
+	actions: {
+		find: false,
+		count: false,
+
+		/** `POST /api/jobs` → 201 the job, with its next five fire times. */
+		create: {
+			params: createParams,
+			async handler(this: SchedulerThis, ctx: Context<JobBody, TernMeta>) {
+				requireUser(ctx, "operator");
+				const fields = await this.validate(ctx.params);
+				const now = Date.now();
+				const principal = ctx.meta.principal;
+				const row: JobRow = {
+					id: uuidv7(now),
+					name: ctx.params.name,
+					schedule: fields.schedule!,
+					task: fields.task!,
+					misfirePolicy: ctx.params.misfirePolicy ?? "skip",
+					overlapPolicy: ctx.params.overlapPolicy ?? "allow",
+					catchUpWindowMs: Math.round((ctx.params.catchUpWindow ?? this.settings.defaultCatchUpWindow) * 1000),
+					startAt: fields.startAt ?? null,
+					endAt: fields.endAt ?? null,
+					enabled: ctx.params.enabled ?? true,
+					pausedAt: ctx.params.enabled === false ? now : null,
+					resumedAt: null,
+					createdBy: principal?.kind === "user" ? principal.username : null,
+					createdAt: now,
+					updatedAt: now,
+					version: 1
+				};
+				await this.store.insert(row);
+				await this.changed(ctx, row.id);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/jobs/${row.id}`;
+				return this.view(row);
+			}
+		},
+
+		/** `GET /api/jobs` → `{ rows, total, page, pageSize, totalPages }`, newest first. */
+		list: {
+			params: listParams,
+			async handler(
+				this: SchedulerThis,
+				ctx: Context<{ enabled?: boolean; name?: string; page?: number; pageSize?: number }, TernMeta>
+			) {
+				requireUser(ctx, "viewer");
+				const where: Record<string, unknown> = {};
+				if (ctx.params.enabled !== undefined) where.enabled = ctx.params.enabled;
+				if (ctx.params.name) where.name = ctx.params.name;
+				const page = ctx.params.page ?? 1;
+				const pageSize = ctx.params.pageSize ?? 20;
+				const { rows, total } = await this.store.page(where, (page - 1) * pageSize, pageSize);
+				return { rows: rows.map(row => this.view(row)), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+			}
+		},
+
+		/** `GET /api/jobs/:id` */
+		get: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "viewer");
+				return this.view(await this.mustGet(ctx.params.id));
+			}
+		},
+
+		/** `PUT /api/jobs/:id`: fields given replace the job's; the rest stay. */
+		update: {
+			params: updateParams,
+			async handler(this: SchedulerThis, ctx: Context<Partial<JobBody> & { id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				const { id, ...body } = ctx.params;
+				const changes = await this.validate(body, row);
+				if (body.name !== undefined) changes.name = body.name;
+				if (body.misfirePolicy !== undefined) changes.misfirePolicy = body.misfirePolicy;
+				if (body.overlapPolicy !== undefined) changes.overlapPolicy = body.overlapPolicy;
+				if (body.catchUpWindow !== undefined) changes.catchUpWindowMs = Math.round(body.catchUpWindow * 1000);
+				if (body.enabled !== undefined && body.enabled !== row.enabled) {
+					changes.enabled = body.enabled;
+					if (body.enabled) changes.resumedAt = Date.now();
+					else Object.assign(changes, { pausedAt: Date.now(), resumedAt: null });
+				}
+				changes.updatedAt = Date.now();
+				await this.store.update(id, changes);
+				await this.changed(ctx, id);
+				return this.view(await this.mustGet(id));
+			}
+		},
+
+		/** `DELETE /api/jobs/:id`: the job and its ledger. Tasks already created stay. */
+		remove: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				await this.store.remove(row.id);
+				await this.changed(ctx, row.id);
+				return { id: row.id, removed: true };
+			}
+		},
+
+		/** `POST /api/jobs/:id/execute`: run now, on the replica that owns the job. */
+		execute: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				const owner = this.core.ownerOf(row.id);
+				const run =
+					owner === this.broker.nodeID
+						? await this.core.runNow(row)
+						: await ctx.call<{ fireTime: number; taskIds: string[] }, { id: string }>(
+								"scheduler.executeOwned",
+								{ id: row.id },
+								{ nodeID: owner }
+							);
+				return {
+					jobId: row.id,
+					fireTime: new Date(run.fireTime).toISOString(),
+					taskId: run.taskIds[0] ?? null,
+					taskIds: run.taskIds
+				};
+			}
+		},
+
+		/** `execute` forwarded to this replica, the job's owner. */
+		executeOwned: {
+			visibility: "public",
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }>) {
+				return this.core.runNow(await this.mustGet(ctx.params.id));
+			}
+		},
+
+		/** `POST /api/jobs/:id/cancel`: cancels the running instance (the latest run's unfinished tasks). */
+		cancel: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				return { jobId: row.id, cancelled: await this.core.cancelRunning(row) };
+			}
+		},
+
+		/** `POST /api/jobs/:id/pause`: no fires until resumed; fire times meanwhile become PAUSED rows. */
+		pause: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				if (row.enabled) {
+					const now = Date.now();
+					await this.store.update(row.id, { enabled: false, pausedAt: now, resumedAt: null, updatedAt: now });
+					await this.changed(ctx, row.id);
+				}
+				return this.view(await this.mustGet(row.id));
+			}
+		},
+
+		/** `POST /api/jobs/:id/resume`: the misfire policy decides about the fire times paused over. */
+		resume: {
+			params: idParams,
+			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const row = await this.mustGet(ctx.params.id);
+				this.checkOwner(ctx, row);
+				if (!row.enabled) {
+					const now = Date.now();
+					await this.store.update(row.id, { enabled: true, resumedAt: now, updatedAt: now });
+					await this.changed(ctx, row.id);
+				}
+				return this.view(await this.mustGet(row.id));
+			}
+		},
+
+		/** `GET /api/jobs/:id/history`: the fire ledger, newest first. */
+		history: {
+			params: historyParams,
+			async handler(
+				this: SchedulerThis,
+				ctx: Context<{ id: string; outcome?: string; page?: number; pageSize?: number }, TernMeta>
+			) {
+				requireUser(ctx, "viewer");
+				const row = await this.mustGet(ctx.params.id);
+				const page = ctx.params.page ?? 1;
+				const pageSize = ctx.params.pageSize ?? 50;
+				const { rows, total } = await this.store.history(row.id, (page - 1) * pageSize, pageSize, ctx.params.outcome);
+				return { rows: rows.map(toFireView), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+			}
+		},
+
+		/** Jobs armed on this replica, for the REPL and tests. */
+		stats: {
+			visibility: "public",
+			handler(this: SchedulerThis) {
+				return { nodeID: this.broker.nodeID, armed: this.core.armedCount };
+			}
+		}
+	},
+	events: {
+		async "job.changed"(this: SchedulerThis, ctx: Context<{ jobId: string }>) {
+			await this.core?.onJobChanged(ctx.params.jobId);
+		},
+		async "task.status"(this: SchedulerThis, ctx: Context<Parameters<Scheduler["onTaskStatus"]>[0]>) {
+			await this.core?.onTaskStatus(ctx.params);
+		},
+		/** Replicas came or went: jobs move with them. */
+		async "$services.changed"(this: SchedulerThis) {
+			await this.core?.setOwners(nodesRunning(this.broker, "scheduler"));
+		},
+		async "$node.disconnected"(this: SchedulerThis) {
+			await this.core?.setOwners(nodesRunning(this.broker, "scheduler"));
+		}
+	},
+	methods: {
+		async mustGet(this: SchedulerThis, id: string) {
+			const row = await this.store.get(id);
+			if (!row) throw Errors.jobNotFound(id);
+			return row;
+		},
+
+		/** Operators manage their own jobs; admins any. */
+		checkOwner(this: SchedulerThis, ctx: Context<unknown, TernMeta>, row: JobRow) {
+			const principal = ctx.meta.principal;
+			if (principal?.kind === "user" && principal.role === "operator" && row.createdBy !== principal.username)
+				throw Errors.forbidden(`Job '${row.id}' belongs to '${row.createdBy}': operators manage their own jobs`);
+		},
+
+		/** Checks what the validator cannot (schedule, target, payload size, dates) and returns row fields. */
+		async validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
+			const fields: Partial<JobRow> = {};
+			if (body.schedule !== undefined) {
+				let schedule: Schedule;
+				try {
+					schedule = parseSchedule(body.schedule);
+				} catch (err) {
+					if (err instanceof ScheduleError) throw invalid(err.field, err.message);
+					throw err;
+				}
+				fields.schedule = JSON.stringify(schedule);
+			}
+			if (body.task !== undefined) {
+				const task = body.task;
+				if (Boolean(task.terminalId) === Boolean(task.selector))
+					throw invalid("task.terminalId", "Give the task either 'terminalId' or 'selector' (and not both)");
+				if (task.selector?.strategy === "consistent_hash" && !task.selector.key)
+					throw invalid("task.selector.key", "'task.selector.key' is required by strategy 'consistent_hash'");
+				const bytes = task.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(task.payload));
+				if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
+				if (task.terminalId) {
+					const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+						id: task.terminalId
+					});
+					if (!terminal) throw Errors.terminalNotFound(task.terminalId);
+				}
+				fields.task = JSON.stringify(task);
+			}
+			const startAt = parseTime("startAt", body.startAt);
+			const endAt = parseTime("endAt", body.endAt);
+			if (startAt !== undefined) fields.startAt = startAt;
+			if (endAt !== undefined) fields.endAt = endAt;
+			const start = fields.startAt !== undefined ? fields.startAt : (base?.startAt ?? null);
+			const end = fields.endAt !== undefined ? fields.endAt : (base?.endAt ?? null);
+			if (start !== null && end !== null && end <= start) throw invalid("endAt", "'endAt' must be after 'startAt'");
+			return fields;
+		},
+
+		view(this: SchedulerThis, row: JobRow) {
+			return toJobView(row, this.core.upcoming(row, 5));
+		},
+
+		/** Tells every replica; the job's owner re-arms it. */
+		async changed(this: SchedulerThis, ctx: Context, jobId: string) {
+			await ctx.broadcast("job.changed", { jobId });
+		}
+	},
+	async started(this: SchedulerThis) {
+		this.store = new JobStore(this.model);
+		this.core = new Scheduler({ broker: this.broker, logger: this.logger, store: this.store, options: this.settings });
+		await this.core.setOwners(nodesRunning(this.broker, "scheduler"));
+		await this.core.resync();
+		this.recoveryTimer = setInterval(
+			() => void this.core.recover().catch(err => this.logger.warn("Recovery failed", err)),
+			this.settings.recoveryInterval
+		);
+	},
+	async stopped(this: SchedulerThis) {
+		clearInterval(this.recoveryTimer);
+		this.core?.stop();
+	}
+};
+
+export default SchedulerService;

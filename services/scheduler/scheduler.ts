@@ -1,0 +1,493 @@
+/**
+ * The scheduler's core: which jobs this replica owns, one timer for all of them, and firing.
+ *
+ * Exactly once. A fire is claimed by inserting its (jobId, fireTime) ledger row: one insert
+ * wins across all replicas. The claimant then submits the job's task with the idempotency key
+ * `job:<jobId>:<fireTime>`, so that if it dies between the claim and the submit, whoever
+ * completes the stale claim gets the same task, never a second one. The claim is settled with
+ * the outcome and the task ids.
+ *
+ * Sharing. Each job belongs to one replica, chosen by rendezvous hashing over the live
+ * scheduler nodes; when a replica leaves (Moleculer notices within 3 s) the others take its jobs
+ * and apply each job's misfire policy to the fire times it missed.
+ */
+import type { Logger, ServiceBroker } from "moleculer";
+import {
+	FINAL_STATUSES,
+	type SubmitResult,
+	type TaskBody,
+	type TaskQueryView,
+	type TaskStatusEvent
+} from "../../lib/contracts.ts";
+import { fireTimesBetween, nextFireTime, nextFireTimes, type Bounds, type Schedule } from "../../lib/schedule.ts";
+import { rendezvousOwner } from "../../lib/strategies/index.ts";
+import { TimerHeap } from "../../lib/timer-heap.ts";
+import type { FireOutcome, JobRow } from "../../models/job.model.ts";
+import type { JobStore } from "./store.ts";
+
+export interface SchedulerOptions {
+	/** A fire later than this is a misfire, handled by the job's misfire policy, ms. */
+	misfireThreshold: number;
+	/** Missed fire times recorded one by one, per job and occasion (the rest are counted). */
+	maxMissedRecords: number;
+	/** How often stale claims and idle delay-after-finish jobs are looked at, ms. */
+	recoveryInterval: number;
+	/** A claim unsettled for this long is completed by the job's owner, ms. */
+	staleClaimAfter: number;
+	/** Fires in flight at once. */
+	fireConcurrency: number;
+}
+
+export interface FireEvent {
+	jobId: string;
+	fireTime: string;
+	outcome: FireOutcome;
+	taskIds: string[];
+	manual: boolean;
+	/** firedAt - fireTime, ms, when a task was created. */
+	lateness: number | null;
+	node: string;
+	detail: string | null;
+}
+
+interface ArmedJob {
+	row: JobRow;
+	schedule: Schedule;
+	task: TaskBody;
+	bounds: Bounds;
+	/** Tasks of the latest run not yet final. */
+	pending: Set<string>;
+	lastRun: { fireTime: number; taskIds: string[] } | null;
+}
+
+/** Errors of a submit that mean "nobody can take this task", not "try again". */
+const NO_TERMINAL_TYPES = new Set(["NO_MATCHING_TERMINAL", "TERMINAL_NOT_FOUND", "TERMINAL_DISABLED"]);
+
+export class Scheduler {
+	private readonly broker: ServiceBroker;
+	private readonly logger: Logger;
+	private readonly store: JobStore;
+	private readonly options: SchedulerOptions;
+	private readonly jobs = new Map<string, ArmedJob>();
+	private readonly taskToJob = new Map<string, { jobId: string; fireTime: number }>();
+	private readonly heap: TimerHeap;
+	private owners: string[];
+	private active = 0;
+	private readonly waiting: (() => void)[] = [];
+	private recovering = false;
+
+	constructor(deps: { broker: ServiceBroker; logger: Logger; store: JobStore; options: SchedulerOptions }) {
+		this.broker = deps.broker;
+		this.logger = deps.logger;
+		this.store = deps.store;
+		this.options = deps.options;
+		this.owners = [this.broker.nodeID];
+		this.heap = new TimerHeap(due => void this.onDue(due));
+	}
+
+	get armedCount(): number {
+		return this.jobs.size;
+	}
+
+	/** Time the job is armed for on this replica, if it is. */
+	armedAt(jobId: string): number | undefined {
+		return this.heap.timeOf(jobId);
+	}
+
+	// ------------------------------------------------------------ ownership
+
+	ownerOf(jobId: string): string {
+		return rendezvousOwner(jobId, this.owners) ?? this.broker.nodeID;
+	}
+
+	owns(jobId: string): boolean {
+		return this.ownerOf(jobId) === this.broker.nodeID;
+	}
+
+	/** Replicas changed: arm the jobs now ours, drop the ones no longer ours. */
+	async setOwners(nodeIDs: string[]): Promise<void> {
+		const owners = [...new Set([...nodeIDs, this.broker.nodeID])].sort();
+		if (owners.join() === this.owners.join()) return;
+		this.owners = owners;
+		await this.resync();
+	}
+
+	/** Loads every job and arms the ones this replica owns (start-up, membership changes). */
+	async resync(): Promise<void> {
+		const now = Date.now();
+		const rows = await this.store.all();
+		const last = await this.store.lastFireTimes();
+		const seen = new Set<string>();
+		for (const row of rows) {
+			seen.add(row.id);
+			if (!this.owns(row.id)) {
+				this.disarm(row.id);
+				continue;
+			}
+			const armed = this.jobs.get(row.id);
+			if (armed && armed.row.version === row.version) continue;
+			await this.arm(row, last.get(row.id), now);
+		}
+		for (const id of this.jobs.keys()) if (!seen.has(id)) this.disarm(id);
+	}
+
+	/** A job was created, changed or removed somewhere: re-arm it if it is ours. */
+	async onJobChanged(jobId: string): Promise<void> {
+		if (!this.owns(jobId)) return this.disarm(jobId);
+		const row = await this.store.get(jobId);
+		if (!row) return this.disarm(jobId);
+		const armed = this.jobs.get(jobId);
+		if (armed && armed.row.version === row.version) return;
+		await this.arm(row, (await this.store.lastFireTimes([jobId])).get(jobId), Date.now());
+	}
+
+	stop(): void {
+		this.heap.stop();
+	}
+
+	// ------------------------------------------------------------ arming
+
+	disarm(jobId: string): void {
+		const job = this.jobs.get(jobId);
+		if (!job) return;
+		for (const taskId of job.pending) this.taskToJob.delete(taskId);
+		this.jobs.delete(jobId);
+		this.heap.delete(jobId);
+	}
+
+	/**
+	 * Takes a job on: learns its last run, deals with the fire times missed since its last
+	 * recorded one (misfire policy), and arms its timer for the next.
+	 */
+	async arm(row: JobRow, lastFireAt: number | undefined, now: number): Promise<void> {
+		this.disarm(row.id);
+		if (!row.enabled) return;
+		const schedule = JSON.parse(row.schedule) as Schedule;
+		const job: ArmedJob = {
+			row,
+			schedule,
+			task: JSON.parse(row.task) as TaskBody,
+			bounds: { anchor: row.startAt ?? row.createdAt, startAt: row.startAt, endAt: row.endAt },
+			pending: new Set(),
+			lastRun: null
+		};
+		this.jobs.set(row.id, job);
+
+		const lastRun = await this.store.lastRun(row.id);
+		let finishedAt: number | null = null;
+		if (lastRun) {
+			const taskIds = JSON.parse(lastRun.taskIds ?? "[]") as string[];
+			job.lastRun = { fireTime: lastRun.fireTime, taskIds };
+			finishedAt = lastRun.finishedAt;
+			if (finishedAt === null) {
+				for (const taskId of taskIds) if (!(await this.isFinal(taskId))) this.track(job, taskId, lastRun.fireTime);
+				if (job.pending.size === 0) {
+					finishedAt = now;
+					await this.store.finished(row.id, lastRun.fireTime, now);
+				}
+			}
+		}
+
+		if ("delayAfterFinish" in schedule) {
+			if (job.pending.size > 0) return; // armed when the run ends
+			const next = finishedAt !== null ? finishedAt + schedule.delayAfterFinish : (row.startAt ?? row.createdAt);
+			if (row.endAt === null || next <= row.endAt) this.heap.set(row.id, next);
+			return;
+		}
+
+		const last = lastFireAt ?? row.createdAt - 1;
+		const cutoff = now - this.options.misfireThreshold;
+		const missed = fireTimesBetween(schedule, last, cutoff, job.bounds, this.options.maxMissedRecords);
+		if (missed.times.length > 0) await this.misfire(job, missed.times, missed.more, now);
+		const from = Math.max(last, cutoff, missed.times.at(-1) ?? -Infinity);
+		const next = nextFireTime(schedule, from, job.bounds);
+		if (next !== null) this.heap.set(row.id, next);
+	}
+
+	/**
+	 * Fire times that passed unfired (the scheduler was down, the job was paused, the process
+	 * stalled): `skip` records them, `fire_once` fires the newest, `catch_up` fires those within
+	 * the catch-up window. None is dropped without a ledger row (beyond `maxMissedRecords`, the
+	 * rest are counted in the first row's detail).
+	 */
+	private async misfire(job: ArmedJob, times: number[], more: number, now: number): Promise<void> {
+		const row = job.row;
+		const label = (t: number): FireOutcome =>
+			row.pausedAt !== null && t >= row.pausedAt && (row.resumedAt === null || t <= row.resumedAt) ? "PAUSED" : "MISSED";
+		const note = (i: number) =>
+			i === 0 && more > 0 ? `${more} earlier fire time(s) also missed, not recorded one by one` : null;
+		const record = (t: number, i: number) =>
+			this.recordUnfired(
+				row.id,
+				t,
+				label(t),
+				note(i) ?? `${label(t) === "PAUSED" ? "paused" : "not fired in time"}; policy ${row.misfirePolicy}`,
+				now
+			);
+		switch (row.misfirePolicy) {
+			case "skip":
+				for (const [i, t] of times.entries()) await record(t, i);
+				break;
+			case "fire_once":
+				for (const [i, t] of times.slice(0, -1).entries()) await record(t, i);
+				await this.fireAt(
+					job,
+					times[times.length - 1],
+					"CAUGHT_UP",
+					`caught up (misfire policy fire_once, ${times.length + more} missed)`
+				);
+				break;
+			case "catch_up":
+				for (const [i, t] of times.entries()) {
+					if (now - t <= row.catchUpWindowMs)
+						await this.fireAt(job, t, "CAUGHT_UP", "caught up (misfire policy catch_up)");
+					else await record(t, i);
+				}
+				break;
+		}
+	}
+
+	private async recordUnfired(
+		jobId: string,
+		fireTime: number,
+		outcome: FireOutcome,
+		detail: string,
+		now: number
+	): Promise<void> {
+		if (await this.store.record(jobId, fireTime, outcome, this.broker.nodeID, now, detail))
+			this.announce({ jobId, fireTime, outcome, taskIds: [], manual: false, firedAt: null, detail });
+	}
+
+	// ------------------------------------------------------------ firing
+
+	private async onDue(due: { key: string; at: number }[]): Promise<void> {
+		await Promise.all(
+			due.map(async ({ key, at }) => {
+				const job = this.jobs.get(key);
+				if (!job) return;
+				// Arm the next one first: a slow fire must not delay it.
+				if (!("delayAfterFinish" in job.schedule)) {
+					const next = nextFireTime(job.schedule, at, job.bounds);
+					if (next !== null) this.heap.set(key, next);
+				}
+				try {
+					if (Date.now() - at > this.options.misfireThreshold) await this.misfire(job, [at], 0, Date.now());
+					else await this.fireAt(job, at, "FIRED");
+				} catch (err) {
+					this.logger.error(`Fire of job ${key} at ${new Date(at).toISOString()} failed`, err);
+				}
+			})
+		);
+	}
+
+	/** Claims (jobId, fireTime) and, if this replica won it, fires. */
+	async fireAt(
+		job: ArmedJob,
+		fireTime: number,
+		outcome: "FIRED" | "CAUGHT_UP",
+		detail?: string,
+		manual = false
+	): Promise<string[] | null> {
+		await this.slot();
+		try {
+			if (!(await this.store.claim(job.row.id, fireTime, this.broker.nodeID, Date.now(), manual))) return null;
+			return await this.complete(job, fireTime, outcome, detail ?? null, manual);
+		} finally {
+			this.release();
+		}
+	}
+
+	/** Settles a claimed fire: overlap policy, the task (idempotent per fire), the ledger row. */
+	private async complete(
+		job: ArmedJob,
+		fireTime: number,
+		outcome: "FIRED" | "CAUGHT_UP",
+		detail: string | null,
+		manual: boolean
+	): Promise<string[] | null> {
+		const jobId = job.row.id;
+		if (job.row.overlapPolicy !== "allow" && job.pending.size > 0) {
+			const running = [...job.pending];
+			if (job.row.overlapPolicy === "forbid") {
+				const why = `the previous run (${running.join(", ")}) is still running`;
+				await this.store.settle(jobId, fireTime, { outcome: "SKIPPED_OVERLAP", detail: why });
+				this.announce({ jobId, fireTime, outcome: "SKIPPED_OVERLAP", taskIds: [], manual, firedAt: null, detail: why });
+				return [];
+			}
+			for (const taskId of running) await this.cancelTask(taskId);
+			detail = [detail, `replaced the previous run (${running.join(", ")})`].filter(Boolean).join("; ");
+		}
+		let result: SubmitResult;
+		try {
+			result = await this.broker.call<SubmitResult, TaskBody>("dispatcher.submit", {
+				...job.task,
+				idempotencyKey: `job:${jobId}:${fireTime}`
+			});
+		} catch (err) {
+			const type = (err as { type?: string }).type ?? "";
+			if (!NO_TERMINAL_TYPES.has(type)) throw err; // the claim stays; recovery completes it
+			const why = (err as Error).message;
+			await this.store.settle(jobId, fireTime, { outcome: "NO_TERMINAL", detail: why });
+			this.announce({ jobId, fireTime, outcome: "NO_TERMINAL", taskIds: [], manual, firedAt: null, detail: why });
+			return [];
+		}
+		const taskIds = result.taskIds ?? [result.taskId];
+		const firedAt = Date.now();
+		await this.store.settle(jobId, fireTime, { outcome, taskIds, firedAt, detail });
+		for (const taskId of job.pending) this.taskToJob.delete(taskId);
+		job.pending.clear();
+		job.lastRun = { fireTime, taskIds };
+		for (const taskId of taskIds) this.track(job, taskId, fireTime);
+		this.announce({ jobId, fireTime, outcome, taskIds, manual, firedAt, detail });
+		return taskIds;
+	}
+
+	/** Run now: a fire at this moment, outside the schedule. */
+	async runNow(row: JobRow): Promise<{ fireTime: number; taskIds: string[] }> {
+		const job = this.jobs.get(row.id) ?? (await this.transient(row));
+		const fireTime = Date.now();
+		const taskIds = await this.fireAt(job, fireTime, "FIRED", "run now", true);
+		return { fireTime, taskIds: taskIds ?? [] };
+	}
+
+	/** Cancels the tasks of the job's latest run that are not final yet. */
+	async cancelRunning(row: JobRow): Promise<string[]> {
+		const lastRun = await this.store.lastRun(row.id);
+		const cancelled: string[] = [];
+		for (const taskId of JSON.parse(lastRun?.taskIds ?? "[]") as string[])
+			if (await this.cancelTask(taskId)) cancelled.push(taskId);
+		return cancelled;
+	}
+
+	/** A task reached a final state: a run of one of our jobs may have ended. */
+	async onTaskStatus(event: TaskStatusEvent): Promise<void> {
+		if (!FINAL_STATUSES.has(event.status)) return;
+		const link = this.taskToJob.get(event.taskId);
+		if (!link) return;
+		this.taskToJob.delete(event.taskId);
+		const job = this.jobs.get(link.jobId);
+		if (!job || !job.pending.delete(event.taskId) || job.pending.size > 0) return;
+		const now = Date.now();
+		await this.store.finished(link.jobId, link.fireTime, now);
+		if ("delayAfterFinish" in job.schedule) {
+			const next = now + job.schedule.delayAfterFinish;
+			if (job.row.endAt === null || next <= job.row.endAt) this.heap.set(link.jobId, next);
+		}
+	}
+
+	/** Completes claims whose firer died between claiming and settling. */
+	async recover(): Promise<void> {
+		if (this.recovering) return;
+		this.recovering = true;
+		try {
+			for (const claim of await this.store.staleClaims(Date.now() - this.options.staleClaimAfter, 100)) {
+				if (!this.owns(claim.jobId)) continue;
+				const row = await this.store.get(claim.jobId);
+				if (!row) continue;
+				const job = this.jobs.get(row.id) ?? (await this.transient(row));
+				this.logger.info(`Completing the stale claim of job ${row.id} at ${new Date(claim.fireTime).toISOString()}`);
+				await this.complete(
+					job,
+					claim.fireTime,
+					"FIRED",
+					"completed after its first claimant stopped",
+					claim.manual
+				).catch(err => this.logger.warn(`Stale claim of job ${row.id} not completed yet: ${(err as Error).message}`));
+			}
+		} finally {
+			this.recovering = false;
+		}
+	}
+
+	/** The next `count` fire times of a job, for its view. */
+	upcoming(row: JobRow, count: number, now = Date.now()): number[] {
+		if (!row.enabled) return [];
+		const schedule = JSON.parse(row.schedule) as Schedule;
+		if ("delayAfterFinish" in schedule) {
+			const armed = this.heap.timeOf(row.id);
+			return armed === undefined ? [] : [armed];
+		}
+		return nextFireTimes(
+			schedule,
+			now,
+			{ anchor: row.startAt ?? row.createdAt, startAt: row.startAt, endAt: row.endAt },
+			count
+		);
+	}
+
+	// ------------------------------------------------------------ helpers
+
+	private track(job: ArmedJob, taskId: string, fireTime: number): void {
+		job.pending.add(taskId);
+		this.taskToJob.set(taskId, { jobId: job.row.id, fireTime });
+	}
+
+	private async transient(row: JobRow): Promise<ArmedJob> {
+		return {
+			row,
+			schedule: JSON.parse(row.schedule) as Schedule,
+			task: JSON.parse(row.task) as TaskBody,
+			bounds: { anchor: row.startAt ?? row.createdAt, startAt: row.startAt, endAt: row.endAt },
+			pending: new Set(),
+			lastRun: null
+		};
+	}
+
+	private async isFinal(taskId: string): Promise<boolean> {
+		try {
+			const view = await this.broker.call<TaskQueryView, { taskId: string }>("dispatcher.query", { taskId });
+			return FINAL_STATUSES.has(view.status);
+		} catch (err) {
+			if ((err as { type?: string }).type === "TASK_NOT_FOUND") return true;
+			throw err;
+		}
+	}
+
+	private async cancelTask(taskId: string): Promise<boolean> {
+		try {
+			await this.broker.call("dispatcher.cancel", { id: taskId });
+			return true;
+		} catch (err) {
+			const type = (err as { type?: string }).type;
+			if (type === "TASK_FINISHED" || type === "TASK_NOT_FOUND") return false;
+			throw err;
+		}
+	}
+
+	private announce(fire: {
+		jobId: string;
+		fireTime: number;
+		outcome: FireOutcome;
+		taskIds: string[];
+		manual: boolean;
+		firedAt: number | null;
+		detail: string | null;
+	}): void {
+		const event: FireEvent = {
+			jobId: fire.jobId,
+			fireTime: new Date(fire.fireTime).toISOString(),
+			outcome: fire.outcome,
+			taskIds: fire.taskIds,
+			manual: fire.manual,
+			lateness: fire.firedAt === null ? null : fire.firedAt - fire.fireTime,
+			node: this.broker.nodeID,
+			detail: fire.detail
+		};
+		void this.broker.broadcast("job.fire", event).catch(() => undefined);
+	}
+
+	/** Bounds the fires in flight: a burst of thousands queues here, not in the database pool. */
+	private async slot(): Promise<void> {
+		if (this.active < this.options.fireConcurrency) {
+			this.active++;
+			return;
+		}
+		await new Promise<void>(resolve => this.waiting.push(resolve));
+	}
+
+	private release(): void {
+		const next = this.waiting.shift();
+		if (next) next();
+		else this.active--;
+	}
+}
