@@ -26,6 +26,7 @@ import {
 	pullParams,
 	resultParams,
 	taskBodyParams,
+	taskBodyProps,
 	taskIdRule,
 	type AckActionParams,
 	type ListParams,
@@ -92,6 +93,15 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/tasks/${encodeURIComponent(result.taskId)}`;
 				return result;
+			}
+		},
+
+		/** Many tasks in one go (the scheduler's fires of one tick); an answer or an error per task. */
+		submitMany: {
+			visibility: "public",
+			params: { tasks: { type: "array", max: 5000, items: { type: "object", strict: true, props: taskBodyProps } } },
+			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
+				return this.core.submitBatch(ctx.params.tasks, ctx.meta.principal);
 			}
 		},
 

@@ -10,13 +10,15 @@ import {
 	type Presence,
 	type Principal,
 	type Selector,
+	type SocketErrorPayload,
+	type StrategyName,
 	type SubmitResult,
 	type TaskPush,
 	type TaskStatusEvent,
 	type TaskStatus,
 	type TerminalRecord
 } from "../../lib/contracts.ts";
-import { Errors } from "../../lib/errors.ts";
+import { Errors, toErrorPayload } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { labelsMatch, normalizeLabels } from "../../lib/labels.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
@@ -117,7 +119,50 @@ export class Dispatcher {
 	// ---------------------------------------------------------------- submit
 
 	async submitTask(body: SubmitParams, principal?: Principal): Promise<SubmitResult> {
-		const defaults = this.settings.defaults;
+		const { payload, strategy } = await this.checkBody(body);
+		const now = Date.now();
+		if (body.idempotencyKey) {
+			const earlier = await this.earlierSubmit(body.idempotencyKey, now);
+			if (earlier) return earlier;
+		}
+		const template = this.rowFor(body, payload, strategy, principal, now);
+
+		let rows: TaskRow[];
+		if (strategy === "broadcast" || strategy === "sharding") {
+			const targets = await this.fanOutTargets(body.selector?.labels, strategy);
+			if (targets.length === 0) throw Errors.noMatchingTerminal(body.selector?.labels ?? {});
+			const groupId = uuidv7(now);
+			rows = targets.map((terminalId, index) => ({
+				...template,
+				id: uuidv7(now),
+				target: terminalId,
+				groupId,
+				idempotencyKey: index === 0 ? template.idempotencyKey : null,
+				shardIndex: strategy === "sharding" ? index : null,
+				shardTotal: strategy === "sharding" ? targets.length : null
+			}));
+		} else {
+			rows = [{ ...template, id: uuidv7(now) }];
+		}
+
+		try {
+			await this.store.insert(rows);
+		} catch (err) {
+			// Two submits with one key raced; the loser answers with the winner's task.
+			if (err instanceof UniqueConstraintError && body.idempotencyKey) {
+				const earlier = await this.earlierSubmit(body.idempotencyKey, now);
+				if (earlier) return earlier;
+			}
+			throw err;
+		}
+		for (const row of rows) this.announce(row);
+		await Promise.all(rows.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
+		// A fan-out always names its tasks, even when one terminal matched (as a repeated submit does).
+		return rows[0].groupId === null ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
+	}
+
+	/** What the validator cannot check: target xor selector, the hash key, payload size, the terminal. */
+	private async checkBody(body: SubmitParams): Promise<{ payload: string | null; strategy: StrategyName }> {
 		if (Boolean(body.terminalId) === Boolean(body.selector))
 			throw Errors.validation("Give either 'terminalId' or 'selector' (and not both)", [
 				{ field: "terminalId", message: "Give either 'terminalId' or 'selector' (and not both)" }
@@ -136,18 +181,23 @@ export class Dispatcher {
 			});
 			if (!terminal) throw Errors.terminalNotFound(body.terminalId);
 		}
+		return { payload, strategy };
+	}
 
-		const now = Date.now();
-		if (body.idempotencyKey) {
-			const earlier = await this.earlierSubmit(body.idempotencyKey, now);
-			if (earlier) return earlier;
-		}
-
+	/** A new PENDING row for a task body (no id yet). */
+	private rowFor(
+		body: SubmitParams,
+		payload: string | null,
+		strategy: StrategyName,
+		principal: Principal | undefined,
+		now: number
+	): TaskRow {
+		const defaults = this.settings.defaults;
 		const ttlMs = Math.round((body.ttl ?? defaults.ttl) * 1000);
 		const selector: Selector | null = body.selector
 			? { ...body.selector, labels: normalizeLabels(body.selector.labels), strategy }
 			: null;
-		const template: TaskRow = {
+		return {
 			id: "",
 			status: "PENDING",
 			type: body.type,
@@ -182,39 +232,59 @@ export class Dispatcher {
 			notBefore: null,
 			deadlineAt: null
 		};
+	}
 
-		let rows: TaskRow[];
-		if (strategy === "broadcast" || strategy === "sharding") {
-			const targets = await this.fanOutTargets(body.selector?.labels, strategy);
-			if (targets.length === 0) throw Errors.noMatchingTerminal(body.selector?.labels ?? {});
-			const groupId = uuidv7(now);
-			rows = targets.map((terminalId, index) => ({
-				...template,
-				id: uuidv7(now),
-				target: terminalId,
-				groupId,
-				idempotencyKey: index === 0 ? template.idempotencyKey : null,
-				shardIndex: strategy === "sharding" ? index : null,
-				shardTotal: strategy === "sharding" ? targets.length : null
-			}));
-		} else {
-			rows = [{ ...template, id: uuidv7(now) }];
-		}
-
-		try {
-			await this.store.insert(rows);
-		} catch (err) {
-			// Two submits with one key raced; the loser answers with the winner's task.
-			if (err instanceof UniqueConstraintError && body.idempotencyKey) {
-				const earlier = await this.earlierSubmit(body.idempotencyKey, now);
-				if (earlier) return earlier;
+	/**
+	 * Many tasks at once (the scheduler's fires of one tick): one INSERT for all of them, then each
+	 * is routed. Each answer is the task's SubmitResult or its error; fan-out bodies and a batch that
+	 * meets a racing idempotency key fall back to one submit each.
+	 */
+	async submitBatch(bodies: SubmitParams[], principal?: Principal): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
+		const results: (SubmitResult | { error: SocketErrorPayload } | undefined)[] = new Array(bodies.length);
+		const single = async (i: number) => {
+			try {
+				results[i] = await this.submitTask(bodies[i], principal);
+			} catch (err) {
+				results[i] = { error: toErrorPayload(err) };
 			}
-			throw err;
+		};
+		const now = Date.now();
+		const rows: { index: number; row: TaskRow }[] = [];
+		const keys = bodies.map(b => b.idempotencyKey).filter((k): k is string => Boolean(k));
+		const earlier = new Map((await this.store.byIdempotencyKeys(keys)).map(r => [r.idempotencyKey!, r]));
+		const fallback: number[] = [];
+		for (const [index, body] of bodies.entries()) {
+			const strategy = body.selector?.strategy;
+			if (
+				strategy === "broadcast" ||
+				strategy === "sharding" ||
+				(body.idempotencyKey && earlier.has(body.idempotencyKey))
+			) {
+				fallback.push(index);
+				continue;
+			}
+			try {
+				const { payload, strategy: chosen } = await this.checkBody(body);
+				rows.push({ index, row: { ...this.rowFor(body, payload, chosen, principal, now), id: uuidv7(now) } });
+			} catch (err) {
+				results[index] = { error: toErrorPayload(err) };
+			}
 		}
-		for (const row of rows) this.announce(row);
-		await Promise.all(rows.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
-		// A fan-out always names its tasks, even when one terminal matched (as a repeated submit does).
-		return rows[0].groupId === null ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
+		if (rows.length > 0) {
+			try {
+				await this.store.insert(rows.map(r => r.row));
+				for (const { index, row } of rows) results[index] = { taskId: row.id };
+				for (const { row } of rows) this.announce(row);
+				await Promise.all(
+					rows.map(({ row }) => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err)))
+				);
+			} catch (err) {
+				if (!(err instanceof UniqueConstraintError)) throw err;
+				fallback.push(...rows.map(r => r.index));
+			}
+		}
+		for (const index of fallback) await single(index);
+		return results as (SubmitResult | { error: SocketErrorPayload })[];
 	}
 
 	/** The earlier task of an idempotency key still within its window; frees a key past it. */

@@ -55,6 +55,10 @@ export const taskBodyParams = {
 };
 export type SubmitParams = TaskBody;
 
+/** The task body's fields without the top-level strictness flag, for nesting. */
+const { $$strict: _strict, ...bodyProps } = taskBodyParams;
+export const taskBodyProps = bodyProps;
+
 const attemptRule = { type: "number", integer: true, min: 1, convert: true };
 
 export const ackParams = { taskId: taskIdRule, attempt: attemptRule, terminalId: { ...idRule, optional: true } };

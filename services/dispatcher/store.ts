@@ -86,6 +86,11 @@ export class TaskStore {
 		return (await this.model.findOne({ where: { idempotencyKey: key }, raw: true })) as unknown as TaskRow | null;
 	}
 
+	async byIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
+		if (keys.length === 0) return [];
+		return this.select<TaskRow>("SELECT * FROM tasks WHERE idempotencyKey IN (?)", [keys]);
+	}
+
 	async byGroup(groupId: string): Promise<TaskRow[]> {
 		return (await this.model.findAll({ where: { groupId }, order: [["id", "ASC"]], raw: true })) as unknown as TaskRow[];
 	}

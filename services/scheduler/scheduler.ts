@@ -14,6 +14,7 @@
 import type { Logger, ServiceBroker } from "moleculer";
 import {
 	FINAL_STATUSES,
+	type SocketErrorPayload,
 	type SubmitResult,
 	type TaskBody,
 	type TaskQueryView,
@@ -59,6 +60,9 @@ interface ArmedJob {
 	pending: Set<string>;
 	lastRun: { fireTime: number; taskIds: string[] } | null;
 }
+
+/** Fires claimed and submitted together. */
+const BATCH_SIZE = 500;
 
 /** Errors of a submit that mean "nobody can take this task", not "try again". */
 const NO_TERMINAL_TYPES = new Set(["NO_MATCHING_TERMINAL", "TERMINAL_NOT_FOUND", "TERMINAL_DISABLED"]);
@@ -260,24 +264,93 @@ export class Scheduler {
 
 	// ------------------------------------------------------------ firing
 
+	/**
+	 * Fire times that came due together. Plain fires go out in batches — one claim INSERT, one
+	 * task INSERT, one ledger UPDATE per batch — so that a burst of thousands costs a few
+	 * statements, not thousands. Late ones (misfires) and overlap-sensitive ones go one by one.
+	 */
 	private async onDue(due: { key: string; at: number }[]): Promise<void> {
-		await Promise.all(
-			due.map(async ({ key, at }) => {
-				const job = this.jobs.get(key);
-				if (!job) return;
-				// Arm the next one first: a slow fire must not delay it.
-				if (!("delayAfterFinish" in job.schedule)) {
-					const next = nextFireTime(job.schedule, at, job.bounds);
-					if (next !== null) this.heap.set(key, next);
+		const now = Date.now();
+		const batch: { job: ArmedJob; at: number }[] = [];
+		const work: Promise<unknown>[] = [];
+		const failed = (key: string, at: number) => (err: unknown) =>
+			this.logger.error(`Fire of job ${key} at ${new Date(at).toISOString()} failed`, err);
+		for (const { key, at } of due) {
+			const job = this.jobs.get(key);
+			if (!job) continue;
+			// Arm the next one first: a slow fire must not delay it.
+			if (!("delayAfterFinish" in job.schedule)) {
+				const next = nextFireTime(job.schedule, at, job.bounds);
+				if (next !== null) this.heap.set(key, next);
+			}
+			if (now - at > this.options.misfireThreshold) work.push(this.misfire(job, [at], 0, now).catch(failed(key, at)));
+			else if (job.row.overlapPolicy !== "allow" && job.pending.size > 0)
+				work.push(this.fireAt(job, at, "FIRED").catch(failed(key, at)));
+			else batch.push({ job, at });
+		}
+		for (let i = 0; i < batch.length; i += BATCH_SIZE) {
+			const chunk = batch.slice(i, i + BATCH_SIZE);
+			work.push(this.fireBatch(chunk).catch(failed(chunk[0].job.row.id, chunk[0].at)));
+		}
+		await Promise.all(work);
+	}
+
+	private async fireBatch(items: { job: ArmedJob; at: number }[]): Promise<void> {
+		await this.slot();
+		try {
+			const won = await this.store.claimMany(
+				items.map(i => ({ jobId: i.job.row.id, fireTime: i.at })),
+				this.broker.nodeID,
+				Date.now()
+			);
+			const mine = items.filter(i => won.has(`${i.job.row.id}:${i.at}`));
+			if (mine.length === 0) return;
+			// If this fails, the claims stay CLAIMED and recovery completes each (same idempotency keys).
+			const results = await this.broker.call<(SubmitResult | { error: SocketErrorPayload })[], { tasks: TaskBody[] }>(
+				"dispatcher.submitMany",
+				{
+					tasks: mine.map(i => ({ ...i.job.task, idempotencyKey: `job:${i.job.row.id}:${i.at}` }))
 				}
-				try {
-					if (Date.now() - at > this.options.misfireThreshold) await this.misfire(job, [at], 0, Date.now());
-					else await this.fireAt(job, at, "FIRED");
-				} catch (err) {
-					this.logger.error(`Fire of job ${key} at ${new Date(at).toISOString()} failed`, err);
+			);
+			const firedAt = Date.now();
+			const fired: { jobId: string; fireTime: number; taskIds: string[] }[] = [];
+			for (const [k, { job, at }] of mine.entries()) {
+				const result = results[k];
+				if ("error" in result) {
+					if (!NO_TERMINAL_TYPES.has(result.error.type)) continue; // left for recovery
+					await this.store.settle(job.row.id, at, { outcome: "NO_TERMINAL", detail: result.error.message });
+					this.announce({
+						jobId: job.row.id,
+						fireTime: at,
+						outcome: "NO_TERMINAL",
+						taskIds: [],
+						manual: false,
+						firedAt: null,
+						detail: result.error.message
+					});
+					continue;
 				}
-			})
-		);
+				const taskIds = result.taskIds ?? [result.taskId];
+				fired.push({ jobId: job.row.id, fireTime: at, taskIds });
+				for (const taskId of job.pending) this.taskToJob.delete(taskId);
+				job.pending.clear();
+				job.lastRun = { fireTime: at, taskIds };
+				for (const taskId of taskIds) this.track(job, taskId, at);
+			}
+			await this.store.settleMany("FIRED", firedAt, fired);
+			for (const f of fired)
+				this.announce({
+					jobId: f.jobId,
+					fireTime: f.fireTime,
+					outcome: "FIRED",
+					taskIds: f.taskIds,
+					manual: false,
+					firedAt,
+					detail: null
+				});
+		} finally {
+			this.release();
+		}
 	}
 
 	/** Claims (jobId, fireTime) and, if this replica won it, fires. */

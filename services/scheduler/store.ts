@@ -74,6 +74,48 @@ export class JobStore {
 		}
 	}
 
+	/**
+	 * Claims many fire times in one statement; answers the ones this call won. Rows already
+	 * present (another replica's, an earlier try's) are left alone.
+	 */
+	async claimMany(fires: { jobId: string; fireTime: number }[], node: string, now: number): Promise<Set<string>> {
+		if (fires.length === 0) return new Set();
+		const verb = this.sequelize.getDialect() === "mysql" ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
+		await this.sequelize.query(
+			`${verb} job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES ${fires.map(() => "(?, ?, 'CLAIMED', ?, ?, ?)").join(", ")}`,
+			{ replacements: fires.flatMap(f => [f.jobId, f.fireTime, false, node, now]), type: QueryTypes.INSERT }
+		);
+		const won = await this.select<{ jobId: string; fireTime: number | string }>(
+			"SELECT jobId, fireTime FROM job_fires WHERE node = ? AND claimedAt = ? AND outcome = 'CLAIMED' AND jobId IN (?)",
+			[node, now, [...new Set(fires.map(f => f.jobId))]]
+		);
+		const wanted = new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
+		return new Set(won.map(w => `${w.jobId}:${Number(w.fireTime)}`).filter(key => wanted.has(key)));
+	}
+
+	/** Settles many claims with one outcome in one statement (task ids per row). */
+	async settleMany(
+		outcome: FireOutcome,
+		firedAt: number,
+		fires: { jobId: string; fireTime: number; taskIds: string[] }[]
+	): Promise<void> {
+		if (fires.length === 0) return;
+		const cases = fires.map(() => "WHEN jobId = ? AND fireTime = ? THEN ?").join(" ");
+		await this.sequelize.query(
+			`UPDATE job_fires SET outcome = ?, firedAt = ?, taskIds = CASE ${cases} END ` +
+				`WHERE outcome = 'CLAIMED' AND (${fires.map(() => "(jobId = ? AND fireTime = ?)").join(" OR ")})`,
+			{
+				replacements: [
+					outcome,
+					firedAt,
+					...fires.flatMap(f => [f.jobId, f.fireTime, JSON.stringify(f.taskIds)]),
+					...fires.flatMap(f => [f.jobId, f.fireTime])
+				],
+				type: QueryTypes.UPDATE
+			}
+		);
+	}
+
 	/** Records a fire time that was not fired (MISSED, PAUSED, …); false when it has a row already. */
 	async record(
 		jobId: string,

@@ -64,7 +64,7 @@ describe("embedded node on MySQL", () => {
 			);
 			assert.deepEqual(
 				tables.map(r => r.t),
-				["tasks", "terminals", "tern_migrations", "users"]
+				["job_fires", "jobs", "tasks", "terminals", "tern_migrations", "users"]
 			);
 			const admins = await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE username = 'admin'");
 			assert.equal(Number(admins[0].n), 1, "one admin, though both nodes started on an empty table");
