@@ -63,7 +63,7 @@ describe("embedded node on MySQL", () => {
 				[db.name]
 			);
 			assert.deepEqual(
-				tables.map(r => r.t),
+				tables.map(r => r.t).sort(),
 				["job_fires", "jobs", "tasks", "terminals", "tern_migrations", "users"]
 			);
 			const admins = await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE username = 'admin'");
