@@ -18,6 +18,14 @@ export interface ReplCommand {
 	action(broker: ServiceBroker, args: Args): Promise<unknown>;
 }
 
+interface JobSummary {
+	id: string;
+	name: string;
+	schedule: unknown;
+	status: string;
+	nextFireTimes: string[];
+}
+
 function parsePayload(text: unknown): unknown {
 	if (typeof text !== "string" || text === "") return undefined;
 	try {
@@ -117,6 +125,50 @@ export const replCommands: ReplCommand[] = [
 			const task = await broker.call("dispatcher.cancel", { id: String(args.taskId) });
 			console.log(JSON.stringify(task, null, 2));
 			return task;
+		}
+	},
+	{
+		command: "jobs",
+		description: "List jobs with their schedule and next fire time",
+		async action(broker) {
+			const page = await broker.call<{ rows: JobSummary[]; total: number }, Record<string, unknown>>("scheduler.list", {
+				pageSize: 100
+			});
+			console.table(
+				page.rows.map(j => ({
+					id: j.id,
+					name: j.name,
+					schedule: JSON.stringify(j.schedule),
+					status: j.status,
+					next: j.nextFireTimes[0] ?? ""
+				}))
+			);
+			console.log(`${page.rows.length} of ${page.total}`);
+			return page;
+		}
+	},
+	{
+		command: "job <jobId>",
+		description: "Show a job and its latest ledger rows",
+		async action(broker, args) {
+			const id = String(args.jobId);
+			const job = await broker.call<JobSummary, { id: string }>("scheduler.get", { id });
+			const history = await broker.call<{ rows: unknown[] }, { id: string; pageSize: number }>("scheduler.history", {
+				id,
+				pageSize: 10
+			});
+			console.log(JSON.stringify(job, null, 2));
+			console.table(history.rows);
+			return { job, history };
+		}
+	},
+	{
+		command: "fire <jobId>",
+		description: "Run a job now",
+		async action(broker, args) {
+			const run = await broker.call<{ taskIds: string[] }, { id: string }>("scheduler.execute", { id: String(args.jobId) });
+			console.log(`Fired: ${run.taskIds.join(", ")}`);
+			return run;
 		}
 	}
 ];

@@ -73,6 +73,31 @@ describe("REPL commands", () => {
 		mock.restoreAll();
 	});
 
+	it("lists jobs, shows one with its ledger and fires it now", async () => {
+		const created = await tern.api("POST", "/api/jobs", {
+			name: "repl-job",
+			schedule: { every: 3_600_000 },
+			task: { terminalId: "repl-2", type: "tick" }
+		});
+		assert.equal(created.status, 201);
+		capture();
+		const page = (await command("jobs").action(tern.broker, { options: {} })) as { rows: { id: string }[] };
+		assert.ok(page.rows.some(r => r.id === created.body.id));
+		const fired = (await command("fire").action(tern.broker, { jobId: created.body.id, options: {} })) as {
+			taskIds: string[];
+		};
+		assert.equal(fired.taskIds.length, 1);
+		const shown = (await command("job").action(tern.broker, { jobId: created.body.id, options: {} })) as {
+			history: { rows: { outcome: string; manual: boolean }[] };
+		};
+		assert.deepEqual(
+			shown.history.rows.map(r => [r.outcome, r.manual]),
+			[["FIRED", true]]
+		);
+		assert.match(printed.join("\n"), /repl-job/);
+		mock.restoreAll();
+	});
+
 	it("surfaces errors from the cluster as they are", async () => {
 		await assert.rejects(
 			command("task").action(tern.broker, { taskId: "missing", options: {} }),
