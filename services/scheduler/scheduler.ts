@@ -64,6 +64,20 @@ interface ArmedJob {
 /** Fires claimed and submitted together. */
 const BATCH_SIZE = 500;
 
+/**
+ * Runs `work` on every item, at most `limit` at a time. Every item is tried; the first failure
+ * is thrown once all are done.
+ */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+	let next = 0;
+	const errors: unknown[] = [];
+	const lane = async () => {
+		while (next < items.length) await work(items[next++]).catch(err => errors.push(err));
+	};
+	await Promise.all(Array.from({ length: Math.min(Math.max(limit, 1), items.length) }, lane));
+	if (errors.length > 0) throw errors[0];
+}
+
 /** Errors of a submit that mean "nobody can take this task", not "try again". */
 const NO_TERMINAL_TYPES = new Set(["NO_MATCHING_TERMINAL", "TERMINAL_NOT_FOUND", "TERMINAL_DISABLED"]);
 
@@ -122,6 +136,7 @@ export class Scheduler {
 		const rows = await this.store.all();
 		const last = await this.store.lastFireTimes();
 		const seen = new Set<string>();
+		const toArm: JobRow[] = [];
 		for (const row of rows) {
 			seen.add(row.id);
 			if (!this.owns(row.id)) {
@@ -130,9 +145,13 @@ export class Scheduler {
 			}
 			const armed = this.jobs.get(row.id);
 			if (armed && armed.row.version === row.version) continue;
-			await this.arm(row, last.get(row.id), now);
+			toArm.push(row);
 		}
 		for (const id of this.jobs.keys()) if (!seen.has(id)) this.disarm(id);
+		// A replica left (or this one started): hundreds of jobs may be ours at once, each arm
+		// waiting on the database and the dispatcher (its last run, its missed fires). One after
+		// the other, the last would be armed tens of seconds late.
+		await eachLimited(toArm, this.options.fireConcurrency, row => this.arm(row, last.get(row.id), now));
 	}
 
 	/** A job was created, changed or removed somewhere: re-arm it if it is ours. */
@@ -199,8 +218,11 @@ export class Scheduler {
 			return;
 		}
 
-		const last = lastFireAt ?? row.createdAt - 1;
-		const cutoff = now - this.options.misfireThreshold;
+		// Fire times after the job's creation: none at the instant itself, which its view (the next
+		// fire times from now) never shows.
+		const last = lastFireAt ?? row.createdAt;
+		// Fire times paused over are misfires however recent: none is fired as if on time.
+		const cutoff = Math.min(now, Math.max(now - this.options.misfireThreshold, row.resumedAt ?? -Infinity));
 		const missed = fireTimesBetween(schedule, last, cutoff, job.bounds, this.options.maxMissedRecords);
 		if (missed.times.length > 0) await this.misfire(job, missed.times, missed.more, now);
 		const from = Math.max(last, cutoff, missed.times.at(-1) ?? -Infinity);
@@ -453,19 +475,35 @@ export class Scheduler {
 		if (this.recovering) return;
 		this.recovering = true;
 		try {
-			for (const claim of await this.store.staleClaims(Date.now() - this.options.staleClaimAfter, 100)) {
-				if (!this.owns(claim.jobId)) continue;
-				const row = await this.store.get(claim.jobId);
-				if (!row) continue;
-				const job = this.jobs.get(row.id) ?? (await this.transient(row));
-				this.logger.info(`Completing the stale claim of job ${row.id} at ${new Date(claim.fireTime).toISOString()}`);
-				await this.complete(
-					job,
-					claim.fireTime,
-					"FIRED",
-					"completed after its first claimant stopped",
-					claim.manual
-				).catch(err => this.logger.warn(`Stale claim of job ${row.id} not completed yet: ${(err as Error).message}`));
+			for (;;) {
+				const stale = await this.store.staleClaims(Date.now() - this.options.staleClaimAfter, 100);
+				const byJob = new Map<string, typeof stale>();
+				for (const claim of stale)
+					if (this.owns(claim.jobId)) byJob.set(claim.jobId, [...(byJob.get(claim.jobId) ?? []), claim]);
+				let completed = 0;
+				// A replica killed mid-batch leaves hundreds: jobs side by side, each job's claims in turn.
+				await eachLimited([...byJob.values()], this.options.fireConcurrency, async claims => {
+					const row = await this.store.get(claims[0].jobId);
+					if (!row) return;
+					const job = this.jobs.get(row.id) ?? (await this.transient(row));
+					for (const claim of claims) {
+						this.logger.info(
+							`Completing the stale claim of job ${row.id} at ${new Date(claim.fireTime).toISOString()}`
+						);
+						await this.complete(
+							job,
+							claim.fireTime,
+							"FIRED",
+							"completed after its first claimant stopped",
+							claim.manual
+						).then(
+							() => completed++,
+							err => this.logger.warn(`Stale claim of job ${row.id} not completed yet: ${(err as Error).message}`)
+						);
+					}
+				});
+				// A full page may hide more of ours behind it; go on while that gets somewhere.
+				if (stale.length < 100 || completed === 0) break;
 			}
 		} finally {
 			this.recovering = false;

@@ -48,6 +48,7 @@ export class TestTern {
 	adminToken!: string;
 	dbUri?: string;
 	private keep = false;
+	private stopped = false;
 	private readonly sockets: { close(): void }[] = [];
 
 	static async start(options: TernOptions = {}): Promise<TestTern> {
@@ -79,8 +80,22 @@ export class TestTern {
 
 	async close(): Promise<void> {
 		for (const socket of this.sockets.splice(0)) socket.close();
-		await this.broker.stop();
+		if (!this.stopped) await this.broker.stop();
+		this.stopped = true;
 		if (!this.keep) rmSync(this.dataDir, { recursive: true, force: true });
+	}
+
+	/**
+	 * Stops the node as a restart would — the broker goes down with its connections still open,
+	 * so the server is the one that drops them — keeping the data dir. Then restart() starts the
+	 * next node (without stopping this one twice); a test that needs the node down for a while
+	 * (downtime is what it tests) waits in between.
+	 */
+	async stop(): Promise<void> {
+		if (this.stopped) return;
+		this.stopped = true;
+		await this.broker.stop();
+		for (const socket of this.sockets.splice(0)) socket.close();
 	}
 
 	/**
@@ -90,8 +105,7 @@ export class TestTern {
 	 * is done with and must not be used again.
 	 */
 	async restart(settings?: SettingsOverrides): Promise<TestTern> {
-		await this.broker.stop();
-		for (const socket of this.sockets.splice(0)) socket.close();
+		await this.stop();
 		return TestTern.start({ settings, dataDir: this.dataDir, keep: this.keep, dbUri: this.dbUri });
 	}
 

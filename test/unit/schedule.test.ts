@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CronTime } from "cron";
-import { IANAZone } from "luxon";
+import { DateTime, IANAZone } from "luxon";
 import {
 	fireTimesBetween,
 	MIN_INTERVAL_MS,
@@ -603,6 +603,37 @@ describe("schedule: cron properties", () => {
 				}
 			),
 			{ numRuns: 150 }
+		);
+	});
+
+	it("UTC, all six fields: the fire time the cron package's own (slower) search finds", () => {
+		const field = (low: number, high: number) =>
+			fc.oneof(
+				fc.constant("*"),
+				fc.integer({ min: 2, max: Math.min(high, 30) }).map(step => `*/${step}`),
+				fc.uniqueArray(fc.integer({ min: low, max: high }), { minLength: 1, maxLength: 4 }).map(vs => vs.join(",")),
+				fc
+					.tuple(fc.integer({ min: low, max: high }), fc.integer({ min: low, max: high }), fc.integer({ min: 1, max: 10 }))
+					.map(([a, b, step]) => `${Math.min(a, b)}-${Math.max(a, b)}/${step}`)
+			);
+		fc.assert(
+			fc.property(
+				fc.tuple(fc.option(field(0, 59)), field(0, 59), field(0, 23), field(1, 31), field(1, 12), field(0, 7)),
+				fc.integer({ min: ms("2022-01-01T00:00:00Z"), max: ms("2030-01-01T00:00:00Z") }),
+				([seconds, ...rest], t) => {
+					const cron = [...(seconds === null ? [] : [seconds]), ...rest].join(" ");
+					let schedule: Schedule;
+					try {
+						schedule = parseSchedule({ cron });
+					} catch (err) {
+						if (err instanceof ScheduleError) return; // never fires
+						throw err;
+					}
+					const expected = new CronTime(cron, "UTC").getNextDateFrom(DateTime.fromMillis(t, { zone: "utc" }), "UTC");
+					assert.equal(iso(nextFireTime(schedule, t, NO_BOUNDS)), iso(expected.toMillis()), `${cron} after ${iso(t)}`);
+				}
+			),
+			{ numRuns: 500 }
 		);
 	});
 
