@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { BrokerOptions, LogLevels } from "moleculer";
+import { PromptDiscoverer } from "./lib/discoverer.ts";
 
 export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway", "scheduler"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
@@ -98,9 +99,11 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		logger: { type: "Console", options: { level: config.logLevel, formatter: "short", colors: false } },
 		// Moleculer's own validator (fastest-validator) checks every action's params.
 		validator: true,
-		// Notice a dead node within ~3 s.
+		// Notice a dead node within ~2.5 s (heartbeats every 0.5–1.5 s; see lib/discoverer.ts), so that
+		// its terminals, deadlines and jobs move to the others within 3 s.
 		heartbeatInterval: 1,
 		heartbeatTimeout: 3,
+		registry: { discoverer: new PromptDiscoverer({ failAfterMs: 2200, checkEveryMs: 250 }) },
 		requestTimeout: 15_000,
 		// Services wait for their dependencies (the dispatcher for the cache): poll often.
 		dependencyInterval: 50,

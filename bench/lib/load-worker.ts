@@ -1,7 +1,8 @@
 /**
  * The benchmark's load, in a worker thread of its own: socket.io terminals that take every task
- * at once (ack, then a small successful result) and the REST submitters. Tern runs on the main
- * thread, so client and server do not share an event loop and their CPU time can be told apart.
+ * at once (ack, then a small successful result) and the REST submitters. In embedded mode Tern
+ * runs on the main thread, so client and server do not share an event loop and their CPU time
+ * can be told apart; in cluster mode Tern is other processes and this is the whole load.
  *
  * Every time here is `performance.now()` of this thread.
  */
@@ -157,8 +158,8 @@ function onTask(socket: Socket, terminalId: string, task: TaskPush): void {
 }
 
 async function connectAll(): Promise<void> {
-	await inBatches(setup.terminals, 25, async ({ id, token }) => {
-		const socket = io(`${setup.url}/terminal`, {
+	await inBatches(setup.terminals, 25, async ({ id, token }, i) => {
+		const socket = io(`${setup.gatewayUrls[i % setup.gatewayUrls.length]}/terminal`, {
 			auth: { token, concurrency: setup.concurrency },
 			transports: ["websocket"],
 			reconnection: false,

@@ -5,7 +5,10 @@
 import type { Summary } from "./stats.ts";
 
 export interface WorkerSetup {
+	/** Base URL of the REST api the submitters call. */
 	url: string;
+	/** Where terminals connect (socket.io namespace /terminal): terminal i through gatewayUrls[i % length]. */
+	gatewayUrls: string[];
 	adminToken: string;
 	terminals: { id: string; token: string }[];
 	/** Slots each terminal advertises at connect. */
