@@ -21,6 +21,12 @@ export function requireUser(ctx: Context<unknown, TernMeta>, role: Role = "viewe
 		throw Errors.forbidden(`Role '${principal.role}' may not do this: '${role}' or higher is needed`);
 }
 
+/** A user with at least `role`, a terminal, or an internal call: for what terminals read too. */
+export function requireUserOrTerminal(ctx: Context<unknown, TernMeta>, role: Role = "viewer"): void {
+	if (ctx.meta.principal?.kind === "terminal") return;
+	requireUser(ctx, role);
+}
+
 /**
  * The terminal a call acts for: the token's terminal, which must match `claimed` when the
  * caller also names one; internal calls must name it.

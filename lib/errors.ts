@@ -16,6 +16,7 @@ export const ErrorTypes = {
 	BAD_CREDENTIALS: "BAD_CREDENTIALS",
 	TASK_NOT_FOUND: "TASK_NOT_FOUND",
 	JOB_NOT_FOUND: "JOB_NOT_FOUND",
+	SCRIPT_NOT_FOUND: "SCRIPT_NOT_FOUND",
 	TASK_NOT_YOURS: "TASK_NOT_YOURS",
 	STALE_ATTEMPT: "STALE_ATTEMPT",
 	TASK_FINISHED: "TASK_FINISHED",
@@ -45,6 +46,13 @@ export const Errors = {
 	forbidden: (message: string) => client(message, 403, ErrorTypes.FORBIDDEN),
 	badCredentials: () => client("Wrong username or password", 401, ErrorTypes.BAD_CREDENTIALS),
 	taskNotFound: (taskId: string) => client(`Task '${taskId}' not found`, 404, ErrorTypes.TASK_NOT_FOUND, { taskId }),
+	scriptNotFound: (name: string, version?: number) =>
+		client(
+			version === undefined ? `Script '${name}' not found` : `Script '${name}' has no version ${version}`,
+			404,
+			ErrorTypes.SCRIPT_NOT_FOUND,
+			{ name, version }
+		),
 	jobNotFound: (jobId: string) => client(`Job '${jobId}' not found`, 404, ErrorTypes.JOB_NOT_FOUND, { jobId }),
 	taskNotYours: (taskId: string, terminalId: string) =>
 		client(`Task '${taskId}' is not assigned to terminal '${terminalId}'`, 403, ErrorTypes.TASK_NOT_YOURS, {

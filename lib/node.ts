@@ -12,6 +12,7 @@ import DispatcherService from "../services/dispatcher.service.ts";
 import GatewayService from "../services/gateway.service.ts";
 import TerminalsService from "../services/terminals.service.ts";
 import SchedulerService from "../services/scheduler.service.ts";
+import ScriptsService from "../services/scripts.service.ts";
 import { replCommands } from "./repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -21,7 +22,8 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	cache: CacheService as unknown as unknown as ServiceSchema,
 	dispatcher: DispatcherService as unknown as unknown as ServiceSchema,
 	gateway: GatewayService as unknown as ServiceSchema,
-	scheduler: SchedulerService as unknown as ServiceSchema
+	scheduler: SchedulerService as unknown as ServiceSchema,
+	scripts: ScriptsService as unknown as ServiceSchema
 };
 
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
@@ -45,6 +47,7 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "terminals":
 		case "dispatcher":
 		case "scheduler":
+		case "scripts":
 			return { dbUri: config.dbUri };
 		case "gateway":
 			return { port: config.port };

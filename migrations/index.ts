@@ -1,6 +1,7 @@
 import type { QueryInterface } from "sequelize";
 import * as initial from "./0001-initial.ts";
 import * as jobs from "./0002-jobs.ts";
+import * as scriptsAndLogs from "./0003-scripts-and-logs.ts";
 
 export interface Migration {
 	name: string;
@@ -11,5 +12,6 @@ export interface Migration {
 /** Every migration, oldest first. Append; never edit one that has shipped. */
 export const migrations: Migration[] = [
 	{ name: "0001-initial", ...initial },
-	{ name: "0002-jobs", ...jobs }
+	{ name: "0002-jobs", ...jobs },
+	{ name: "0003-scripts-and-logs", ...scriptsAndLogs }
 ];

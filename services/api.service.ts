@@ -73,6 +73,11 @@ const ApiService: ServiceSchema<ApiSettings> = {
 					"POST jobs/:id/resume": "scheduler.resume",
 					"GET jobs/:id/history": "scheduler.history",
 
+					"POST scripts": "scripts.create",
+					"GET scripts": "scripts.catalog",
+					"GET scripts/:name": "scripts.latest",
+					"GET scripts/:name/versions/:version": "scripts.getVersion",
+
 					"POST users": "auth.createUser",
 					"GET users": "auth.listUsers",
 					"DELETE users/:id": "auth.removeUser"

@@ -1,0 +1,135 @@
+/**
+ * scripts: named scripts with versions, for the agent's `script` runner. A task names
+ * `name@version` (or `name` for the latest); agents fetch a version once and cache it by its
+ * hash, so a new version is used by the next task without restarting any agent.
+ */
+import { createHash } from "node:crypto";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { UniqueConstraintError } from "sequelize";
+import { DbMixin } from "../mixins/db.mixin.ts";
+import { defineScript, INTERPRETERS, type Interpreter, type ScriptModel, type ScriptRow } from "../models/script.model.ts";
+import type { TernMeta } from "../lib/contracts.ts";
+import { Errors } from "../lib/errors.ts";
+import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
+
+export interface ScriptsSettings extends ServiceSettingSchema {
+	/** Largest script body, bytes. @defaultValue 1 MiB */
+	maxBodyBytes: number;
+	dbUri: string;
+}
+
+interface ScriptsVars {
+	model: ScriptModel;
+}
+type ScriptsThis = Service<ScriptsSettings> & ScriptsVars;
+
+const nameRule = { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_.-]+$/ };
+
+function view(row: ScriptRow, withBody: boolean) {
+	return {
+		name: row.name,
+		version: row.version,
+		interpreter: row.interpreter,
+		sha256: row.sha256,
+		...(withBody ? { body: row.body } : {}),
+		createdBy: row.createdBy,
+		createdAt: new Date(Number(row.createdAt)).toISOString()
+	};
+}
+
+async function latest(model: ScriptModel, name: string): Promise<ScriptRow | null> {
+	return (await model.findOne({ where: { name }, order: [["version", "DESC"]], raw: true })) as unknown as ScriptRow | null;
+}
+
+const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, ScriptsVars> = {
+	name: "scripts",
+	mixins: [DbMixin(defineScript)],
+	settings: { maxBodyBytes: 1024 * 1024, dbUri: "" },
+	actions: {
+		// moleculer-db's generic reads stay off: their params would merge into same-named actions.
+		find: false,
+		count: false,
+		list: false,
+		get: false,
+
+		/** `POST /api/scripts` → 201 the new version (1 for a new name, else the latest + 1). */
+		create: {
+			params: {
+				name: nameRule,
+				interpreter: { type: "enum", values: [...INTERPRETERS] },
+				body: { type: "string", min: 1 },
+				$$strict: true
+			},
+			async handler(this: ScriptsThis, ctx: Context<{ name: string; interpreter: Interpreter; body: string }, TernMeta>) {
+				requireUser(ctx, "operator");
+				const bytes = Buffer.byteLength(ctx.params.body);
+				if (bytes > this.settings.maxBodyBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxBodyBytes);
+				const principal = ctx.meta.principal;
+				for (let tries = 0; ; tries++) {
+					const version = ((await latest(this.model, ctx.params.name))?.version ?? 0) + 1;
+					const row: ScriptRow = {
+						name: ctx.params.name,
+						version,
+						interpreter: ctx.params.interpreter,
+						body: ctx.params.body,
+						sha256: createHash("sha256").update(ctx.params.body).digest("hex"),
+						createdBy: principal?.kind === "user" ? principal.username : null,
+						createdAt: Date.now()
+					};
+					try {
+						await this.model.create(row);
+						ctx.meta.$statusCode = 201;
+						ctx.meta.$location = `/api/scripts/${row.name}/versions/${row.version}`;
+						return view(row, false);
+					} catch (err) {
+						// Two new versions at once: the loser takes the next number.
+						if (!(err instanceof UniqueConstraintError) || tries >= 5) throw err;
+					}
+				}
+			}
+		},
+
+		/** `GET /api/scripts`: the latest version of each script, without bodies. */
+		catalog: {
+			async handler(this: ScriptsThis, ctx: Context<unknown, TernMeta>) {
+				requireUserOrTerminal(ctx);
+				const rows = (await this.model.findAll({
+					order: [
+						["name", "ASC"],
+						["version", "DESC"]
+					],
+					raw: true
+				})) as unknown as ScriptRow[];
+				const seen = new Set<string>();
+				return rows.filter(r => !seen.has(r.name) && seen.add(r.name)).map(r => view(r, false));
+			}
+		},
+
+		/** `GET /api/scripts/:name`: the latest version, with its body. Terminals may read it. */
+		latest: {
+			params: { name: nameRule },
+			async handler(this: ScriptsThis, ctx: Context<{ name: string }, TernMeta>) {
+				requireUserOrTerminal(ctx);
+				const row = await latest(this.model, ctx.params.name);
+				if (!row) throw Errors.scriptNotFound(ctx.params.name);
+				return view(row, true);
+			}
+		},
+
+		/** `GET /api/scripts/:name/versions/:version` */
+		getVersion: {
+			params: { name: nameRule, version: { type: "number", integer: true, positive: true, convert: true } },
+			async handler(this: ScriptsThis, ctx: Context<{ name: string; version: number }, TernMeta>) {
+				requireUserOrTerminal(ctx);
+				const row = (await this.model.findOne({
+					where: { name: ctx.params.name, version: ctx.params.version },
+					raw: true
+				})) as unknown as ScriptRow | null;
+				if (!row) throw Errors.scriptNotFound(ctx.params.name, ctx.params.version);
+				return view(row, true);
+			}
+		}
+	}
+};
+
+export default ScriptsService;
