@@ -129,7 +129,18 @@ export interface ProgressParams {
 	taskId: string;
 	attempt: number;
 	percent?: number;
+	/** Output since the last progress message; kept (bounded) and relayed to followers. */
 	log?: string;
+	stream?: "stdout" | "stderr";
+}
+
+/** A stored line of a task's output (`GET /api/tasks/:id/logs`). */
+export interface TaskLogLine {
+	seq: number;
+	attempt: number;
+	stream: "stdout" | "stderr";
+	text: string;
+	at: string;
 }
 
 export interface ResultParams {
@@ -196,6 +207,8 @@ export interface Presence {
 	sessionId: string;
 	concurrency: number;
 	labels: Labels;
+	/** Task types it takes (its runners); absent: any type. */
+	capabilities?: string[];
 	connectedAt: number;
 	lastActiveAt: number;
 }
@@ -242,12 +255,22 @@ export interface TaskStatusEvent {
 	retry?: number;
 }
 
+/**
+ * `task.statuses`: many `task.status` at once, for tasks created together (the scheduler's
+ * fires of one tick): one event for a batch rather than one per task. Listeners of `task.status`
+ * handle each as if it came alone.
+ */
+export interface TaskStatusesEvent {
+	events: TaskStatusEvent[];
+}
+
 /** `task.progress` */
 export interface TaskProgressEvent {
 	taskId: string;
 	attempt: number;
 	percent?: number;
 	log?: string;
+	stream?: "stdout" | "stderr";
 	at: string;
 }
 

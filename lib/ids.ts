@@ -1,7 +1,12 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 let lastMs = 0;
 let counter = 0;
+
+/** Random bytes drawn 4 KiB at a time: one call into the CSPRNG per 256 ids, not one per id. */
+const pool = Buffer.alloc(4096);
+let drawn = pool.length;
+const bytes = Buffer.alloc(16);
 
 /**
  * A UUIDv7: 48 bits of Unix milliseconds, then a 12-bit counter that keeps ids made in the
@@ -20,7 +25,12 @@ export function uuidv7(now = Date.now()): string {
 		lastMs = now;
 		counter = 0;
 	}
-	const bytes = randomBytes(16);
+	if (drawn === pool.length) {
+		randomFillSync(pool);
+		drawn = 0;
+	}
+	pool.copy(bytes, 0, drawn, drawn + 16);
+	drawn += 16;
 	const ms = lastMs;
 	bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
 	bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;

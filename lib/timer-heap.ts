@@ -106,14 +106,18 @@ export class TimerHeap {
 		const top = heap[0];
 		const last = heap.pop();
 		if (heap.length > 0 && last) {
+			const n = heap.length;
 			let i = 0;
 			for (;;) {
 				const left = 2 * i + 1;
 				const right = left + 1;
 				let smallest = i;
-				const candidate = (j: number) => j < heap.length && heap[j].at < (smallest === i ? last.at : heap[smallest].at);
-				if (candidate(left)) smallest = left;
-				if (candidate(right)) smallest = right;
+				let smallestAt = last.at;
+				if (left < n && heap[left].at < smallestAt) {
+					smallest = left;
+					smallestAt = heap[left].at;
+				}
+				if (right < n && heap[right].at < smallestAt) smallest = right;
 				if (smallest === i) break;
 				heap[i] = heap[smallest];
 				i = smallest;

@@ -54,6 +54,7 @@ const ApiService: ServiceSchema<ApiSettings> = {
 					"GET tasks": "dispatcher.list",
 					"GET tasks/:id": "dispatcher.get",
 					"POST tasks/:id/cancel": "dispatcher.cancel",
+					"GET tasks/:id/logs": "dispatcher.logs",
 
 					"GET terminals": "terminals.list",
 					"POST terminals": "terminals.register",

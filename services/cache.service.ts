@@ -9,6 +9,7 @@ import {
 	FINAL_STATUSES,
 	type Presence,
 	type TaskStatusEvent,
+	type TaskStatusesEvent,
 	type TerminalActiveEvent,
 	type TerminalConnectedEvent,
 	type TerminalDisconnectedEvent
@@ -32,6 +33,11 @@ interface CacheMethods {
 	rebuildFrom(nodeID: string): Promise<void>;
 }
 type CacheThis = Service<CacheSettings> & CacheVars & CacheMethods;
+
+function remember(cache: CacheThis, event: TaskStatusEvent): void {
+	cache.tasks.set(event.taskId, event);
+	if (FINAL_STATUSES.has(event.status)) cache.results.set(event.taskId, event);
+}
 
 const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 	name: "cache",
@@ -101,8 +107,10 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 			}
 		},
 		"task.status"(this: CacheThis, ctx: Context<TaskStatusEvent>) {
-			this.tasks.set(ctx.params.taskId, ctx.params);
-			if (FINAL_STATUSES.has(ctx.params.status)) this.results.set(ctx.params.taskId, ctx.params);
+			remember(this, ctx.params);
+		},
+		"task.statuses"(this: CacheThis, ctx: Context<TaskStatusesEvent>) {
+			for (const event of ctx.params.events) remember(this, event);
 		},
 		/** A gateway node that left took its connections with it. */
 		"$node.disconnected"(this: CacheThis, ctx: Context<{ node: { id: string } }>) {

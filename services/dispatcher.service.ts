@@ -22,6 +22,7 @@ import {
 	ackParams,
 	connectedParams,
 	listParams,
+	logsParams,
 	progressParams,
 	pullParams,
 	resultParams,
@@ -30,6 +31,7 @@ import {
 	taskIdRule,
 	type AckActionParams,
 	type ListParams,
+	type LogsParams,
 	type ProgressActionParams,
 	type PullParams,
 	type ResultActionParams,
@@ -51,6 +53,10 @@ export interface DispatcherSettings extends ServiceSettingSchema {
 	rescanInterval: number;
 	/** Rows handled per deadline kind per sweep. @defaultValue 500 */
 	sweepBatch: number;
+	/** Output lines kept per task (`progress` logs). @defaultValue 10000 */
+	maxLogLines: number;
+	/** How long task output is kept, ms. @defaultValue 7 days */
+	logRetention: number;
 	dbUri: string;
 }
 
@@ -78,6 +84,8 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 		sweepInterval: 250,
 		rescanInterval: 5000,
 		sweepBatch: 500,
+		maxLogLines: 10_000,
+		logRetention: 7 * 86_400_000,
 		dbUri: ""
 	},
 	actions: {
@@ -170,12 +178,30 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			}
 		},
 
+		/** `GET /api/tasks/:id/logs?after=` → `{ lines: [{ seq, attempt, stream, text, at }], next }` */
+		logs: {
+			params: logsParams,
+			async handler(this: DispatcherThis, ctx: Context<LogsParams, TernMeta>) {
+				requireUser(ctx, "viewer");
+				return this.core.taskLogs(ctx.params.id, ctx.params.after ?? 0, ctx.params.limit ?? 1000);
+			}
+		},
+
 		/** `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. */
 		cancel: {
 			params: { id: taskIdRule },
 			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
 				return toQueryView(await this.core.cancelTask(ctx.params.id));
+			}
+		},
+
+		/** Statuses of many tasks at once, `{ [taskId]: status }` (unknown ids left out): the scheduler's start-up. */
+		statuses: {
+			visibility: "public",
+			params: { taskIds: { type: "array", max: 5000, items: taskIdRule } },
+			async handler(this: DispatcherThis, ctx: Context<{ taskIds: string[] }>): Promise<Record<string, string>> {
+				return Object.fromEntries(await this.core.store.statuses(ctx.params.taskIds));
 			}
 		},
 

@@ -18,6 +18,7 @@ import type {
 	TaskProgressEvent,
 	TaskQueryView,
 	TaskStatusEvent,
+	TaskStatusesEvent,
 	TerminalClientToServer,
 	TerminalRecord,
 	TerminalRevokedEvent,
@@ -92,6 +93,17 @@ function refuseUpgrade(socket: Duplex, err: unknown): void {
 	);
 }
 
+/** `["command","http"]` or `"command,http"` → a list; anything else → undefined (any type). */
+function parseCapabilities(value: unknown): string[] | undefined {
+	const list = Array.isArray(value) ? value : typeof value === "string" ? value.split(",") : null;
+	if (!list) return undefined;
+	const names = list
+		.filter((v): v is string => typeof v === "string")
+		.map(v => v.trim())
+		.filter(Boolean);
+	return names.slice(0, 64);
+}
+
 function statusFromView(view: TaskQueryView, terminalId: string | null): TaskStatusEvent {
 	return {
 		taskId: view.taskId,
@@ -103,6 +115,18 @@ function statusFromView(view: TaskQueryView, terminalId: string | null): TaskSta
 		error: view.error,
 		exitCode: view.exitCode
 	};
+}
+
+/** A task's change to whoever follows it here, over socket.io and raw WebSocket. */
+function relayStatus(gateway: GatewayThis, event: TaskStatusEvent): void {
+	const room = `task:${event.taskId}`;
+	// Most tasks have no follower: skip socket.io's encoding of a packet for an empty room.
+	if (gateway.clientNs.adapter.rooms.has(room)) gateway.clientNs.to(room).emit("status", event);
+	const followers = gateway.wsFollowers.get(event.taskId);
+	if (followers) {
+		const message = JSON.stringify({ type: "status", ...event });
+		for (const ws of followers) ws.send(message);
+	}
 }
 
 const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars> = {
@@ -146,6 +170,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 					sessionId: s.id,
 					concurrency: s.concurrency,
 					labels: s.labels,
+					...(s.capabilities ? { capabilities: s.capabilities } : {}),
 					connectedAt: s.connectedAt,
 					lastActiveAt: s.lastActiveAt,
 					transport: s.transport
@@ -164,12 +189,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	},
 	events: {
 		"task.status"(this: GatewayThis, ctx: Context<TaskStatusEvent>) {
-			this.clientNs.to(`task:${ctx.params.taskId}`).emit("status", ctx.params);
-			const followers = this.wsFollowers.get(ctx.params.taskId);
-			if (followers) {
-				const message = JSON.stringify({ type: "status", ...ctx.params });
-				for (const ws of followers) ws.send(message);
-			}
+			relayStatus(this, ctx.params);
+		},
+		"task.statuses"(this: GatewayThis, ctx: Context<TaskStatusesEvent>) {
+			for (const event of ctx.params.events) relayStatus(this, event);
 		},
 		"task.progress"(this: GatewayThis, ctx: Context<TaskProgressEvent>) {
 			this.clientNs.to(`task:${ctx.params.taskId}`).emit("progress", ctx.params);
@@ -230,6 +253,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				sessionId: session.id,
 				concurrency: session.concurrency,
 				labels: session.labels,
+				...(session.capabilities ? { capabilities: session.capabilities } : {}),
 				connectedAt: session.connectedAt,
 				lastActiveAt: session.lastActiveAt
 			};
@@ -311,14 +335,15 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 
 			this.terminalNs = this.io.of("/terminal");
 			this.terminalNs.use((socket, next) => {
-				const auth = (socket.handshake.auth ?? {}) as { token?: unknown; concurrency?: unknown };
+				const auth = (socket.handshake.auth ?? {}) as { token?: unknown; concurrency?: unknown; capabilities?: unknown };
 				const token = auth.token ?? socket.handshake.query.token;
 				this.openSession(token, null, auth.concurrency ?? socket.handshake.query.concurrency)
 					.then(({ terminal, concurrency }) => {
 						socket.data.session = new SocketIoSession(socket, {
 							terminalId: terminal.id,
 							concurrency,
-							labels: terminal.labels
+							labels: terminal.labels,
+							capabilities: parseCapabilities(auth.capabilities ?? socket.handshake.query.capabilities)
 						});
 						next();
 					})
@@ -417,7 +442,14 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			}
 			const { terminal, concurrency } = opened;
 			this.wss.handleUpgrade(req, socket, head, ws => {
-				const session = new WebSocketSession(ws, { terminalId: terminal.id, concurrency, labels: terminal.labels });
+				const session = new WebSocketSession(ws, {
+					terminalId: terminal.id,
+					concurrency,
+					labels: terminal.labels,
+					capabilities: parseCapabilities(
+						new URL(req.url ?? "/", "http://x").searchParams.get("capabilities") ?? undefined
+					)
+				});
 				const sendError = (err: unknown, event?: string) => {
 					if (ws.readyState === ws.OPEN)
 						ws.send(

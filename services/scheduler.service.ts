@@ -7,7 +7,7 @@ import { DateTime } from "luxon";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
-import type { TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import type { TaskStatusesEvent, TerminalRecord, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
@@ -276,6 +276,9 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		},
 		async "task.status"(this: SchedulerThis, ctx: Context<Parameters<Scheduler["onTaskStatus"]>[0]>) {
 			await this.core?.onTaskStatus(ctx.params);
+		},
+		async "task.statuses"(this: SchedulerThis, ctx: Context<TaskStatusesEvent>) {
+			for (const event of ctx.params.events) await this.core?.onTaskStatus(event);
 		},
 		/** Replicas came or went: jobs move with them. */
 		async "$services.changed"(this: SchedulerThis) {

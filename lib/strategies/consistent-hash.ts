@@ -7,6 +7,7 @@ function score(key: string, terminalId: string): bigint {
 
 /** The id with the highest score for `key` (rendezvous hashing); null for an empty list. */
 export function rendezvousOwner(key: string, ids: readonly string[]): string | null {
+	if (ids.length <= 1) return ids[0] ?? null; // a single node (embedded mode) owns every key: no hashing
 	let best: string | null = null;
 	let bestScore = -1n;
 	for (const id of ids) {

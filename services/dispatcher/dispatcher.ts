@@ -10,11 +10,13 @@ import {
 	type Presence,
 	type Principal,
 	type Selector,
+	type TaskLogLine,
 	type SocketErrorPayload,
 	type StrategyName,
 	type SubmitResult,
 	type TaskPush,
 	type TaskStatusEvent,
+	type TaskStatusesEvent,
 	type TaskStatus,
 	type TerminalRecord
 } from "../../lib/contracts.ts";
@@ -44,6 +46,14 @@ const SELECTOR_SCAN = 200;
 
 function parseJson<T>(text: string | null): T | null {
 	return text === null ? null : (JSON.parse(text) as T);
+}
+
+/**
+ * A terminal that named its capabilities (its runners) takes selector tasks of those types only;
+ * one that named none takes any. A task pinned to a terminal goes to it regardless.
+ */
+function takes(presence: Presence, type: string): boolean {
+	return !presence.capabilities || presence.capabilities.includes(type);
 }
 
 function byQueueOrder(a: TaskRow, b: TaskRow): number {
@@ -77,6 +87,9 @@ export class Dispatcher {
 		["round_robin", "random", "least_busy", "consistent_hash"].map(name => [name, resolveStrategy(name)])
 	);
 	private sweeping = false;
+	/** Tasks whose output passed the bound (logged once each). */
+	private readonly truncated = new Set<string>();
+	private lastPrune = 0;
 	private lastRescan = 0;
 	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
 	private owners: string[];
@@ -161,8 +174,14 @@ export class Dispatcher {
 		return rows[0].groupId === null ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
 	}
 
-	/** What the validator cannot check: target xor selector, the hash key, payload size, the terminal. */
-	private async checkBody(body: SubmitParams): Promise<{ payload: string | null; strategy: StrategyName }> {
+	/**
+	 * What the validator cannot check: target xor selector, the hash key, payload size, the terminal.
+	 * `terminals`: lookups shared by a batch, so that each terminal is resolved once.
+	 */
+	private async checkBody(
+		body: SubmitParams,
+		terminals?: Map<string, Promise<TerminalRecord | null>>
+	): Promise<{ payload: string | null; strategy: StrategyName }> {
 		if (Boolean(body.terminalId) === Boolean(body.selector))
 			throw Errors.validation("Give either 'terminalId' or 'selector' (and not both)", [
 				{ field: "terminalId", message: "Give either 'terminalId' or 'selector' (and not both)" }
@@ -176,10 +195,12 @@ export class Dispatcher {
 		const bytes = payload === null ? 0 : Buffer.byteLength(payload);
 		if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
 		if (body.terminalId) {
-			const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
-				id: body.terminalId
-			});
-			if (!terminal) throw Errors.terminalNotFound(body.terminalId);
+			let resolving = terminals?.get(body.terminalId);
+			if (!resolving) {
+				resolving = this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: body.terminalId });
+				terminals?.set(body.terminalId, resolving);
+			}
+			if (!(await resolving)) throw Errors.terminalNotFound(body.terminalId);
 		}
 		return { payload, strategy };
 	}
@@ -236,8 +257,9 @@ export class Dispatcher {
 
 	/**
 	 * Many tasks at once (the scheduler's fires of one tick): one INSERT for all of them, then each
-	 * is routed. Each answer is the task's SubmitResult or its error; fan-out bodies and a batch that
-	 * meets a racing idempotency key fall back to one submit each.
+	 * is routed. Each answer is the task's SubmitResult or its error; fan-out bodies go one submit
+	 * each, and so does the whole batch if an idempotency key in it is taken (rare: a scheduler fire
+	 * is claimed before it is submitted), each then answering with its earlier task.
 	 */
 	async submitBatch(bodies: SubmitParams[], principal?: Principal): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
 		const results: (SubmitResult | { error: SocketErrorPayload } | undefined)[] = new Array(bodies.length);
@@ -250,21 +272,16 @@ export class Dispatcher {
 		};
 		const now = Date.now();
 		const rows: { index: number; row: TaskRow }[] = [];
-		const keys = bodies.map(b => b.idempotencyKey).filter((k): k is string => Boolean(k));
-		const earlier = new Map((await this.store.byIdempotencyKeys(keys)).map(r => [r.idempotencyKey!, r]));
 		const fallback: number[] = [];
+		const terminals = new Map<string, Promise<TerminalRecord | null>>();
 		for (const [index, body] of bodies.entries()) {
 			const strategy = body.selector?.strategy;
-			if (
-				strategy === "broadcast" ||
-				strategy === "sharding" ||
-				(body.idempotencyKey && earlier.has(body.idempotencyKey))
-			) {
+			if (strategy === "broadcast" || strategy === "sharding") {
 				fallback.push(index);
 				continue;
 			}
 			try {
-				const { payload, strategy: chosen } = await this.checkBody(body);
+				const { payload, strategy: chosen } = await this.checkBody(body, terminals);
 				rows.push({ index, row: { ...this.rowFor(body, payload, chosen, principal, now), id: uuidv7(now) } });
 			} catch (err) {
 				results[index] = { error: toErrorPayload(err) };
@@ -274,9 +291,17 @@ export class Dispatcher {
 			try {
 				await this.store.insert(rows.map(r => r.row));
 				for (const { index, row } of rows) results[index] = { taskId: row.id };
-				for (const { row } of rows) this.announce(row);
+				this.announceMany(rows.map(r => r.row));
+				// A terminal's queue drains as a whole: one drain per named terminal, not one per task.
+				const targets = new Set<string>();
+				const routed: TaskRow[] = [];
+				for (const { row } of rows) {
+					if (row.target && targets.has(row.target)) continue;
+					if (row.target) targets.add(row.target);
+					routed.push(row);
+				}
 				await Promise.all(
-					rows.map(({ row }) => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err)))
+					routed.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err)))
 				);
 			} catch (err) {
 				if (!(err instanceof UniqueConstraintError)) throw err;
@@ -319,7 +344,7 @@ export class Dispatcher {
 	async route(row: TaskRow): Promise<void> {
 		if (row.target) return this.requestDrain(row.target);
 		const selector = parseJson<Selector>(row.selector) ?? {};
-		const matching = (await this.presenceList()).filter(p => labelsMatch(selector.labels, p.labels));
+		const matching = (await this.presenceList()).filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
 		if (matching.length === 0) return;
 		const candidates = await this.candidates(matching);
 		const strategy = this.strategies.get(selector.strategy ?? "round_robin")!;
@@ -380,7 +405,7 @@ export class Dispatcher {
 		const free = presence.concurrency - inflight;
 		if (free <= 0) return;
 		const now = Date.now();
-		for (const row of await this.collectFor(terminalId, presence.labels, free, now, ownOnly)) {
+		for (const row of await this.collectFor(terminalId, presence.labels, free, now, ownOnly, presence.capabilities)) {
 			const outcome = await this.deliver(row, terminalId, now, { push: presence });
 			if (outcome === "gone") return;
 		}
@@ -392,7 +417,8 @@ export class Dispatcher {
 		labels: Record<string, string>,
 		limit: number,
 		now: number,
-		ownOnly = false
+		ownOnly = false,
+		capabilities?: string[]
 	): Promise<TaskRow[]> {
 		const pinned = await this.store.pendingPinned(terminalId, now, limit);
 		if (ownOnly) return pinned;
@@ -400,11 +426,11 @@ export class Dispatcher {
 		let online: Presence[] | null = null;
 		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN)) {
 			const selector = parseJson<Selector>(row.selector) ?? {};
-			if (!labelsMatch(selector.labels, labels)) continue;
+			if (!labelsMatch(selector.labels, labels) || (capabilities && !capabilities.includes(row.type))) continue;
 			if (selector.strategy === "consistent_hash") {
 				// The key's owner among the online matching terminals takes it, or nobody does yet.
 				online ??= await this.presenceList();
-				const matching = (online ?? []).filter(p => labelsMatch(selector.labels, p.labels));
+				const matching = (online ?? []).filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
 				const owner = (this.strategies.get("consistent_hash") as ConsistentHashStrategy).owner(
 					matching.map(p => ({ terminalId: p.terminalId, labels: p.labels, concurrency: p.concurrency, inflight: 0 })),
 					selector.key ?? ""
@@ -555,16 +581,47 @@ export class Dispatcher {
 					updatedAt: now
 				}
 			);
+		if (params.log) {
+			const kept = await this.store.appendLog(
+				row.id,
+				params.attempt,
+				params.stream ?? "stdout",
+				params.log,
+				now,
+				this.settings.maxLogLines
+			);
+			if (!kept && !this.truncated.has(row.id)) {
+				this.truncated.add(row.id);
+				this.logger.debug(
+					`Output of task ${row.id} passed ${this.settings.maxLogLines} lines: the rest is relayed, not kept`
+				);
+			}
+		}
 		void this.broker
 			.broadcast("task.progress", {
 				taskId: row.id,
 				attempt: params.attempt,
 				percent: params.percent,
 				log: params.log,
+				stream: params.log ? (params.stream ?? "stdout") : undefined,
 				at: new Date(now).toISOString()
 			})
 			.catch(() => undefined);
 		return { taskId: row.id, attempt: params.attempt, status: row.status };
+	}
+
+	/** The stored output of a task, after line `after`. */
+	async taskLogs(taskId: string, after: number, limit: number): Promise<{ lines: TaskLogLine[]; next: number }> {
+		await this.mustGet(taskId);
+		const rows = await this.store.logs(taskId, after, limit);
+		const lines = rows.map(r => ({
+			seq: Number(r.seq),
+			attempt: Number(r.attempt),
+			stream: r.stream as TaskLogLine["stream"],
+			text: r.text,
+			at: new Date(Number(r.at)).toISOString()
+		}));
+		return { lines, next: lines.at(-1)?.seq ?? after };
 	}
 
 	async recordResult(terminalId: string, params: ResultActionParams) {
@@ -730,6 +787,11 @@ export class Dispatcher {
 				if (await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, { notBefore: null }))
 					await this.route({ ...row, notBefore: null });
 			}
+			if (now - this.lastPrune >= 3_600_000) {
+				this.lastPrune = now;
+				this.truncated.clear();
+				await this.store.pruneLogs(now - this.settings.logRetention);
+			}
 			if (now - this.lastRescan >= this.settings.rescanInterval) {
 				this.lastRescan = now;
 				await this.rescan(now);
@@ -815,6 +877,12 @@ export class Dispatcher {
 	/** Announces a durable change to whoever follows (gateways, cache, monitor). */
 	announce(row: TaskRow, extra?: Partial<TaskStatusEvent>): void {
 		void this.broker.broadcast("task.status", toStatusEvent(row, extra)).catch(() => undefined);
+	}
+
+	/** Announces many new rows in one `task.statuses` event. */
+	announceMany(rows: TaskRow[]): void {
+		const event: TaskStatusesEvent = { events: rows.map(row => toStatusEvent(row)) };
+		void this.broker.broadcast("task.statuses", event).catch(() => undefined);
 	}
 
 	/** Best effort: a message to a terminal wherever it is connected. */

@@ -69,6 +69,7 @@ export const progressParams = {
 	attempt: attemptRule,
 	percent: { type: "number", min: 0, max: 100, optional: true, convert: true },
 	log: { type: "string", max: 65_536, optional: true },
+	stream: { type: "enum", values: ["stdout", "stderr"], optional: true },
 	terminalId: { ...idRule, optional: true }
 };
 export type ProgressActionParams = ProgressParams & { terminalId?: string };
@@ -83,6 +84,17 @@ export const resultParams = {
 	terminalId: { ...idRule, optional: true }
 };
 export type ResultActionParams = ResultParams & { terminalId?: string };
+
+export const logsParams = {
+	id: taskIdRule,
+	after: { type: "number", integer: true, min: 0, optional: true, convert: true },
+	limit: { type: "number", integer: true, min: 1, max: 5000, optional: true, convert: true }
+};
+export interface LogsParams {
+	id: string;
+	after?: number;
+	limit?: number;
+}
 
 export const pullParams = {
 	terminalId: { ...idRule, optional: true },

@@ -8,7 +8,7 @@
  * the same pool: Sequelize's finders cost a schema lookup per SELECT on SQLite, which the
  * lifecycle benchmark showed as a large share of the server's time per task.
  */
-import { Op, QueryTypes, type Sequelize, type WhereOptions } from "sequelize";
+import { Op, QueryTypes, UniqueConstraintError, type Sequelize, type WhereOptions } from "sequelize";
 import type { TaskStatus } from "../../lib/contracts.ts";
 import type { TaskModel, TaskRow } from "../../models/task.model.ts";
 
@@ -49,6 +49,29 @@ const COLUMNS = [
 	"deadlineAt"
 ] as const satisfies readonly (keyof TaskRow)[];
 const KNOWN: ReadonlySet<string> = new Set(COLUMNS);
+/** Columns that may be NULL and have no other default (see the migrations). */
+const NULLABLE: ReadonlySet<string> = new Set<(typeof COLUMNS)[number]>([
+	"payload",
+	"target",
+	"selector",
+	"terminalId",
+	"backoff",
+	"idempotencyKey",
+	"groupId",
+	"shardIndex",
+	"shardTotal",
+	"output",
+	"error",
+	"exitCode",
+	"progress",
+	"createdBy",
+	"deliveredAt",
+	"startedAt",
+	"finishedAt",
+	"expiresAt",
+	"notBefore",
+	"deadlineAt"
+]);
 
 export interface Expect {
 	status: TaskStatus | TaskStatus[];
@@ -68,11 +91,17 @@ export class TaskStore {
 		return this.sequelize.query<T>(sql, { replacements, type: QueryTypes.SELECT, raw: true });
 	}
 
-	/** One multi-row INSERT. A taken idempotency key fails with Sequelize's UniqueConstraintError. */
+	/**
+	 * One multi-row INSERT. A taken idempotency key fails with Sequelize's UniqueConstraintError.
+	 * Columns that are NULL in every row (and NULL by default) are left out, and values are
+	 * escaped here: for the hundreds of rows of a scheduler batch, Sequelize's scan of the
+	 * statement for `?` placeholders cost more than the escaping itself.
+	 */
 	async insert(rows: TaskRow[]): Promise<void> {
-		const tuple = `(${COLUMNS.map(() => "?").join(", ")})`;
-		await this.sequelize.query(`INSERT INTO tasks (${COLUMNS.join(", ")}) VALUES ${rows.map(() => tuple).join(", ")}`, {
-			replacements: rows.flatMap(row => COLUMNS.map(column => row[column] ?? null)),
+		const columns = COLUMNS.filter(column => !NULLABLE.has(column) || rows.some(row => row[column] != null));
+		const escape = this.sequelize.escape.bind(this.sequelize) as (value: unknown) => string;
+		const values = rows.map(row => `(${columns.map(column => escape(row[column] ?? null)).join(", ")})`);
+		await this.sequelize.query(`INSERT INTO tasks (${columns.join(", ")}) VALUES ${values.join(", ")}`, {
 			type: QueryTypes.INSERT
 		});
 	}
@@ -82,13 +111,15 @@ export class TaskStore {
 		return row ?? null;
 	}
 
-	async byIdempotencyKey(key: string): Promise<TaskRow | null> {
-		return (await this.model.findOne({ where: { idempotencyKey: key }, raw: true })) as unknown as TaskRow | null;
+	/** The status of each of these tasks that exists. */
+	async statuses(ids: string[]): Promise<Map<string, TaskStatus>> {
+		if (ids.length === 0) return new Map();
+		const rows = await this.select<{ id: string; status: TaskStatus }>("SELECT id, status FROM tasks WHERE id IN (?)", [ids]);
+		return new Map(rows.map(row => [row.id, row.status]));
 	}
 
-	async byIdempotencyKeys(keys: string[]): Promise<TaskRow[]> {
-		if (keys.length === 0) return [];
-		return this.select<TaskRow>("SELECT * FROM tasks WHERE idempotencyKey IN (?)", [keys]);
+	async byIdempotencyKey(key: string): Promise<TaskRow | null> {
+		return (await this.model.findOne({ where: { idempotencyKey: key }, raw: true })) as unknown as TaskRow | null;
 	}
 
 	async byGroup(groupId: string): Promise<TaskRow[]> {
@@ -192,6 +223,53 @@ export class TaskStore {
 	async page(where: WhereOptions<TaskRow>, offset: number, limit: number, order: [string, "ASC" | "DESC"][]) {
 		const { rows, count } = await this.model.findAndCountAll({ where, offset, limit, order, raw: true });
 		return { rows: rows as unknown as TaskRow[], total: count };
+	}
+
+	/**
+	 * Appends a chunk of a task's output as the next line; false when the task already has
+	 * `maxLines` (the output is bounded). Replicas may append at once: the (taskId, seq) key
+	 * makes one of them take the next number.
+	 */
+	async appendLog(
+		taskId: string,
+		attempt: number,
+		stream: string,
+		text: string,
+		at: number,
+		maxLines: number
+	): Promise<boolean> {
+		for (let tries = 0; ; tries++) {
+			const [{ n }] = await this.select<{ n: number | string | null }>(
+				"SELECT MAX(seq) AS n FROM task_logs WHERE taskId = ?",
+				[taskId]
+			);
+			const seq = Number(n ?? 0) + 1;
+			if (seq > maxLines) return false;
+			try {
+				await this.sequelize.query(
+					"INSERT INTO task_logs (taskId, seq, attempt, stream, text, at) VALUES (?, ?, ?, ?, ?, ?)",
+					{
+						replacements: [taskId, seq, attempt, stream, text, at],
+						type: QueryTypes.INSERT
+					}
+				);
+				return true;
+			} catch (err) {
+				if (!(err instanceof UniqueConstraintError) || tries >= 5) throw err;
+			}
+		}
+	}
+
+	logs(taskId: string, after: number, limit: number) {
+		return this.select<{ seq: number; attempt: number; stream: string; text: string; at: number | string }>(
+			"SELECT seq, attempt, stream, text, at FROM task_logs WHERE taskId = ? AND seq > ? ORDER BY seq LIMIT ?",
+			[taskId, after, limit]
+		);
+	}
+
+	/** Drops output older than the retention. */
+	async pruneLogs(before: number): Promise<void> {
+		await this.sequelize.query("DELETE FROM task_logs WHERE at < ?", { replacements: [before], type: QueryTypes.DELETE });
 	}
 
 	async countByStatus(): Promise<Record<string, number>> {

@@ -26,6 +26,8 @@ export interface SessionInfo {
 	terminalId: string;
 	concurrency: number;
 	labels: Labels;
+	/** Task types (runners) the terminal says it has; undefined: it takes any type. */
+	capabilities?: string[];
 }
 
 export abstract class TerminalSession {
@@ -33,6 +35,7 @@ export abstract class TerminalSession {
 	readonly terminalId: string;
 	readonly concurrency: number;
 	readonly labels: Labels;
+	readonly capabilities: string[] | undefined;
 	readonly connectedAt = Date.now();
 	lastActiveAt = this.connectedAt;
 	/** Activity not yet reported to the cluster. */
@@ -44,6 +47,7 @@ export abstract class TerminalSession {
 		this.terminalId = info.terminalId;
 		this.concurrency = info.concurrency;
 		this.labels = info.labels;
+		this.capabilities = info.capabilities;
 	}
 
 	touch(now = Date.now()): void {

@@ -18,12 +18,13 @@ import {
 	type SubmitResult,
 	type TaskBody,
 	type TaskQueryView,
+	type TaskStatus,
 	type TaskStatusEvent
 } from "../../lib/contracts.ts";
 import { fireTimesBetween, nextFireTime, nextFireTimes, type Bounds, type Schedule } from "../../lib/schedule.ts";
 import { rendezvousOwner } from "../../lib/strategies/index.ts";
 import { TimerHeap } from "../../lib/timer-heap.ts";
-import type { FireOutcome, JobRow } from "../../models/job.model.ts";
+import type { FireOutcome, FireRow, JobRow } from "../../models/job.model.ts";
 import type { JobStore } from "./store.ts";
 
 export interface SchedulerOptions {
@@ -63,6 +64,9 @@ interface ArmedJob {
 
 /** Fires claimed and submitted together. */
 const BATCH_SIZE = 500;
+
+/** Tasks whose status is asked for in one call. */
+const STATUS_BATCH = 5000;
 
 /**
  * Runs `work` on every item, at most `limit` at a time. Every item is tried; the first failure
@@ -148,10 +152,23 @@ export class Scheduler {
 			toArm.push(row);
 		}
 		for (const id of this.jobs.keys()) if (!seen.has(id)) this.disarm(id);
-		// A replica left (or this one started): hundreds of jobs may be ours at once, each arm
-		// waiting on the database and the dispatcher (its last run, its missed fires). One after
-		// the other, the last would be armed tens of seconds late.
-		await eachLimited(toArm, this.options.fireConcurrency, row => this.arm(row, last.get(row.id), now));
+		if (toArm.length === 0) return;
+		// Thousands of jobs may be ours at once (start-up, a replica left): their last runs, and
+		// whether those runs' tasks are still going, are asked for all of them in one go rather
+		// than two round trips per job.
+		const lastRuns = await this.store.lastRuns();
+		const running = toArm.flatMap(row => {
+			const run = lastRuns.get(row.id);
+			return run && run.finishedAt === null ? (JSON.parse(run.taskIds ?? "[]") as string[]) : [];
+		});
+		const final = await this.finalTasks(running);
+		const known = (row: JobRow) => ({
+			lastRun: lastRuns.get(row.id) ?? null,
+			isFinal: (taskId: string) => final.has(taskId)
+		});
+		// Arms that still wait (on missed fires, say) go side by side: one after the other, the last
+		// would be armed long after the first.
+		await eachLimited(toArm, this.options.fireConcurrency, row => this.arm(row, last.get(row.id), now, known(row)));
 	}
 
 	/** A job was created, changed or removed somewhere: re-arm it if it is ours. */
@@ -180,9 +197,15 @@ export class Scheduler {
 
 	/**
 	 * Takes a job on: learns its last run, deals with the fire times missed since its last
-	 * recorded one (misfire policy), and arms its timer for the next.
+	 * recorded one (misfire policy), and arms its timer for the next. `known`: its last run and
+	 * which tasks are final, when the caller has them already.
 	 */
-	async arm(row: JobRow, lastFireAt: number | undefined, now: number): Promise<void> {
+	async arm(
+		row: JobRow,
+		lastFireAt: number | undefined,
+		now: number,
+		known?: { lastRun: FireRow | null; isFinal(taskId: string): boolean }
+	): Promise<void> {
 		this.disarm(row.id);
 		if (!row.enabled) return;
 		const schedule = JSON.parse(row.schedule) as Schedule;
@@ -196,14 +219,15 @@ export class Scheduler {
 		};
 		this.jobs.set(row.id, job);
 
-		const lastRun = await this.store.lastRun(row.id);
+		const lastRun = known ? known.lastRun : await this.store.lastRun(row.id);
 		let finishedAt: number | null = null;
 		if (lastRun) {
 			const taskIds = JSON.parse(lastRun.taskIds ?? "[]") as string[];
 			job.lastRun = { fireTime: lastRun.fireTime, taskIds };
 			finishedAt = lastRun.finishedAt;
 			if (finishedAt === null) {
-				for (const taskId of taskIds) if (!(await this.isFinal(taskId))) this.track(job, taskId, lastRun.fireTime);
+				for (const taskId of taskIds)
+					if (!(known ? known.isFinal(taskId) : await this.isFinal(taskId))) this.track(job, taskId, lastRun.fireTime);
 				if (job.pending.size === 0) {
 					finishedAt = now;
 					await this.store.finished(row.id, lastRun.fireTime, now);
@@ -310,14 +334,30 @@ export class Scheduler {
 				work.push(this.fireAt(job, at, "FIRED").catch(failed(key, at)));
 			else batch.push({ job, at });
 		}
+		const batches: Promise<void>[] = [];
+		const settles: { settle: () => Promise<void>; first: { key: string; at: number } }[] = [];
 		for (let i = 0; i < batch.length; i += BATCH_SIZE) {
 			const chunk = batch.slice(i, i + BATCH_SIZE);
-			work.push(this.fireBatch(chunk).catch(failed(chunk[0].job.row.id, chunk[0].at)));
+			const first = { key: chunk[0].job.row.id, at: chunk[0].at };
+			batches.push(
+				this.fireBatch(chunk).then(
+					settle => void (settle && settles.push({ settle, first })),
+					failed(first.key, first.at)
+				)
+			);
 		}
+		// The ledger rows and events of a tick once all its tasks are in: settled as each batch's
+		// tasks went in, they queued before the next batches' inserts and made those later.
+		await Promise.all(batches);
+		await Promise.all(settles.map(({ settle, first }) => settle().catch(failed(first.key, first.at))));
 		await Promise.all(work);
 	}
 
-	private async fireBatch(items: { job: ArmedJob; at: number }[]): Promise<void> {
+	/**
+	 * Claims a batch of fires and submits the tasks of those it won; answers what settles them
+	 * (their ledger rows, their events), for the caller to run.
+	 */
+	private async fireBatch(items: { job: ArmedJob; at: number }[]): Promise<(() => Promise<void>) | undefined> {
 		await this.slot();
 		try {
 			const won = await this.store.claimMany(
@@ -326,7 +366,7 @@ export class Scheduler {
 				Date.now()
 			);
 			const mine = items.filter(i => won.has(`${i.job.row.id}:${i.at}`));
-			if (mine.length === 0) return;
+			if (mine.length === 0) return undefined;
 			// If this fails, the claims stay CLAIMED and recovery completes each (same idempotency keys).
 			const results = await this.broker.call<(SubmitResult | { error: SocketErrorPayload })[], { tasks: TaskBody[] }>(
 				"dispatcher.submitMany",
@@ -336,40 +376,30 @@ export class Scheduler {
 			);
 			const firedAt = Date.now();
 			const fired: { jobId: string; fireTime: number; taskIds: string[] }[] = [];
+			const refused: { jobId: string; fireTime: number; detail: string }[] = [];
 			for (const [k, { job, at }] of mine.entries()) {
 				const result = results[k];
 				if ("error" in result) {
 					if (!NO_TERMINAL_TYPES.has(result.error.type)) continue; // left for recovery
-					await this.store.settle(job.row.id, at, { outcome: "NO_TERMINAL", detail: result.error.message });
-					this.announce({
-						jobId: job.row.id,
-						fireTime: at,
-						outcome: "NO_TERMINAL",
-						taskIds: [],
-						manual: false,
-						firedAt: null,
-						detail: result.error.message
-					});
+					refused.push({ jobId: job.row.id, fireTime: at, detail: result.error.message });
 					continue;
 				}
 				const taskIds = result.taskIds ?? [result.taskId];
 				fired.push({ jobId: job.row.id, fireTime: at, taskIds });
+				// Tracked at once: a task may end before its fire is settled.
 				for (const taskId of job.pending) this.taskToJob.delete(taskId);
 				job.pending.clear();
 				job.lastRun = { fireTime: at, taskIds };
 				for (const taskId of taskIds) this.track(job, taskId, at);
 			}
-			await this.store.settleMany("FIRED", firedAt, fired);
-			for (const f of fired)
-				this.announce({
-					jobId: f.jobId,
-					fireTime: f.fireTime,
-					outcome: "FIRED",
-					taskIds: f.taskIds,
-					manual: false,
-					firedAt,
-					detail: null
-				});
+			return async () => {
+				for (const r of refused) {
+					await this.store.settle(r.jobId, r.fireTime, { outcome: "NO_TERMINAL", detail: r.detail });
+					this.announce({ ...r, outcome: "NO_TERMINAL", taskIds: [], manual: false, firedAt: null });
+				}
+				await this.store.settleMany("FIRED", firedAt, fired);
+				for (const f of fired) this.announce({ ...f, outcome: "FIRED", manual: false, firedAt, detail: null });
+			};
 		} finally {
 			this.release();
 		}
@@ -542,6 +572,30 @@ export class Scheduler {
 			pending: new Set(),
 			lastRun: null
 		};
+	}
+
+	/** Those of the tasks that are final (or gone), in batches; one by one if the dispatcher cannot. */
+	private async finalTasks(taskIds: string[]): Promise<Set<string>> {
+		const final = new Set<string>();
+		for (let i = 0; i < taskIds.length; i += STATUS_BATCH) {
+			const chunk = taskIds.slice(i, i + STATUS_BATCH);
+			let statuses: Record<string, string>;
+			try {
+				statuses = await this.broker.call<Record<string, string>, { taskIds: string[] }>("dispatcher.statuses", {
+					taskIds: chunk
+				});
+			} catch (err) {
+				// A dispatcher of an older version, in a rolling upgrade.
+				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") throw err;
+				for (const taskId of chunk) if (await this.isFinal(taskId)) final.add(taskId);
+				continue;
+			}
+			for (const taskId of chunk) {
+				const status = statuses[taskId];
+				if (status === undefined || FINAL_STATUSES.has(status as TaskStatus)) final.add(taskId);
+			}
+		}
+		return final;
 	}
 
 	private async isFinal(taskId: string): Promise<boolean> {

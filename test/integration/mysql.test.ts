@@ -62,10 +62,16 @@ describe("embedded node on MySQL", () => {
 				"SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
 				[db.name]
 			);
-			assert.deepEqual(
-				tables.map(r => r.t).sort(),
-				["job_fires", "jobs", "tasks", "terminals", "tern_migrations", "users"]
-			);
+			assert.deepEqual(tables.map(r => r.t).sort(), [
+				"job_fires",
+				"jobs",
+				"scripts",
+				"task_logs",
+				"tasks",
+				"terminals",
+				"tern_migrations",
+				"users"
+			]);
 			const admins = await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE username = 'admin'");
 			assert.equal(Number(admins[0].n), 1, "one admin, though both nodes started on an empty table");
 			// Payloads and outputs up to 256 KiB need more than MySQL's 64 KiB TEXT.
