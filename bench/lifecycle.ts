@@ -554,16 +554,17 @@ async function runCluster(): Promise<ModeRun> {
 		adminPassword,
 		env: { TERN_RATE_LIMIT: "0" }
 	});
+	const all = [...cluster.nodes.values()];
 	const stopping = () => void cluster.close().finally(() => process.exit(130));
 	process.once("SIGINT", stopping);
 	const servers = serverPids();
 	const watched: Watched[] = [
-		...cluster.nodes.map(n => ({ id: n.id, role: "tern" as const, pid: n.pid })),
+		...all.map(n => ({ id: n.id, role: "tern" as const, pid: n.pid })),
 		...servers.database.pids.map(pid => ({ id: servers.database.name, role: "database" as const, pid })),
 		...servers.nats.pids.map(pid => ({ id: "nats-server", role: "nats" as const, pid }))
 	];
 	const meter = clusterMeter(watched);
-	const nodes = cluster.nodes.map(n => ({ id: n.id, services: n.services, pid: n.pid }));
+	const nodes = all.map(n => ({ id: n.id, services: n.services, pid: n.pid }));
 	try {
 		const api = cluster.running("api")[0];
 		const run = await drive("cluster", title, t0, {
@@ -572,20 +573,20 @@ async function runCluster(): Promise<ModeRun> {
 			adminPassword,
 			meter,
 			check: () =>
-				cluster.nodes
+				all
 					.filter(n => !n.running)
 					.map(n => `cluster: node ${n.id} died during the run:\n    ${n.output.slice(-15).join("\n    ")}`)
 		});
 		meter.stop();
 		const warnings: Record<string, { count: number; samples: string[] }> = {};
-		for (const n of cluster.nodes) if (n.warnings > 0) warnings[n.id] = { count: n.warnings, samples: n.warningSamples };
+		for (const n of all) if (n.warnings > 0) warnings[n.id] = { count: n.warnings, samples: n.warningSamples };
 		return {
 			mode: "cluster",
 			title,
 			...run,
 			cluster: {
 				namespace: cluster.namespace,
-				database: cluster.database,
+				database: cluster.db.name,
 				nodes,
 				servers: { database: servers.database.name, databasePids: servers.database.pids, natsPids: servers.nats.pids },
 				processes: [...meter.summary.values()],

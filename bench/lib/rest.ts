@@ -5,6 +5,36 @@
 export interface Reply<T = any> {
 	status: number;
 	body: T;
+	headers: Headers;
+}
+
+/**
+ * One call: `body` as JSON (a string as it is), `token` as the bearer token (none when null);
+ * the answer's body parsed as JSON (its text when it is not JSON).
+ */
+export async function restCall<T = any>(
+	url: string,
+	method: string,
+	body?: unknown,
+	token: string | null = null,
+	signal?: AbortSignal
+): Promise<Reply<T>> {
+	const headers: Record<string, string> = {};
+	if (token) headers.authorization = `Bearer ${token}`;
+	let payload: string | undefined;
+	if (body !== undefined) {
+		headers["content-type"] = "application/json";
+		payload = typeof body === "string" ? body : JSON.stringify(body);
+	}
+	const res = await fetch(url, { method, headers, body: payload, signal });
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = text ? JSON.parse(text) : null;
+	} catch {
+		/* not JSON: keep the text */
+	}
+	return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
 export class Rest {
@@ -16,23 +46,8 @@ export class Rest {
 		this.token = token;
 	}
 
-	async call<T = any>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
-		const headers: Record<string, string> = {};
-		if (this.token) headers.authorization = `Bearer ${this.token}`;
-		if (body !== undefined) headers["content-type"] = "application/json";
-		const res = await fetch(this.url + path, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body)
-		});
-		const text = await res.text();
-		let parsed: unknown = text;
-		try {
-			parsed = text ? JSON.parse(text) : null;
-		} catch {
-			/* not JSON: keep the text */
-		}
-		return { status: res.status, body: parsed as T };
+	call<T = any>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
+		return restCall<T>(this.url + path, method, body, this.token);
 	}
 
 	/** Logs in and keeps the token for later calls. */

@@ -201,12 +201,12 @@ export class TaskStore {
 		now: number,
 		limit: number
 	): Promise<TaskRow[]> {
-		return (await this.model.findAll({
-			where: { status, [column]: { [Op.lte]: now } } as WhereOptions<TaskRow>,
-			order: [[column, "ASC"]],
-			limit,
-			raw: true
-		})) as unknown as TaskRow[];
+		// Plain SQL: the sweep runs four of these every 250 ms, and a finder costs a schema lookup each.
+		return this.select<TaskRow>(`SELECT * FROM tasks WHERE status = ? AND ${column} <= ? ORDER BY ${column} LIMIT ?`, [
+			status,
+			now,
+			limit
+		]);
 	}
 
 	/** DELIVERED tasks of a terminal, optionally only those delivered before `before`. */

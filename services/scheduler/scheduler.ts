@@ -398,6 +398,8 @@ export class Scheduler {
 					this.announce({ ...r, outcome: "NO_TERMINAL", taskIds: [], manual: false, firedAt: null });
 				}
 				await this.store.settleMany("FIRED", firedAt, fired);
+				// An event nobody listens to still costs its broadcast: asked once per batch, not per fire.
+				if (!this.broker.hasEventListener("job.fire")) return;
 				for (const f of fired) this.announce({ ...f, outcome: "FIRED", manual: false, firedAt, detail: null });
 			};
 		} finally {

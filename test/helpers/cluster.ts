@@ -1,153 +1,20 @@
 /**
  * A real Tern cluster for a test suite: every node a separate OS process (`node tern.ts`) on
- * NATS and a fresh MariaDB database, each with its own health port. Plus the clients that
- * drive it from outside: REST through fetch, terminals that fail over between gateways, and
- * `/client` followers. Nodes can be killed (`SIGKILL`) and started again.
+ * NATS and a fresh MariaDB database, each with its own health port — the benchmark's
+ * (bench/lib/node-process.ts). Plus the clients that drive it from outside: REST through fetch,
+ * terminals that fail over between gateways, and `/client` followers. Nodes can be killed
+ * (`SIGKILL`) and started again.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { io, type Socket } from "socket.io-client";
 import type { TaskPush, TaskQueryView, TaskStatus, TaskStatusEvent } from "../../lib/contracts.ts";
-import { TestDatabase } from "./mysql.ts";
-import { ADMIN_PASSWORD, waitFor, type ApiReply } from "./tern.ts";
+import { ProcessCluster, type NodeProcess, type NodeSpec } from "../../bench/lib/node-process.ts";
+import { restCall, type Reply } from "../../bench/lib/rest.ts";
+import { ADMIN_PASSWORD, waitFor } from "./tern.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const NATS_URL = process.env.TERN_TEST_NATS ?? "nats://127.0.0.1:4222";
+export { NodeProcess as ClusterNode, freePort, NATS_URL, type NodeSpec } from "../../bench/lib/node-process.ts";
+
 /** Set TERN_CLUSTER_LOGS=1 to see every node's output (TERN_CLUSTER_LOGLEVEL=info for more of it). */
 const ECHO_LOGS = process.env.TERN_CLUSTER_LOGS === "1";
-
-export interface NodeSpec {
-	id: string;
-	services: string[];
-}
-
-/** A free TCP port (closed again at once; fine for tests on one machine). */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-	});
-}
-
-/** Nodes still running when the test process exits (it failed hard) are killed with it. */
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-	for (const child of live) child.kill("SIGKILL");
-});
-
-/** One node of the cluster: a `node tern.ts` process. */
-export class ClusterNode {
-	readonly id: string;
-	readonly services: string[];
-	readonly port: number;
-	readonly healthPort: number;
-	readonly url: string;
-	private readonly env: NodeJS.ProcessEnv;
-	process: ChildProcess | null = null;
-	/** The last lines the process wrote, for diagnostics. */
-	readonly output: string[] = [];
-	private exited: Promise<void> = Promise.resolve();
-
-	constructor(spec: NodeSpec, port: number, healthPort: number, env: NodeJS.ProcessEnv) {
-		this.id = spec.id;
-		this.services = spec.services;
-		this.port = port;
-		this.healthPort = healthPort;
-		this.url = `http://127.0.0.1:${port}`;
-		this.env = env;
-	}
-
-	get running(): boolean {
-		return this.process !== null && this.process.exitCode === null && this.process.signalCode === null;
-	}
-
-	get pid(): number {
-		if (!this.process?.pid) throw new Error(`node ${this.id} is not running`);
-		return this.process.pid;
-	}
-
-	/** Starts the process (not waiting for readiness). */
-	start(): void {
-		if (this.running) throw new Error(`node ${this.id} is already running`);
-		const child = spawn(process.execPath, ["tern.ts"], {
-			cwd: ROOT,
-			env: {
-				...this.env,
-				NODE_ID: this.id,
-				SERVICES: this.services.join(","),
-				PORT: String(this.port),
-				HEALTH_PORT: String(this.healthPort)
-			},
-			stdio: ["ignore", "pipe", "pipe"]
-		});
-		this.process = child;
-		live.add(child);
-		const keep = (chunk: Buffer) => {
-			for (const line of chunk.toString().split("\n")) {
-				if (!line) continue;
-				this.output.push(line);
-				if (this.output.length > 300) this.output.shift();
-				if (ECHO_LOGS) process.stderr.write(`[${this.id}] ${line}\n`);
-			}
-		};
-		child.stdout!.on("data", keep);
-		child.stderr!.on("data", keep);
-		this.exited = new Promise(resolve =>
-			child.once("exit", () => {
-				live.delete(child);
-				resolve();
-			})
-		);
-		child.once("exit", (code, signal) => this.output.push(`-- exited (code ${code}, signal ${signal})`));
-	}
-
-	/** GET /healthz/ready: the status, 0 when nothing answers. */
-	async readiness(): Promise<number> {
-		try {
-			const res = await fetch(`http://127.0.0.1:${this.healthPort}/healthz/ready`, { signal: AbortSignal.timeout(3000) });
-			await res.text();
-			return res.status;
-		} catch {
-			return 0;
-		}
-	}
-
-	async waitReady(timeoutMs = 30_000): Promise<void> {
-		await waitFor(
-			async () => {
-				if (!this.running) throw new Error(`node ${this.id} exited:\n${this.output.slice(-30).join("\n")}`);
-				return (await this.readiness()) === 200;
-			},
-			timeoutMs,
-			() => `node ${this.id} to be ready:\n${this.output.slice(-20).join("\n")}`
-		);
-	}
-
-	/** `kill -9`: no goodbye to the cluster, connections dropped by the OS. */
-	async kill(): Promise<void> {
-		if (!this.running) return;
-		process.kill(this.pid, "SIGKILL");
-		await this.exited;
-	}
-
-	/** SIGTERM, and SIGKILL if it has not stopped within `timeoutMs`. */
-	async stop(timeoutMs = 10_000): Promise<void> {
-		if (!this.running) return;
-		process.kill(this.pid, "SIGTERM");
-		const timer = setTimeout(() => this.running && process.kill(this.pid, "SIGKILL"), timeoutMs);
-		await this.exited;
-		clearTimeout(timer);
-	}
-}
 
 export interface ClusterOptions {
 	/** Prefix of the namespace and the database name. */
@@ -155,58 +22,28 @@ export interface ClusterOptions {
 	nodes: NodeSpec[];
 }
 
-export class TestCluster {
-	readonly namespace: string;
-	readonly nodes = new Map<string, ClusterNode>();
-	db!: TestDatabase;
+export class TestCluster extends ProcessCluster {
 	adminToken = "";
-	private dataDir = "";
 	private readonly clients: { close(): void }[] = [];
-
-	private constructor(namespace: string) {
-		this.namespace = namespace;
-	}
 
 	/** Creates the database, starts every node, waits until each is ready and the api answers. */
 	static async start(options: ClusterOptions): Promise<TestCluster> {
-		const suffix = randomBytes(4).toString("hex");
-		const cluster = new TestCluster(`${options.name}-${suffix}`);
-		cluster.db = await TestDatabase.create(`${options.name.replace(/\W/g, "_")}`);
-		cluster.dataDir = mkdtempSync(join(tmpdir(), "tern-cluster-"));
-		const env: NodeJS.ProcessEnv = { ...process.env };
-		// The child is a Tern node, not a test file.
-		delete env.NODE_TEST_CONTEXT;
-		Object.assign(env, {
-			TRANSPORTER: NATS_URL,
-			DB_URI: cluster.db.uri,
-			JWT_SECRET: randomBytes(32).toString("base64url"),
-			TERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
-			NAMESPACE: cluster.namespace,
-			TERN_DATA_DIR: cluster.dataDir,
-			LOGLEVEL: process.env.TERN_CLUSTER_LOGLEVEL ?? "warn"
-		});
-		for (const spec of options.nodes)
-			cluster.nodes.set(spec.id, new ClusterNode(spec, await freePort(), await freePort(), env));
-		try {
-			for (const node of cluster.nodes.values()) node.start();
-			await Promise.all([...cluster.nodes.values()].map(node => node.waitReady()));
-			await cluster.waitFormed();
-		} catch (err) {
-			await cluster.close();
-			throw err;
-		}
+		const cluster = new TestCluster(options.name);
+		await cluster.launch(
+			{
+				nodes: options.nodes,
+				adminPassword: ADMIN_PASSWORD,
+				env: { LOGLEVEL: process.env.TERN_CLUSTER_LOGLEVEL ?? "warn" },
+				node: { echo: ECHO_LOGS, readyTimeoutMs: 30_000 }
+			},
+			() => cluster.waitFormed()
+		);
 		return cluster;
 	}
 
-	node(id: string): ClusterNode {
-		const node = this.nodes.get(id);
-		if (!node) throw new Error(`no node ${id}`);
-		return node;
-	}
-
 	/** The node running `api`. */
-	get apiNode(): ClusterNode {
-		return [...this.nodes.values()].find(n => n.services.includes("api"))!;
+	get apiNode(): NodeProcess {
+		return this.running("api")[0];
 	}
 
 	/** Until the api logs in and reaches the dispatcher, the cache and the terminals registry. */
@@ -237,38 +74,15 @@ export class TestCluster {
 		);
 	}
 
-	/** Stops every node (SIGTERM, then SIGKILL), closes the clients and drops the database. */
-	async close(): Promise<void> {
+	/** Closes the clients, stops every node (SIGTERM, then SIGKILL) and drops the database. */
+	override async close(): Promise<void> {
 		for (const client of this.clients.splice(0)) client.close();
-		await Promise.all([...this.nodes.values()].map(node => node.stop()));
-		await this.db?.drop();
-		if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+		await super.close();
 	}
 
 	/** A REST call to the api node; the admin token unless another (or null) is given. */
-	async api<T = any>(
-		method: string,
-		path: string,
-		body?: unknown,
-		token: string | null = this.adminToken
-	): Promise<ApiReply<T>> {
-		const headers: Record<string, string> = {};
-		if (token) headers.authorization = `Bearer ${token}`;
-		if (body !== undefined) headers["content-type"] = "application/json";
-		const res = await fetch(this.apiNode.url + path, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body),
-			signal: AbortSignal.timeout(30_000)
-		});
-		const text = await res.text();
-		let parsed: unknown = text;
-		try {
-			parsed = text ? JSON.parse(text) : null;
-		} catch {
-			/* not JSON: keep the text */
-		}
-		return { status: res.status, body: parsed as T, headers: res.headers };
+	async api<T = any>(method: string, path: string, body?: unknown, token: string | null = this.adminToken): Promise<Reply<T>> {
+		return restCall<T>(this.apiNode.url + path, method, body, token, AbortSignal.timeout(30_000));
 	}
 
 	async registerTerminal(id: string, extra: Record<string, unknown> = {}): Promise<string> {

@@ -14,6 +14,7 @@ import WebSocket from "ws";
 import { loadConfig } from "../../moleculer.config.ts";
 import { startNode, type SettingsOverrides } from "../../lib/node.ts";
 import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
+import { restCall, type Reply } from "../../bench/lib/rest.ts";
 
 export const ADMIN_PASSWORD = "test-admin-password";
 
@@ -34,11 +35,7 @@ export interface TernOptions {
 	dbUri?: string;
 }
 
-export interface ApiReply<T = any> {
-	status: number;
-	body: T;
-	headers: Headers;
-}
+export type { Reply as ApiReply } from "../../bench/lib/rest.ts";
 
 export class TestTern {
 	broker!: ServiceBroker;
@@ -110,28 +107,8 @@ export class TestTern {
 	}
 
 	/** A REST call; the admin token unless another (or null for none) is given. */
-	async api<T = any>(
-		method: string,
-		path: string,
-		body?: unknown,
-		token: string | null = this.adminToken
-	): Promise<ApiReply<T>> {
-		const headers: Record<string, string> = {};
-		if (token) headers.authorization = `Bearer ${token}`;
-		let payload: string | undefined;
-		if (body !== undefined) {
-			headers["content-type"] = "application/json";
-			payload = typeof body === "string" ? body : JSON.stringify(body);
-		}
-		const res = await fetch(this.url + path, { method, headers, body: payload });
-		const text = await res.text();
-		let parsed: unknown = text;
-		try {
-			parsed = text ? JSON.parse(text) : null;
-		} catch {
-			/* not JSON: keep the text */
-		}
-		return { status: res.status, body: parsed as T, headers: res.headers };
+	async api<T = any>(method: string, path: string, body?: unknown, token: string | null = this.adminToken): Promise<Reply<T>> {
+		return restCall<T>(this.url + path, method, body, token);
 	}
 
 	async registerTerminal(id: string, extra: Record<string, unknown> = {}): Promise<string> {

@@ -613,7 +613,11 @@ describe("schedule: cron properties", () => {
 				fc.integer({ min: 2, max: Math.min(high, 30) }).map(step => `*/${step}`),
 				fc.uniqueArray(fc.integer({ min: low, max: high }), { minLength: 1, maxLength: 4 }).map(vs => vs.join(",")),
 				fc
-					.tuple(fc.integer({ min: low, max: high }), fc.integer({ min: low, max: high }), fc.integer({ min: 1, max: 10 }))
+					.tuple(
+						fc.integer({ min: low, max: high }),
+						fc.integer({ min: low, max: high }),
+						fc.integer({ min: 1, max: 10 })
+					)
 					.map(([a, b, step]) => `${Math.min(a, b)}-${Math.max(a, b)}/${step}`)
 			);
 		fc.assert(
