@@ -34,7 +34,7 @@
  * statements SQLite spent its time on (on its own thread, which a CPU profile does not show).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { arch, cpus, hostname, loadavg, release, tmpdir, totalmem, type } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,6 +48,7 @@ import { QueryTypes, Sequelize } from "sequelize";
 import type { ServiceBroker } from "moleculer";
 import { loadConfig } from "../moleculer.config.ts";
 import { startNode } from "../lib/node.ts";
+import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { round, summarize, table, type Summary } from "./lib/stats.ts";
 
 // ---------------------------------------------------------------- parameters
@@ -374,7 +375,7 @@ async function until(t: number): Promise<void> {
 
 // ---------------------------------------------------------------- the run
 
-const loadBefore = loadavg().map(v => round(v, 2));
+const loadBefore = loadAverage();
 const t0 = performance.now();
 const failures: string[] = [];
 
@@ -444,16 +445,7 @@ if (!args["keep-data"]) rmSync(dataDir, { recursive: true, force: true });
 
 // ---------------------------------------------------------------- report
 
-const machine = {
-	cpuModel: cpus()[0]?.model ?? "unknown",
-	cpus: cpus().length,
-	totalMemoryMiB: mib(totalmem()),
-	node: process.version,
-	os: `${type()} ${release()} ${arch()}`,
-	hostname: hostname(),
-	loadAverageBefore: loadBefore,
-	loadAverageAfter: loadavg().map(v => round(v, 2))
-};
+const machine = describeMachine(loadBefore);
 
 const MEMORY: [string, keyof Memory][] = [
 	["RSS", "rss"],

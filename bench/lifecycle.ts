@@ -28,7 +28,7 @@
  * (taskId, attempt) was delivered twice, or a cluster node died.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem, type, release, arch, hostname, loadavg } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -41,6 +41,7 @@ import { loadConfig } from "../moleculer.config.ts";
 import { startNode } from "../lib/node.ts";
 import type { PhaseReport, PhaseSpec, Totals, WorkerCommand, WorkerReply, WorkerSetup, CpuTime } from "./lib/protocol.ts";
 import { Rest, inBatches } from "./lib/rest.ts";
+import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { round, table, type Summary } from "./lib/stats.ts";
 import { BenchCluster, processCpuUs, processRss, serverPids, type NodeSpec } from "./lib/cluster.ts";
 
@@ -603,7 +604,7 @@ async function runCluster(): Promise<ModeRun> {
 // ---------------------------------------------------------------- run
 
 /** Other work on the machine skews every figure: kept with the results. */
-const loadBefore = loadavg().map(v => round(v, 2));
+const loadBefore = loadAverage();
 const runs: ModeRun[] = [];
 const crashes: string[] = [];
 for (const mode of modes) {
@@ -733,16 +734,7 @@ const analysed = runs.map(run => {
 });
 const failures = [...crashes.map(c => `${c.split("\n")[0]}`), ...analysed.flatMap(a => a.failures)];
 
-const machine = {
-	cpuModel: cpus()[0]?.model ?? "unknown",
-	cpus: cpus().length,
-	totalMemoryMiB: mib(totalmem()),
-	node: process.version,
-	os: `${type()} ${release()} ${arch()}`,
-	hostname: hostname(),
-	loadAverageBefore: loadBefore,
-	loadAverageAfter: loadavg().map(v => round(v, 2))
-};
+const machine = describeMachine(loadBefore);
 
 const dash = (v: number | null) => (v === null ? "-" : v);
 const lines: string[] = [];
