@@ -19,9 +19,6 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 /** States a task never leaves. */
 export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "EXPIRED"]);
 
-/** States in which a terminal holds the task (counted against its concurrency). */
-export const INFLIGHT_STATUSES: readonly TaskStatus[] = ["DELIVERED", "PROCESSING"];
-
 export const STRATEGIES = ["round_robin", "random", "least_busy", "consistent_hash", "broadcast", "sharding"] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 

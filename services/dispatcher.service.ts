@@ -205,7 +205,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			}
 		},
 
-		/** Counts by status, for `/api/system/status` and the REPL. */
+		/** Counts by status, for the REPL (`call dispatcher.stats`). */
 		stats: {
 			visibility: "public",
 			async handler(this: DispatcherThis) {

@@ -29,16 +29,11 @@ export class ConsistentHashStrategy extends Strategy {
 	readonly name = "consistent_hash";
 
 	owner(candidates: Candidate[], key: string): Candidate | null {
-		let best: Candidate | null = null;
-		let bestScore = -1n;
-		for (const c of candidates) {
-			const s = score(key, c.terminalId);
-			if (s > bestScore) {
-				best = c;
-				bestScore = s;
-			}
-		}
-		return best;
+		const id = rendezvousOwner(
+			key,
+			candidates.map(c => c.terminalId)
+		);
+		return candidates.find(c => c.terminalId === id) ?? null;
 	}
 
 	pick(candidates: Candidate[], request: PickRequest): string | null {
