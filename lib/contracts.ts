@@ -210,6 +210,32 @@ export interface Presence {
 	lastActiveAt: number;
 }
 
+// ---- Between the gateway and the dispatcher ----
+
+/** One `ack` or `result` of a terminal, as the gateway batches them into `dispatcher.replies`. */
+export type TerminalReply =
+	({ kind: "ack"; terminalId: string } & AckParams) | ({ kind: "result"; terminalId: string } & ResultParams);
+
+/** `dispatcher.replies`: the replies of one event-loop turn of a gateway, for one dispatcher node. */
+export interface RepliesParams {
+	replies: TerminalReply[];
+}
+
+/** The answer to one reply of `dispatcher.replies` (same order): what `dispatcher.ack`/`result` return, or why not. */
+export type ReplyAnswer = { ok: Record<string, unknown> } | { error: SocketErrorPayload };
+
+/** One push of `gateway.pushMany`; `sessionId`, when given, must be the live session's. */
+export type GatewayPush = { terminalId: string; sessionId?: string } & (
+	| { event: "task"; data: TaskPush }
+	| { event: "cancel"; data: { taskId: string; attempt?: number; reason?: string } }
+	| { event: "reconnect"; data: { reason: string } }
+);
+
+/** `gateway.pushMany` → one boolean per push, same order: true = sent, false = not connected here. */
+export interface PushManyParams {
+	pushes: GatewayPush[];
+}
+
 // ---- Event payloads (Moleculer events are announcements; see style.md) ----
 
 /** `terminal.connected` */

@@ -142,3 +142,8 @@ export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload
 	if (event) payload.event = event;
 	return payload;
 }
+
+/** The error a payload describes, rebuilt (an answer relayed from another node as data). */
+export function fromErrorPayload(payload: SocketErrorPayload): Error {
+	return new MoleculerClientError(payload.message, payload.code, payload.type, payload.data);
+}

@@ -12,7 +12,20 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
-import type { SubmitResult, TaskPush, TaskQueryView, TaskView, TernMeta, Presence } from "../lib/contracts.ts";
+import type {
+	Presence,
+	Principal,
+	RepliesParams,
+	ReplyAnswer,
+	SubmitResult,
+	TaskPush,
+	TaskQueryView,
+	TaskView,
+	TerminalConnectedEvent,
+	TerminalDisconnectedEvent,
+	TerminalUpdatedEvent,
+	TernMeta
+} from "../lib/contracts.ts";
 import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
@@ -229,8 +242,41 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			visibility: "public",
 			params: { terminalId: "string" },
 			async handler(this: DispatcherThis, ctx: Context<{ terminalId: string }>) {
-				await this.core.drainHere(ctx.params.terminalId);
+				await this.core.drainAsked(ctx.params.terminalId);
 				return { ok: true };
+			}
+		},
+
+		/** A gateway's batch of `ack`s and `result`s, sent to the owner of their terminals: one answer each. */
+		replies: {
+			visibility: "public",
+			params: {
+				replies: {
+					type: "array",
+					max: 10_000,
+					items: {
+						type: "multi",
+						rules: [
+							{ type: "object", props: { kind: { type: "equal", value: "ack" }, ...ackParams } },
+							{ type: "object", props: { kind: { type: "equal", value: "result" }, ...resultParams } }
+						]
+					}
+				}
+			},
+			handler(this: DispatcherThis, ctx: Context<RepliesParams>): Promise<ReplyAnswer[]> {
+				return this.core.replies(ctx.params.replies);
+			}
+		},
+
+		/** Submits forwarded by another replica to this one, the owner of their terminals. */
+		submitOwned: {
+			visibility: "public",
+			params: {
+				tasks: { type: "array", max: 5000, items: { type: "object", strict: true, props: taskBodyProps } },
+				principal: { type: "object", optional: true }
+			},
+			handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[]; principal?: Principal }>) {
+				return this.core.submitBatch(ctx.params.tasks, ctx.params.principal, true);
 			}
 		},
 
@@ -254,13 +300,27 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 		}
 	},
 	events: {
+		"terminal.connected"(this: DispatcherThis, ctx: Context<TerminalConnectedEvent>) {
+			this.core?.presence.set(ctx.params);
+		},
+		"terminal.disconnected"(this: DispatcherThis, ctx: Context<TerminalDisconnectedEvent>) {
+			this.core?.presence.remove(ctx.params.terminalId, ctx.params.sessionId);
+		},
+		/** Enabled, disabled, relabelled, key rotated: its record is fetched again when next needed. */
+		"terminal.updated"(this: DispatcherThis, ctx: Context<TerminalUpdatedEvent>) {
+			this.core?.forgetTerminal(ctx.params.terminalId);
+		},
+		"terminal.revoked"(this: DispatcherThis, ctx: Context<{ terminalId: string }>) {
+			this.core?.forgetTerminal(ctx.params.terminalId);
+		},
 		/** Replicas came or went: ownership of terminals moves with them. */
 		"$services.changed"(this: DispatcherThis) {
 			this.core?.setOwners(dispatcherNodes(this));
 		},
 		/** A node died: its terminals are gone, and the tasks they held but had not acked come back. */
-		async "$node.disconnected"(this: DispatcherThis) {
+		async "$node.disconnected"(this: DispatcherThis, ctx: Context<{ node: { id: string } }>) {
 			if (!this.core) return;
+			this.core.presence.removeNode(ctx.params.node.id);
 			this.core.setOwners(dispatcherNodes(this));
 			await this.core.recoverDelivered().catch(err => this.logger.warn("Recovery after a node left failed", err));
 		}
@@ -270,9 +330,11 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			broker: this.broker,
 			logger: this.logger,
 			settings: this.settings,
-			store: new TaskStore(this.model)
+			store: await TaskStore.open(this.model, this.settings.dbUri)
 		});
 		this.core.setOwners(dispatcherNodes(this));
+		// Who is connected now; the terminal.* events keep it current from here on.
+		this.core.presence.load(await this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {}));
 		await this.core.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);
 	},
@@ -281,6 +343,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 		// Graceful stop: a running sweep and the drains under way finish their writes before the
 		// database closes; what they have not started, the other replicas own from now on.
 		await this.core?.idle(10_000);
+		await this.core?.store.close();
 	}
 };
 

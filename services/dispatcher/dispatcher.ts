@@ -3,9 +3,13 @@
  * that enforces deadlines.
  */
 import type { Logger, ServiceBroker } from "moleculer";
-import { UniqueConstraintError, Op, type WhereOptions } from "sequelize";
+import { Op, type WhereOptions } from "sequelize";
+import { LRUCache } from "lru-cache";
 import {
 	FINAL_STATUSES,
+	type GatewayPush,
+	type ReplyAnswer,
+	type TerminalReply,
 	type Backoff,
 	type Presence,
 	type Principal,
@@ -20,7 +24,7 @@ import {
 	type TaskStatus,
 	type TerminalRecord
 } from "../../lib/contracts.ts";
-import { Errors, toErrorPayload } from "../../lib/errors.ts";
+import { Errors, fromErrorPayload, toErrorPayload } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { labelsMatch, normalizeLabels } from "../../lib/labels.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
@@ -34,12 +38,17 @@ import {
 } from "../../lib/strategies/index.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherSettings } from "../dispatcher.service.ts";
-import type { TaskStore } from "./store.ts";
+import type { Expect, TaskStore } from "./store.ts";
+import { DuplicateKeyError } from "./sql.ts";
+import { PresenceMirror, TerminalRecords } from "./presence.ts";
 import { toPush, toStatusEvent, toView } from "./views.ts";
 import type { ListParams, ProgressActionParams, ResultActionParams, SubmitParams } from "./params.ts";
 
 type Delivery = { push: Presence } | { pull: true };
 type FinalFields = Pick<Partial<TaskRow>, "output" | "error" | "exitCode">;
+
+/** Tasks admitted together at most: the store writes up to this many rows in one statement. */
+const ADMIT_CHUNK = 500;
 
 /** Selector tasks looked at per drain. */
 const SELECTOR_SCAN = 200;
@@ -58,6 +67,11 @@ function takes(presence: Presence, type: string): boolean {
 
 function byQueueOrder(a: TaskRow, b: TaskRow): number {
 	return b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Held by its terminal: counts against the terminal's concurrency. */
+function holds(row: TaskRow): string | null {
+	return (row.status === "DELIVERED" || row.status === "PROCESSING") && row.terminalId ? row.terminalId : null;
 }
 
 function seconds(ms: number): string {
@@ -93,6 +107,32 @@ export class Dispatcher {
 	private lastRescan = 0;
 	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
 	private owners: string[];
+	/** Who is connected where, and the terminals' records: kept here rather than asked for per drain. */
+	readonly presence = new PresenceMirror();
+	readonly terminals: TerminalRecords;
+	/**
+	 * The last state this replica wrote or read of recent tasks. A hint only: every change is still
+	 * a compare-and-set in the database, and a stale row fails it and is read again.
+	 */
+	private readonly rows = new LRUCache<string, TaskRow>({ max: 100_000 });
+	/**
+	 * Tasks each terminal this replica owns holds (DELIVERED or PROCESSING), counted once from the
+	 * database and kept by this replica's own changes. A slot is taken (+1) before a delivery is
+	 * written, so pushes decided concurrently never exceed the terminal's concurrency.
+	 */
+	private readonly held = new Map<string, number>();
+	/** Owned terminals whose own queue was found empty and has had nothing queued here since. */
+	private readonly emptyQueues = new Set<string>();
+	/** Bumped whenever a task is queued for a terminal, so a drain knows its "empty" is still true. */
+	private readonly queued = new Map<string, number>();
+	/** Selector tasks may be waiting: false once a scan found none and none was queued since. */
+	private selectorsWaiting = true;
+	private selectorEpoch = 0;
+	/** Status events of this turn, sent as one `task.statuses`. */
+	private events: TaskStatusEvent[] = [];
+	/** Pushes of this turn, one `gateway.pushMany` per gateway node. */
+	private pushes = new Map<string, { items: GatewayPush[]; done: ((sent: boolean) => void)[] }>();
+	private flushScheduled = false;
 
 	constructor(deps: DispatcherDeps) {
 		this.broker = deps.broker;
@@ -100,6 +140,7 @@ export class Dispatcher {
 		this.settings = deps.settings;
 		this.store = deps.store;
 		this.owners = [this.broker.nodeID];
+		this.terminals = new TerminalRecords(this.broker);
 	}
 
 	// ---------------------------------------------------------------- ownership
@@ -113,7 +154,13 @@ export class Dispatcher {
 	setOwners(nodeIDs: string[]): void {
 		const owners = new Set(nodeIDs);
 		owners.add(this.broker.nodeID);
-		this.owners = [...owners].sort();
+		const next = [...owners].sort();
+		if (next.join() === this.owners.join()) return;
+		this.owners = next;
+		// Terminals moved: what this replica knew of their queues and slots is counted again.
+		this.held.clear();
+		this.emptyQueues.clear();
+		this.selectorsWaiting = true;
 	}
 
 	ownerOf(key: string): string {
@@ -131,7 +178,16 @@ export class Dispatcher {
 
 	// ---------------------------------------------------------------- submit
 
-	async submitTask(body: SubmitParams, principal?: Principal): Promise<SubmitResult> {
+	async submitTask(body: SubmitParams, principal?: Principal, forwarded = false): Promise<SubmitResult> {
+		// A task for one terminal is taken in by the replica that owns the terminal, which can then
+		// often write it as delivered and push it at once.
+		if (body.terminalId && !forwarded && !this.owns(body.terminalId)) {
+			const [answer] = await this.forward([body], this.ownerOf(body.terminalId), principal);
+			if (answer) {
+				if ("error" in answer) throw fromErrorPayload(answer.error);
+				return answer;
+			}
+		}
 		const { payload, strategy } = await this.checkBody(body);
 		const now = Date.now();
 		if (body.idempotencyKey) {
@@ -159,19 +215,161 @@ export class Dispatcher {
 		}
 
 		try {
-			await this.store.insert(rows);
+			await this.admit(rows, now);
 		} catch (err) {
 			// Two submits with one key raced; the loser answers with the winner's task.
-			if (err instanceof UniqueConstraintError && body.idempotencyKey) {
+			if (err instanceof DuplicateKeyError && body.idempotencyKey) {
 				const earlier = await this.earlierSubmit(body.idempotencyKey, now);
 				if (earlier) return earlier;
 			}
 			throw err;
 		}
-		for (const row of rows) this.announce(row);
-		await Promise.all(rows.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
 		// A fan-out always names its tasks, even when one terminal matched (as a repeated submit does).
 		return rows[0].groupId === null ? { taskId: rows[0].id } : { taskId: rows[0].id, taskIds: rows.map(r => r.id) };
+	}
+
+	/** Submits bodies on the replica `nodeID` (the owner of their terminals); [] when it could not be reached. */
+	private async forward(
+		bodies: SubmitParams[],
+		nodeID: string,
+		principal?: Principal
+	): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
+		try {
+			return await this.broker.call<
+				(SubmitResult | { error: SocketErrorPayload })[],
+				{ tasks: SubmitParams[]; principal?: Principal }
+			>("dispatcher.submitOwned", { tasks: bodies, principal }, { nodeID });
+		} catch (err) {
+			// The owner is leaving or gone: take the tasks in here, as any replica may.
+			this.logger.debug(`Forwarding ${bodies.length} submit(s) to ${nodeID} failed: ${(err as Error).message}`);
+			return [];
+		}
+	}
+
+	/**
+	 * Writes new tasks and sets them going. A task for an owned, connected, idle terminal with a
+	 * free slot is written straight as DELIVERED and pushed: one write and no queue on its path.
+	 * The others are written PENDING and routed. Throws what the insert throws (DuplicateKeyError).
+	 */
+	private async admit(rows: TaskRow[], now: number): Promise<void> {
+		const direct: { row: TaskRow; presence: Presence }[] = [];
+		const written = rows.map(row => {
+			const presence = this.claimDirect(row);
+			if (!presence) {
+				this.queuedFor(row);
+				return row;
+			}
+			const delivered: TaskRow = {
+				...row,
+				status: "DELIVERED",
+				terminalId: row.target,
+				attempt: 1,
+				deliveries: 1,
+				deliveredAt: now,
+				deadlineAt: now + row.ackTimeoutMs,
+				expiresAt: null
+			};
+			direct.push({ row: delivered, presence });
+			return delivered;
+		});
+		try {
+			await this.store.insert(written);
+		} catch (err) {
+			for (const { row } of direct) this.adjust(row.terminalId!, -1);
+			throw err;
+		}
+		for (const row of written) this.rows.set(row.id, row);
+		for (const row of rows) this.announce(row);
+		for (const { row, presence } of direct) {
+			this.announce(row);
+			void this.pushTask(row, presence).catch(err => this.logger.error("Push failed", row.id, err));
+		}
+		// A terminal's queue drains as a whole: one drain per named terminal, not one per task.
+		const targets = new Set<string>();
+		const routed: TaskRow[] = [];
+		for (const row of written) {
+			if (row.status !== "PENDING") continue;
+			if (row.target && targets.has(row.target)) continue;
+			if (row.target) targets.add(row.target);
+			routed.push(row);
+		}
+		await Promise.all(routed.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err))));
+	}
+
+	/** A slot for a new task on its terminal, taken now, if it may skip the queue; its presence then. */
+	private claimDirect(row: TaskRow): Presence | null {
+		const terminalId = row.target;
+		if (!terminalId || row.notBefore !== null || !this.emptyQueues.has(terminalId) || !this.owns(terminalId)) return null;
+		const presence = this.presence.get(terminalId);
+		const held = this.held.get(terminalId);
+		if (!presence || held === undefined || held >= presence.concurrency) return null;
+		this.held.set(terminalId, held + 1);
+		return presence;
+	}
+
+	/** A task is (again) PENDING: its terminal's queue is not empty, or selector tasks wait. */
+	private queuedFor(row: TaskRow): void {
+		if (row.target) {
+			this.emptyQueues.delete(row.target);
+			this.queued.set(row.target, (this.queued.get(row.target) ?? 0) + 1);
+		} else {
+			this.selectorsWaiting = true;
+			this.selectorEpoch++;
+		}
+	}
+
+	/** Takes a slot of an owned terminal whose count is known; false when it has none free. */
+	private reserve(terminalId: string, concurrency: number): boolean {
+		const held = this.held.get(terminalId);
+		if (held === undefined || held >= concurrency) return false;
+		this.held.set(terminalId, held + 1);
+		return true;
+	}
+
+	private adjust(terminalId: string, delta: number): void {
+		const held = this.held.get(terminalId);
+		if (held !== undefined) this.held.set(terminalId, Math.max(0, held + delta));
+	}
+
+	/** Tasks an owned terminal holds, counted in the database the first time. */
+	private async heldBy(terminalId: string): Promise<number> {
+		const known = this.held.get(terminalId);
+		if (known !== undefined) return known;
+		const counted = (await this.store.inflight([terminalId])).get(terminalId) ?? 0;
+		// A change made while counting has already adjusted a count set meanwhile; keep that one.
+		const now = this.held.get(terminalId);
+		if (now !== undefined) return now;
+		this.held.set(terminalId, counted);
+		return counted;
+	}
+
+	/**
+	 * The compare-and-set of a change, and what this replica keeps in step with it: the row, the
+	 * terminals' held counts and queue hints. `reserved`: a slot already taken for the terminal
+	 * the change hands the task to. Null when the task was no longer as expected.
+	 */
+	private async apply(
+		row: TaskRow,
+		changes: Partial<TaskRow>,
+		expect: Expect = { status: row.status, attempt: row.attempt },
+		reserved?: string
+	): Promise<TaskRow | null> {
+		if (!(await this.store.transition(row.id, expect, changes))) {
+			if (reserved) this.adjust(reserved, -1);
+			this.rows.delete(row.id);
+			return null;
+		}
+		const next: TaskRow = { ...row, ...changes };
+		const was = holds(row);
+		const is = holds(next);
+		if (was !== is) {
+			if (was) this.adjust(was, -1);
+			if (is && is !== reserved) this.adjust(is, +1);
+		}
+		if (reserved && reserved !== is) this.adjust(reserved, -1);
+		if (next.status === "PENDING" && row.status !== "PENDING") this.queuedFor(next);
+		this.rows.set(next.id, next);
+		return next;
 	}
 
 	/**
@@ -261,20 +459,44 @@ export class Dispatcher {
 	 * each, and so does the whole batch if an idempotency key in it is taken (rare: a scheduler fire
 	 * is claimed before it is submitted), each then answering with its earlier task.
 	 */
-	async submitBatch(bodies: SubmitParams[], principal?: Principal): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
+	async submitBatch(
+		bodies: SubmitParams[],
+		principal?: Principal,
+		forwarded = false
+	): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
 		const results: (SubmitResult | { error: SocketErrorPayload } | undefined)[] = new Array(bodies.length);
 		const single = async (i: number) => {
 			try {
-				results[i] = await this.submitTask(bodies[i], principal);
+				results[i] = await this.submitTask(bodies[i], principal, true);
 			} catch (err) {
 				results[i] = { error: toErrorPayload(err) };
 			}
 		};
+		// Tasks for terminals another replica owns go to it, in one call per replica.
+		const here: number[] = [];
+		const elsewhere = new Map<string, number[]>();
+		for (const [index, body] of bodies.entries()) {
+			const owner = body.terminalId && !forwarded ? this.ownerOf(body.terminalId) : this.broker.nodeID;
+			if (owner === this.broker.nodeID) here.push(index);
+			else elsewhere.set(owner, [...(elsewhere.get(owner) ?? []), index]);
+		}
+		const forwarding = [...elsewhere].map(async ([nodeID, indexes]) => {
+			const answers = await this.forward(
+				indexes.map(i => bodies[i]),
+				nodeID,
+				principal
+			);
+			if (answers.length === indexes.length) indexes.forEach((index, k) => (results[index] = answers[k]));
+			else here.push(...indexes);
+		});
+		await Promise.all(forwarding);
+
 		const now = Date.now();
 		const rows: { index: number; row: TaskRow }[] = [];
 		const fallback: number[] = [];
 		const terminals = new Map<string, Promise<TerminalRecord | null>>();
-		for (const [index, body] of bodies.entries()) {
+		for (const index of here.sort((a, b) => a - b)) {
+			const body = bodies[index];
 			const strategy = body.selector?.strategy;
 			if (strategy === "broadcast" || strategy === "sharding") {
 				fallback.push(index);
@@ -287,27 +509,23 @@ export class Dispatcher {
 				results[index] = { error: toErrorPayload(err) };
 			}
 		}
-		if (rows.length > 0) {
-			try {
-				await this.store.insert(rows.map(r => r.row));
-				for (const { index, row } of rows) results[index] = { taskId: row.id };
-				this.announceMany(rows.map(r => r.row));
-				// A terminal's queue drains as a whole: one drain per named terminal, not one per task.
-				const targets = new Set<string>();
-				const routed: TaskRow[] = [];
-				for (const { row } of rows) {
-					if (row.target && targets.has(row.target)) continue;
-					if (row.target) targets.add(row.target);
-					routed.push(row);
+		// One INSERT statement per chunk, so that a taken key fails its chunk only, and whole.
+		const chunks: (typeof rows)[] = [];
+		for (let start = 0; start < rows.length; start += ADMIT_CHUNK) chunks.push(rows.slice(start, start + ADMIT_CHUNK));
+		await Promise.all(
+			chunks.map(async chunk => {
+				try {
+					await this.admit(
+						chunk.map(r => r.row),
+						now
+					);
+					for (const { index, row } of chunk) results[index] = { taskId: row.id };
+				} catch (err) {
+					if (!(err instanceof DuplicateKeyError)) throw err;
+					fallback.push(...chunk.map(r => r.index));
 				}
-				await Promise.all(
-					routed.map(row => this.route(row).catch(err => this.logger.error("Routing failed", row.id, err)))
-				);
-			} catch (err) {
-				if (!(err instanceof UniqueConstraintError)) throw err;
-				fallback.push(...rows.map(r => r.index));
-			}
-		}
+			})
+		);
 		for (const index of fallback) await single(index);
 		return results as (SubmitResult | { error: SocketErrorPayload })[];
 	}
@@ -333,7 +551,7 @@ export class Dispatcher {
 			labelsMatch(labels, t.labels)
 		);
 		if (strategy === "broadcast") return registered.map(t => t.id);
-		const online = new Set((await this.presenceList()).map(p => p.terminalId));
+		const online = new Set(this.presenceList().map(p => p.terminalId));
 		const live = registered.filter(t => online.has(t.id));
 		return (live.length > 0 ? live : registered).map(t => t.id);
 	}
@@ -344,7 +562,7 @@ export class Dispatcher {
 	async route(row: TaskRow): Promise<void> {
 		if (row.target) return this.requestDrain(row.target);
 		const selector = parseJson<Selector>(row.selector) ?? {};
-		const matching = (await this.presenceList()).filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
+		const matching = this.presence.list().filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
 		if (matching.length === 0) return;
 		const candidates = await this.candidates(matching);
 		const strategy = this.strategies.get(selector.strategy ?? "round_robin")!;
@@ -357,12 +575,14 @@ export class Dispatcher {
 	}
 
 	async candidates(online: Presence[]): Promise<Candidate[]> {
-		const inflight = await this.store.inflight(online.map(p => p.terminalId));
+		// Counts this replica keeps where it has them; the rest from the database in one query.
+		const unknown = online.filter(p => !this.held.has(p.terminalId)).map(p => p.terminalId);
+		const counted = await this.store.inflight(unknown);
 		return online.map(p => ({
 			terminalId: p.terminalId,
 			labels: p.labels,
 			concurrency: p.concurrency,
-			inflight: inflight.get(p.terminalId) ?? 0
+			inflight: this.held.get(p.terminalId) ?? counted.get(p.terminalId) ?? 0
 		}));
 	}
 
@@ -378,6 +598,18 @@ export class Dispatcher {
 				return this.drainHere(terminalId, presence);
 			}
 		);
+	}
+
+	/**
+	 * Another replica asks: it may have queued tasks for the terminal, or changed what it holds,
+	 * so what this replica knew of its queue and slots is read again.
+	 */
+	drainAsked(terminalId: string): Promise<void> {
+		this.emptyQueues.delete(terminalId);
+		this.held.delete(terminalId);
+		this.selectorsWaiting = true;
+		this.selectorEpoch++;
+		return this.drainHere(terminalId);
 	}
 
 	/** Drains a terminal's queue under its lock here; requests made meanwhile share one follow-up drain. */
@@ -397,18 +629,24 @@ export class Dispatcher {
 	 * `ownOnly`: only the tasks named for it, not the selector tasks it matches.
 	 */
 	async drainOnce(terminalId: string, hint?: Presence, ownOnly = false): Promise<void> {
-		const presence = hint ?? (await this.presenceOf(terminalId));
+		const presence = hint ?? this.presence.get(terminalId);
 		if (!presence) return;
-		const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id: terminalId });
+		const terminal = await this.terminals.get(terminalId);
 		if (!terminal?.enabled) return;
-		const inflight = (await this.store.inflight([terminalId])).get(terminalId) ?? 0;
-		const free = presence.concurrency - inflight;
+		const free = presence.concurrency - (await this.heldBy(terminalId));
 		if (free <= 0) return;
 		const now = Date.now();
-		for (const row of await this.collectFor(terminalId, presence.labels, free, now, ownOnly, presence.capabilities)) {
-			const outcome = await this.deliver(row, terminalId, now, { push: presence });
-			if (outcome === "gone") return;
+		const rows = await this.collectFor(terminalId, presence.labels, free, now, ownOnly, presence.capabilities);
+		const deliveries: Promise<unknown>[] = [];
+		for (const row of rows) {
+			if (!this.reserve(terminalId, presence.concurrency)) {
+				// Slots went to new tasks meanwhile: the queue is not empty after all.
+				this.emptyQueues.delete(terminalId);
+				break;
+			}
+			deliveries.push(this.deliver(row, terminalId, now, { push: presence }, true));
 		}
+		await Promise.all(deliveries);
 	}
 
 	/** Up to `limit` due tasks this terminal may take: its own queue merged with matching selector tasks. */
@@ -420,17 +658,25 @@ export class Dispatcher {
 		ownOnly = false,
 		capabilities?: string[]
 	): Promise<TaskRow[]> {
-		const pinned = await this.store.pendingPinned(terminalId, now, limit);
-		if (ownOnly) return pinned;
+		let pinned: TaskRow[] = [];
+		if (!this.emptyQueues.has(terminalId) || !this.owns(terminalId)) {
+			const epoch = this.queued.get(terminalId);
+			pinned = await this.store.pendingPinned(terminalId, now, limit);
+			// Found empty, and nothing queued for it here meanwhile: skip the query until something is.
+			if (pinned.length < limit && this.queued.get(terminalId) === epoch && this.owns(terminalId))
+				this.emptyQueues.add(terminalId);
+		}
+		if (ownOnly || !this.selectorsWaiting) return pinned;
+		const epoch = this.selectorEpoch;
+		const waiting = await this.store.pendingUnassigned(now, SELECTOR_SCAN);
+		if (waiting.length === 0 && this.selectorEpoch === epoch) this.selectorsWaiting = false;
 		const open: TaskRow[] = [];
-		let online: Presence[] | null = null;
-		for (const row of await this.store.pendingUnassigned(now, SELECTOR_SCAN)) {
+		for (const row of waiting) {
 			const selector = parseJson<Selector>(row.selector) ?? {};
 			if (!labelsMatch(selector.labels, labels) || (capabilities && !capabilities.includes(row.type))) continue;
 			if (selector.strategy === "consistent_hash") {
 				// The key's owner among the online matching terminals takes it, or nobody does yet.
-				online ??= await this.presenceList();
-				const matching = (online ?? []).filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
+				const matching = this.presence.list().filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
 				const owner = (this.strategies.get("consistent_hash") as ConsistentHashStrategy).owner(
 					matching.map(p => ({ terminalId: p.terminalId, labels: p.labels, concurrency: p.concurrency, inflight: 0 })),
 					selector.key ?? ""
@@ -440,14 +686,22 @@ export class Dispatcher {
 			open.push(row);
 			if (open.length >= limit) break;
 		}
+		if (open.length === 0) return pinned;
 		return [...pinned, ...open].sort(byQueueOrder).slice(0, limit);
 	}
 
 	/**
 	 * PENDING → DELIVERED as a new attempt, then the push. "gone" when the push found no
 	 * connection (the task goes back to PENDING), "lost" when another actor took the task first.
+	 * `reserved`: the terminal's slot is already taken (see reserve).
 	 */
-	async deliver(row: TaskRow, terminalId: string, now: number, how: Delivery): Promise<TaskRow | "lost" | "gone"> {
+	async deliver(
+		row: TaskRow,
+		terminalId: string,
+		now: number,
+		how: Delivery,
+		reserved = false
+	): Promise<TaskRow | "lost" | "gone"> {
 		const attempt = row.attempt + 1;
 		// A pulled task has no ack step over plain HTTP: it gets its whole run time before redelivery.
 		const deadline = "pull" in how ? now + row.ackTimeoutMs + row.timeoutMs : now + row.ackTimeoutMs;
@@ -462,22 +716,40 @@ export class Dispatcher {
 			notBefore: null,
 			updatedAt: now
 		};
-		if (!(await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, changes))) return "lost";
-		const delivered: TaskRow = { ...row, ...changes };
+		const delivered = await this.apply(
+			row,
+			changes,
+			{ status: "PENDING", attempt: row.attempt },
+			reserved ? terminalId : undefined
+		);
+		if (!delivered) return "lost";
 		this.announce(delivered);
 		if ("pull" in how) return delivered;
-		try {
-			await this.broker.call(
-				"gateway.push",
-				{ terminalId, sessionId: how.push.sessionId, event: "task", data: toPush(delivered) },
-				{ nodeID: how.push.nodeID }
-			);
-			return delivered;
-		} catch (err) {
-			this.logger.debug(`Push of ${row.id} to ${terminalId} failed: ${(err as Error).message}`);
-			await this.returnToQueue(delivered, Date.now());
-			return "gone";
+		return (await this.pushTask(delivered, how.push)) ? delivered : "gone";
+	}
+
+	/** Pushes a DELIVERED task; when its session is gone, the task goes back to the queue. */
+	private async pushTask(row: TaskRow, presence: Presence): Promise<boolean> {
+		const sent = await this.pushTo(presence, { event: "task", data: toPush(row) });
+		if (!sent) {
+			this.logger.debug(`Push of ${row.id} to ${presence.terminalId} found no session`);
+			await this.returnToQueue(row, Date.now());
 		}
+		return sent;
+	}
+
+	/** One message to a terminal's session, sent with the others of this turn to its gateway node. */
+	private pushTo(presence: Presence, message: Pick<GatewayPush, "event" | "data">): Promise<boolean> {
+		return new Promise(resolve => {
+			let batch = this.pushes.get(presence.nodeID);
+			if (!batch) {
+				batch = { items: [], done: [] };
+				this.pushes.set(presence.nodeID, batch);
+			}
+			batch.items.push({ terminalId: presence.terminalId, sessionId: presence.sessionId, ...message } as GatewayPush);
+			batch.done.push(resolve);
+			this.scheduleFlush();
+		});
 	}
 
 	/** DELIVERED → PENDING, same attempt: an ack or result of it is still accepted. */
@@ -488,8 +760,9 @@ export class Dispatcher {
 			expiresAt: now + Number(row.ttlMs),
 			updatedAt: now
 		};
-		if (!(await this.store.transition(row.id, { status: "DELIVERED", attempt: row.attempt }, changes))) return false;
-		this.announce({ ...row, ...changes });
+		const next = await this.apply(row, changes, { status: "DELIVERED", attempt: row.attempt });
+		if (!next) return false;
+		this.announce(next);
 		return true;
 	}
 
@@ -506,17 +779,21 @@ export class Dispatcher {
 				{ nodeID: owner }
 			);
 		return this.locks.run(terminalId, async () => {
-			const presence = await this.presenceOf(terminalId);
+			const presence = this.presence.get(terminalId);
 			const concurrency = presence?.concurrency ?? terminal.concurrency;
-			const inflight = (await this.store.inflight([terminalId])).get(terminalId) ?? 0;
-			const free = Math.min(limit ?? concurrency, concurrency - inflight);
+			const free = Math.min(limit ?? concurrency, concurrency - (await this.heldBy(terminalId)));
 			if (free <= 0) return [];
 			const now = Date.now();
-			const tasks: TaskPush[] = [];
+			const pending: Promise<TaskRow | "lost" | "gone">[] = [];
 			for (const row of await this.collectFor(terminalId, terminal.labels, free, now)) {
-				const delivered = await this.deliver(row, terminalId, now, { pull: true });
-				if (typeof delivered === "object") tasks.push(toPush(delivered));
+				if (!this.reserve(terminalId, concurrency)) {
+					this.emptyQueues.delete(terminalId);
+					break;
+				}
+				pending.push(this.deliver(row, terminalId, now, { pull: true }, true));
 			}
+			const tasks: TaskPush[] = [];
+			for (const delivered of await Promise.all(pending)) if (typeof delivered === "object") tasks.push(toPush(delivered));
 			return tasks;
 		});
 	}
@@ -540,35 +817,49 @@ export class Dispatcher {
 		);
 	}
 
-	async ackTask(terminalId: string, taskId: string, attempt: number) {
-		const row = await this.mustGet(taskId);
-		if (FINAL_STATUSES.has(row.status)) {
-			if (attempt < row.attempt) throw Errors.staleAttempt(taskId, attempt, row.attempt);
-			throw Errors.taskFinished(taskId, row.status);
+	async ackTask(
+		terminalId: string,
+		taskId: string,
+		attempt: number
+	): Promise<{ taskId: string; attempt: number; status: TaskStatus }> {
+		// The row this replica last wrote is nearly always current (the terminal's owner delivered the
+		// task); when it is not, the compare-and-set fails and the task is read again.
+		for (let tries = 1; ; tries++) {
+			const cached = tries === 1 ? this.rows.get(taskId) : undefined;
+			const row = cached ?? (await this.mustGet(taskId));
+			try {
+				if (FINAL_STATUSES.has(row.status)) {
+					if (attempt < row.attempt) throw Errors.staleAttempt(taskId, attempt, row.attempt);
+					throw Errors.taskFinished(taskId, row.status);
+				}
+				this.checkHolder(row, terminalId, attempt);
+				if (row.status === "PROCESSING") return { taskId, attempt, status: row.status };
+				if (!this.isHeld(row)) throw Errors.taskNotStarted(taskId, row.status);
+			} catch (err) {
+				if (cached) continue;
+				throw err;
+			}
+			const now = Date.now();
+			const changes: Partial<TaskRow> = {
+				status: "PROCESSING",
+				startedAt: now,
+				deadlineAt: now + row.timeoutMs,
+				expiresAt: null,
+				deliveries: 0,
+				updatedAt: now
+			};
+			const next = await this.apply(row, changes, { status: row.status, attempt });
+			if (next) {
+				this.announce(next);
+				return { taskId, attempt, status: "PROCESSING" };
+			}
+			if (tries >= 3) throw Errors.stateConflict(taskId);
 		}
-		this.checkHolder(row, terminalId, attempt);
-		if (row.status === "PROCESSING") return { taskId, attempt, status: row.status };
-		if (!this.isHeld(row)) throw Errors.taskNotStarted(taskId, row.status);
-		const now = Date.now();
-		const changes: Partial<TaskRow> = {
-			status: "PROCESSING",
-			startedAt: now,
-			deadlineAt: now + row.timeoutMs,
-			expiresAt: null,
-			deliveries: 0,
-			updatedAt: now
-		};
-		if (!(await this.store.transition(taskId, { status: row.status, attempt }, changes))) {
-			const again = await this.mustGet(taskId);
-			if (again.status === "PROCESSING" && again.attempt === attempt) return { taskId, attempt, status: again.status };
-			throw Errors.stateConflict(taskId);
-		}
-		this.announce({ ...row, ...changes });
-		return { taskId, attempt, status: "PROCESSING" as TaskStatus };
 	}
 
 	async recordProgress(terminalId: string, params: ProgressActionParams) {
 		const row = await this.mustGet(params.taskId);
+		this.rows.delete(row.id);
 		if (FINAL_STATUSES.has(row.status)) throw Errors.taskFinished(row.id, row.status);
 		this.checkHolder(row, terminalId, params.attempt);
 		const now = Date.now();
@@ -624,25 +915,34 @@ export class Dispatcher {
 		return { lines, next: lines.at(-1)?.seq ?? after };
 	}
 
-	async recordResult(terminalId: string, params: ResultActionParams) {
-		// The compare-and-set fails when the task changed since it was read — most often by this
-		// attempt's own ack, handled concurrently when the terminal sends its result without waiting
-		// for the ack's reply. Read it again and decide anew rather than refuse the result.
+	async recordResult(
+		terminalId: string,
+		params: ResultActionParams
+	): Promise<{ taskId: string; attempt: number; status: TaskStatus; duplicate?: boolean }> {
+		// The compare-and-set fails when the task changed since it was read — by this attempt's own
+		// ack, say, handled concurrently when the terminal sends its result without waiting for the
+		// ack's reply. Read it again and decide anew rather than refuse the result.
 		for (let tries = 1; ; tries++) {
-			const row = await this.mustGet(params.taskId);
-			if (FINAL_STATUSES.has(row.status)) {
-				// The same result twice (a retried send) is acknowledged, not an error.
-				if (
-					row.attempt === params.attempt &&
-					row.terminalId === terminalId &&
-					(row.status === "COMPLETED" || row.status === "FAILED")
-				)
-					return { taskId: row.id, attempt: row.attempt, status: row.status, duplicate: true };
-				if (params.attempt < row.attempt) throw Errors.staleAttempt(row.id, params.attempt, row.attempt);
-				throw Errors.taskFinished(row.id, row.status);
+			const cached = tries === 1 ? this.rows.get(params.taskId) : undefined;
+			const row = cached ?? (await this.mustGet(params.taskId));
+			try {
+				if (FINAL_STATUSES.has(row.status)) {
+					// The same result twice (a retried send) is acknowledged, not an error.
+					if (
+						row.attempt === params.attempt &&
+						row.terminalId === terminalId &&
+						(row.status === "COMPLETED" || row.status === "FAILED")
+					)
+						return { taskId: row.id, attempt: row.attempt, status: row.status, duplicate: true };
+					if (params.attempt < row.attempt) throw Errors.staleAttempt(row.id, params.attempt, row.attempt);
+					throw Errors.taskFinished(row.id, row.status);
+				}
+				this.checkHolder(row, terminalId, params.attempt);
+				if (!this.isHeld(row)) throw Errors.taskNotStarted(row.id, row.status);
+			} catch (err) {
+				if (cached) continue;
+				throw err;
 			}
-			this.checkHolder(row, terminalId, params.attempt);
-			if (!this.isHeld(row)) throw Errors.taskNotStarted(row.id, row.status);
 			const fields: FinalFields = {
 				output: params.output === undefined ? null : JSON.stringify(params.output),
 				error: params.error ?? null,
@@ -662,6 +962,34 @@ export class Dispatcher {
 		}
 	}
 
+	/**
+	 * A gateway's batch of terminal replies: each answered as `ack`/`result` would answer it. Replies
+	 * about one task are handled in the order given (an ack before the result behind it); the
+	 * others side by side, so that their writes share commits.
+	 */
+	async replies(replies: TerminalReply[]): Promise<ReplyAnswer[]> {
+		const chains = new Map<string, Promise<unknown>>();
+		return Promise.all(
+			replies.map(reply => {
+				const handle = async (): Promise<ReplyAnswer> => {
+					try {
+						const ok =
+							reply.kind === "ack"
+								? await this.ackTask(reply.terminalId, reply.taskId, reply.attempt)
+								: await this.recordResult(reply.terminalId, reply);
+						return { ok };
+					} catch (err) {
+						return { error: toErrorPayload(err, reply.kind) };
+					}
+				};
+				const before = chains.get(reply.taskId);
+				const answer = before ? before.then(handle) : handle();
+				chains.set(reply.taskId, answer);
+				return answer;
+			})
+		);
+	}
+
 	/** Writes a final state, from whatever non-final state `row` was read in. */
 	async finish(row: TaskRow, status: TaskStatus, fields: FinalFields, now: number): Promise<TaskRow | null> {
 		const changes: Partial<TaskRow> = {
@@ -674,9 +1002,8 @@ export class Dispatcher {
 			updatedAt: now
 		};
 		if (status === "COMPLETED") changes.progress = 100;
-		if (!(await this.store.transition(row.id, { status: row.status, attempt: row.attempt }, changes))) return null;
-		const next = { ...row, ...changes };
-		this.announce(next);
+		const next = await this.apply(row, changes);
+		if (next) this.announce(next);
 		return next;
 	}
 
@@ -699,8 +1026,8 @@ export class Dispatcher {
 			progress: null,
 			updatedAt: now
 		};
-		if (!(await this.store.transition(row.id, { status: row.status, attempt: row.attempt }, changes))) return null;
-		const next: TaskRow = { ...row, ...changes };
+		const next = await this.apply(row, changes);
+		if (!next) return null;
 		this.announce(next, { retry, error: fields.error ?? `attempt ${row.attempt} ended ${status}` });
 		if (delay === 0) void this.route(next).catch(err => this.logger.error("Routing failed", row.id, err));
 		return next;
@@ -728,24 +1055,35 @@ export class Dispatcher {
 	 * delivered to a newer session that is already up.
 	 */
 	async returnDelivered(terminalId: string, current?: Presence): Promise<void> {
-		const presence = current ?? (await this.presenceOf(terminalId));
+		if (current) this.presence.set(current);
+		const presence = current ?? this.presenceOf(terminalId);
 		const now = Date.now();
-		for (const row of await this.store.delivered(terminalId, presence?.connectedAt)) {
-			if ((await this.returnToQueue(row, now)) && !row.target) {
-				await this.route({ ...row, status: "PENDING" }).catch(err => this.logger.error("Routing failed", row.id, err));
-			}
-		}
+		const rows = await this.store.delivered(terminalId, presence?.connectedAt);
+		await Promise.all(
+			rows.map(async row => {
+				if ((await this.returnToQueue(row, now)) && !row.target)
+					await this.route({ ...row, status: "PENDING" }).catch(err =>
+						this.logger.error("Routing failed", row.id, err)
+					);
+			})
+		);
+		// A new session: what this replica counted for the old one is counted again.
+		this.held.delete(terminalId);
+		this.emptyQueues.delete(terminalId);
 		if (presence) await this.requestDrain(terminalId, presence);
 	}
 
 	/** After a restart: DELIVERED tasks of terminals that are not connected go back to the queue. */
 	async recoverDelivered(): Promise<void> {
-		const online = new Set((await this.presenceList()).map(p => p.terminalId));
+		const online = new Set(this.presenceList().map(p => p.terminalId));
 		const now = Date.now();
 		let returned = 0;
-		for (const row of await this.store.allDelivered(100_000)) {
-			if ((row.terminalId && online.has(row.terminalId)) || !this.owns(this.keyOf(row))) continue;
-			if (await this.returnToQueue(row, now)) returned++;
+		const rows = (await this.store.allDelivered(100_000)).filter(
+			row => !(row.terminalId && online.has(row.terminalId)) && this.owns(this.keyOf(row))
+		);
+		for (let start = 0; start < rows.length; start += 1000) {
+			const done = await Promise.all(rows.slice(start, start + 1000).map(row => this.returnToQueue(row, now)));
+			returned += done.filter(Boolean).length;
 		}
 		if (returned > 0) this.logger.info(`Returned ${returned} delivered task(s) of offline terminals to the queue`);
 	}
@@ -760,8 +1098,9 @@ export class Dispatcher {
 	/** Resolves when no sweep and no drain is running (or after `timeoutMs`). */
 	async idle(timeoutMs: number): Promise<void> {
 		const deadline = Date.now() + timeoutMs;
-		while ((this.sweeping || this.locks.size > 0) && Date.now() < deadline)
+		while ((this.sweeping || this.locks.size > 0 || this.flushScheduled) && Date.now() < deadline)
 			await new Promise(resolve => setTimeout(resolve, 10));
+		await this.store.commits.drained();
 	}
 
 	async sweep(): Promise<void> {
@@ -784,8 +1123,11 @@ export class Dispatcher {
 				);
 			}
 			for (const row of mine(await this.store.due("PENDING", "notBefore", now, batch))) {
-				if (await this.store.transition(row.id, { status: "PENDING", attempt: row.attempt }, { notBefore: null }))
-					await this.route({ ...row, notBefore: null });
+				const due = await this.apply(row, { notBefore: null }, { status: "PENDING", attempt: row.attempt });
+				if (due) {
+					this.queuedFor(due);
+					await this.route(due);
+				}
 			}
 			if (now - this.lastPrune >= 3_600_000) {
 				this.lastPrune = now;
@@ -832,7 +1174,7 @@ export class Dispatcher {
 	 * due selector tasks are routed again (a bounded batch, each to one chosen terminal).
 	 */
 	async rescan(now: number): Promise<void> {
-		const online = await this.presenceList();
+		const online = this.presenceList();
 		if (online.length === 0) return;
 		const waiting = new Set(await this.store.terminalsWithPending(now));
 		for (const presence of online) {
@@ -874,31 +1216,60 @@ export class Dispatcher {
 		return { rows: rows.map(toView), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
 	}
 
-	/** Announces a durable change to whoever follows (gateways, cache, monitor). */
+	/** Announces a durable change to whoever follows (gateways, cache, scheduler): one event per turn. */
 	announce(row: TaskRow, extra?: Partial<TaskStatusEvent>): void {
-		void this.broker.broadcast("task.status", toStatusEvent(row, extra)).catch(() => undefined);
+		this.events.push(toStatusEvent(row, extra));
+		this.scheduleFlush();
 	}
 
-	/** Announces many new rows in one `task.statuses` event. */
-	announceMany(rows: TaskRow[]): void {
-		const event: TaskStatusesEvent = { events: rows.map(row => toStatusEvent(row)) };
-		void this.broker.broadcast("task.statuses", event).catch(() => undefined);
+	private scheduleFlush(): void {
+		if (this.flushScheduled) return;
+		this.flushScheduled = true;
+		setImmediate(() => this.flush());
+	}
+
+	/** Sends this turn's status events and pushes. */
+	private flush(): void {
+		this.flushScheduled = false;
+		if (this.events.length > 0) {
+			const event: TaskStatusesEvent = { events: this.events };
+			this.events = [];
+			void this.broker.broadcast("task.statuses", event).catch(() => undefined);
+		}
+		const pushes = this.pushes;
+		this.pushes = new Map();
+		for (const [nodeID, batch] of pushes) {
+			this.broker.call<boolean[], { pushes: GatewayPush[] }>("gateway.pushMany", { pushes: batch.items }, { nodeID }).then(
+				sent => batch.done.forEach((done, i) => done(sent[i] === true)),
+				err => {
+					this.logger.debug(`Pushes to ${nodeID} failed: ${(err as Error).message}`);
+					for (const done of batch.done) done(false);
+				}
+			);
+		}
 	}
 
 	/** Best effort: a message to a terminal wherever it is connected. */
-	async tellTerminal(terminalId: string, event: "cancel", data: Record<string, unknown>): Promise<void> {
-		const presence = await this.presenceOf(terminalId);
-		if (!presence) return;
-		await this.broker
-			.call("gateway.push", { terminalId, sessionId: presence.sessionId, event, data }, { nodeID: presence.nodeID })
-			.catch(() => undefined);
+	async tellTerminal(
+		terminalId: string,
+		event: "cancel",
+		data: { taskId: string; attempt?: number; reason?: string }
+	): Promise<void> {
+		const presence = this.presence.get(terminalId);
+		if (presence) await this.pushTo(presence, { event, data });
 	}
 
-	presenceOf(terminalId: string): Promise<Presence | null> {
-		return this.broker.call<Presence | null, { terminalId: string }>("cache.presence", { terminalId });
+	/** A terminal was updated (disabled, relabelled, its key rotated): read its record again when needed. */
+	forgetTerminal(terminalId: string): void {
+		this.terminals.invalidate(terminalId);
+		this.emptyQueues.delete(terminalId);
 	}
 
-	presenceList(): Promise<Presence[]> {
-		return this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {});
+	presenceOf(terminalId: string): Presence | null {
+		return this.presence.get(terminalId);
+	}
+
+	presenceList(): Presence[] {
+		return this.presence.list();
 	}
 }

@@ -1,16 +1,17 @@
 /**
  * The dispatcher's data access. Every state change is a compare-and-set: an UPDATE that names
  * the state (and attempt) it expects, so concurrent actors — a result racing a timeout, two
- * dispatcher replicas — cannot both win. No transactions are needed, which keeps SQLite's
- * single connection free of interleaved BEGINs.
+ * dispatcher replicas — cannot both win, and each knows whether it did.
  *
- * The queries on every task's path (by id, the queues, in-flight counts) are plain SQL through
- * the same pool: Sequelize's finders cost a schema lookup per SELECT on SQLite, which the
- * lifecycle benchmark showed as a large share of the server's time per task.
+ * Writes on every task's path (inserts, transitions) go through a group commit (commit.ts): the
+ * writes of many tasks share one transaction and one fsync. The queries on that path are plain SQL
+ * through the dispatcher's own driver (sql.ts); the rest (lists, counts) use the Sequelize model.
  */
-import { Op, QueryTypes, UniqueConstraintError, type Sequelize, type WhereOptions } from "sequelize";
+import type { WhereOptions } from "sequelize";
 import type { TaskStatus } from "../../lib/contracts.ts";
 import type { TaskModel, TaskRow } from "../../models/task.model.ts";
+import { GroupCommit } from "./commit.ts";
+import { DuplicateKeyError, openDriver, type SqlDriver } from "./sql.ts";
 
 /** Every column of `tasks`, in insert order; names in SQL come only from this list. */
 const COLUMNS = [
@@ -78,32 +79,54 @@ export interface Expect {
 	attempt?: number;
 }
 
+/** Rows per INSERT statement: SQLite takes at most 32,766 parameters in one. */
+const INSERT_ROWS = 500;
+
 export class TaskStore {
 	readonly model: TaskModel;
-	private readonly sequelize: Sequelize;
+	readonly driver: SqlDriver;
+	readonly commits: GroupCommit;
 
-	constructor(model: TaskModel) {
+	constructor(model: TaskModel, driver: SqlDriver) {
 		this.model = model;
-		this.sequelize = model.sequelize!;
+		this.driver = driver;
+		this.commits = new GroupCommit(driver);
 	}
 
-	private select<T extends object>(sql: string, replacements: unknown[]): Promise<T[]> {
-		return this.sequelize.query<T>(sql, { replacements, type: QueryTypes.SELECT, raw: true });
+	static async open(model: TaskModel, uri: string): Promise<TaskStore> {
+		return new TaskStore(model, await openDriver(model.sequelize!, uri));
+	}
+
+	/** Waits for the writes under way, then lets the driver go. */
+	async close(): Promise<void> {
+		await this.commits.drained();
+		await this.driver.close();
+	}
+
+	private select<T extends object>(sql: string, params: unknown[]): Promise<T[]> {
+		return this.driver.select<T>(sql, params);
 	}
 
 	/**
-	 * One multi-row INSERT. A taken idempotency key fails with Sequelize's UniqueConstraintError.
-	 * Columns that are NULL in every row (and NULL by default) are left out, and values are
-	 * escaped here: for the hundreds of rows of a scheduler batch, Sequelize's scan of the
-	 * statement for `?` placeholders cost more than the escaping itself.
+	 * Multi-row INSERTs in one commit (shared with other writes). A taken idempotency key fails
+	 * with DuplicateKeyError. Columns that are NULL in every row (and NULL by default) are left out.
 	 */
 	async insert(rows: TaskRow[]): Promise<void> {
-		const columns = COLUMNS.filter(column => !NULLABLE.has(column) || rows.some(row => row[column] != null));
-		const escape = this.sequelize.escape.bind(this.sequelize) as (value: unknown) => string;
-		const values = rows.map(row => `(${columns.map(column => escape(row[column] ?? null)).join(", ")})`);
-		await this.sequelize.query(`INSERT INTO tasks (${columns.join(", ")}) VALUES ${values.join(", ")}`, {
-			type: QueryTypes.INSERT
-		});
+		const writes: Promise<number>[] = [];
+		for (let start = 0; start < rows.length; start += INSERT_ROWS) {
+			const chunk = rows.slice(start, start + INSERT_ROWS);
+			const columns = COLUMNS.filter(column => !NULLABLE.has(column) || chunk.some(row => row[column] != null));
+			const tuple = `(${columns.map(() => "?").join(", ")})`;
+			const params: unknown[] = [];
+			for (const row of chunk) for (const column of columns) params.push(row[column] ?? null);
+			writes.push(
+				this.commits.write(
+					`INSERT INTO tasks (${columns.join(", ")}) VALUES ${chunk.map(() => tuple).join(", ")}`,
+					params
+				)
+			);
+		}
+		await Promise.all(writes);
 	}
 
 	async get(id: string): Promise<TaskRow | null> {
@@ -128,7 +151,7 @@ export class TaskStore {
 
 	/** Frees an idempotency key whose 24 h are over, so a new task may take it. */
 	async releaseKey(id: string, key: string): Promise<void> {
-		await this.model.update({ idempotencyKey: null }, { where: { id, idempotencyKey: key } });
+		await this.commits.write("UPDATE tasks SET idempotencyKey = NULL WHERE id = ? AND idempotencyKey = ?", [id, key]);
 	}
 
 	/** Applies `changes` only if the task is still as expected; true when it was. */
@@ -142,11 +165,7 @@ export class TaskStore {
 			sql += " AND attempt = ?";
 			replacements.push(expect.attempt);
 		}
-		const [, count] = (await this.sequelize.query(sql, { replacements, type: QueryTypes.UPDATE })) as unknown as [
-			unknown,
-			number
-		];
-		return count === 1;
+		return (await this.commits.write(sql, replacements)) === 1;
 	}
 
 	/** PENDING tasks named for this terminal and due now, highest priority first, FIFO within one. */
@@ -169,16 +188,10 @@ export class TaskStore {
 
 	/** Terminals that have pinned PENDING tasks due now. */
 	async terminalsWithPending(now: number): Promise<string[]> {
-		const rows = (await this.model.findAll({
-			attributes: ["target"],
-			where: {
-				status: "PENDING",
-				target: { [Op.ne]: null },
-				[Op.or]: [{ notBefore: null }, { notBefore: { [Op.lte]: now } }]
-			},
-			group: ["target"],
-			raw: true
-		})) as unknown as { target: string }[];
+		const rows = await this.select<{ target: string }>(
+			"SELECT DISTINCT target FROM tasks WHERE status = 'PENDING' AND target IS NOT NULL AND (notBefore IS NULL OR notBefore <= ?)",
+			[now]
+		);
 		return rows.map(r => r.target);
 	}
 
@@ -210,14 +223,17 @@ export class TaskStore {
 	}
 
 	/** DELIVERED tasks of a terminal, optionally only those delivered before `before`. */
-	async delivered(terminalId: string, before?: number): Promise<TaskRow[]> {
-		const where: Record<string, unknown> = { terminalId, status: "DELIVERED" };
-		if (before !== undefined) where.deliveredAt = { [Op.lt]: before };
-		return (await this.model.findAll({ where: where as WhereOptions<TaskRow>, raw: true })) as unknown as TaskRow[];
+	delivered(terminalId: string, before?: number): Promise<TaskRow[]> {
+		if (before === undefined)
+			return this.select<TaskRow>("SELECT * FROM tasks WHERE terminalId = ? AND status = 'DELIVERED'", [terminalId]);
+		return this.select<TaskRow>("SELECT * FROM tasks WHERE terminalId = ? AND status = 'DELIVERED' AND deliveredAt < ?", [
+			terminalId,
+			before
+		]);
 	}
 
-	async allDelivered(limit: number): Promise<TaskRow[]> {
-		return (await this.model.findAll({ where: { status: "DELIVERED" }, limit, raw: true })) as unknown as TaskRow[];
+	allDelivered(limit: number): Promise<TaskRow[]> {
+		return this.select<TaskRow>("SELECT * FROM tasks WHERE status = 'DELIVERED' LIMIT ?", [limit]);
 	}
 
 	async page(where: WhereOptions<TaskRow>, offset: number, limit: number, order: [string, "ASC" | "DESC"][]) {
@@ -246,16 +262,13 @@ export class TaskStore {
 			const seq = Number(n ?? 0) + 1;
 			if (seq > maxLines) return false;
 			try {
-				await this.sequelize.query(
+				await this.commits.write(
 					"INSERT INTO task_logs (taskId, seq, attempt, stream, text, at) VALUES (?, ?, ?, ?, ?, ?)",
-					{
-						replacements: [taskId, seq, attempt, stream, text, at],
-						type: QueryTypes.INSERT
-					}
+					[taskId, seq, attempt, stream, text, at]
 				);
 				return true;
 			} catch (err) {
-				if (!(err instanceof UniqueConstraintError) || tries >= 5) throw err;
+				if (!(err instanceof DuplicateKeyError) || tries >= 5) throw err;
 			}
 		}
 	}
@@ -269,7 +282,7 @@ export class TaskStore {
 
 	/** Drops output older than the retention. */
 	async pruneLogs(before: number): Promise<void> {
-		await this.sequelize.query("DELETE FROM task_logs WHERE at < ?", { replacements: [before], type: QueryTypes.DELETE });
+		await this.driver.run("DELETE FROM task_logs WHERE at < ?", [before]);
 	}
 
 	async countByStatus(): Promise<Record<string, number>> {
