@@ -60,6 +60,10 @@ const { values: args } = parseArgs({
 		concurrency: { type: "string" },
 		warmup: { type: "string" },
 		rate: { type: "string" },
+		rates: { type: "string" },
+		reps: { type: "string" },
+		batch: { type: "string" },
+		window: { type: "string" },
 		seconds: { type: "string" },
 		payload: { type: "string" },
 		"stall-ms": { type: "string" },
@@ -80,7 +84,11 @@ if (args.help) {
   --tasks N                 closed-loop tasks (5000)
   --concurrency N           concurrent REST submitters in the closed loop (64)
   --warmup N                warm-up tasks, not measured (500)
+  --batch N                 closed loop: tasks per submit, POST /api/tasks/batch when > 1 (1)
+  --window N                closed loop: tasks submitted and not yet completed at most (0: unbounded)
+  --reps N                  closed and open loops each run N times in one setup (1)
   --rate N                  open-loop submits per second (200)
+  --rates N,M               open loops at each of these rates (overrides --rate)
   --seconds N               open-loop duration (5)
   --payload N               payload size in bytes of JSON (100)
   --stall-ms N              give a phase up after this long without progress (60000)
@@ -118,6 +126,13 @@ const params = {
 	concurrency: intArg("concurrency", args.concurrency, quick ? 32 : 64),
 	warmup: intArg("warmup", args.warmup, quick ? 50 : 500, 0),
 	rate: intArg("rate", args.rate, quick ? 100 : 200),
+	rates: (args.rates ?? "")
+		.split(",")
+		.filter(Boolean)
+		.map(r => intArg("rates", r, 0)),
+	reps: intArg("reps", args.reps, 1),
+	batch: intArg("batch", args.batch, 1),
+	window: intArg("window", args.window, 0, 0),
 	seconds: intArg("seconds", args.seconds, quick ? 2 : 5),
 	payloadBytes: intArg("payload", args.payload, 100, 0),
 	stallMs: intArg("stall-ms", args["stall-ms"], 60_000),
@@ -457,38 +472,46 @@ async function drive(
 	};
 
 	const common = { payloadBytes: params.payloadBytes, stallMs: params.stallMs };
+	const closedLoop = { concurrency: params.concurrency, batch: params.batch, window: params.window };
 	const results: PhaseResult[] = [];
+	let phase = 0;
 	if (params.warmup > 0)
 		results.push(
 			await runPhase("warmup", {
 				kind: "closed",
-				phase: 0,
+				phase: phase++,
 				type: "bench.warmup",
 				tasks: params.warmup,
-				concurrency: params.concurrency,
+				...closedLoop,
 				...common
 			})
 		);
-	results.push(
-		await runPhase("closed", {
-			kind: "closed",
-			phase: 1,
-			type: "bench.closed",
-			tasks: params.tasks,
-			concurrency: params.concurrency,
-			...common
-		})
-	);
-	results.push(
-		await runPhase("open", {
-			kind: "open",
-			phase: 2,
-			type: "bench.open",
-			rate: params.rate,
-			seconds: params.seconds,
-			...common
-		})
-	);
+	// Repetitions are named closed, closed#2, …; open loops open, open#2, … (one rate) or open@R, open@R#2, ….
+	const rates = params.rates.length > 0 ? params.rates : [params.rate];
+	const named = (base: string, rep: number) => (rep === 1 ? base : `${base}#${rep}`);
+	for (let rep = 1; rep <= params.reps; rep++)
+		results.push(
+			await runPhase(named("closed", rep), {
+				kind: "closed",
+				phase: phase++,
+				type: `bench.closed.${rep}`,
+				tasks: params.tasks,
+				...closedLoop,
+				...common
+			})
+		);
+	for (const rate of rates)
+		for (let rep = 1; rep <= params.reps; rep++)
+			results.push(
+				await runPhase(named(params.rates.length > 0 ? `open@${rate}` : "open", rep), {
+					kind: "open",
+					phase: phase++,
+					type: `bench.open.${rate}.${rep}`,
+					rate,
+					seconds: params.seconds,
+					...common
+				})
+			);
 
 	// Late deliveries (a redelivery after the phase) still count as duplicates.
 	await sleep(300);
@@ -817,8 +840,8 @@ if (analysed.length > 0) {
 	const clusterRun = analysed.find(a => a.run.cluster);
 	if (clusterRun?.run.cluster) {
 		const { run, figures } = clusterRun;
-		const closed = figures.find(f => f.phase === "closed");
-		const open = figures.find(f => f.phase === "open");
+		const closed = figures.find(f => f.phase.startsWith("closed"));
+		const open = figures.find(f => f.phase.startsWith("open"));
 		const byProcess = (f: (typeof figures)[number] | undefined, id: string) =>
 			(f?.cpu.byProcess as Record<string, { msPerTask: number | null; busy: number | null }> | undefined)?.[id];
 		lines.push("");
@@ -863,8 +886,8 @@ if (analysed.length > 0) {
 		table(
 			["latency (ms)", "n", "p50", "p90", "p99", "max", "mean"],
 			analysed.flatMap(({ run }) => {
-				const closed = run.results.find(r => r.name === "closed")!.report;
-				const open = run.results.find(r => r.name === "open")!.report;
+				const closed = run.results.find(r => r.name.startsWith("closed"))!.report;
+				const open = run.results.find(r => r.name.startsWith("open"))!.report;
 				const m = run.mode.padEnd(8);
 				return [
 					latencyRow(`${m} closed: submit sent → terminal gets task`, closed.toReceive),
@@ -880,7 +903,7 @@ if (analysed.length > 0) {
 		)
 	);
 	for (const { run } of analysed) {
-		const open = run.results.find(r => r.name === "open")!.report;
+		const open = run.results.find(r => r.name.startsWith("open"))!.report;
 		if (overCapacity(open))
 			lines.push(
 				`note: ${run.mode}: the open loop at ${params.rate}/s is over capacity: submit→receive p50 grew from ${ms(open.receiveTrend.firstQuarterP50)} ms ` +
@@ -907,12 +930,12 @@ for (const { run, figures } of analysed) {
 lines.push(failures.length === 0 ? "OK: every task COMPLETED exactly once" : `FAILED:\n  ${failures.join("\n  ")}`);
 console.log(lines.join("\n"));
 
-const pick = (s: Summary) => ({ p50: ms(s.p50), p90: ms(s.p90), p99: ms(s.p99), max: ms(s.max) });
+const pick = (s: Summary) => ({ p50: ms(s.p50), p90: ms(s.p90), p99: ms(s.p99), p999: ms(s.p999), max: ms(s.max) });
 const modeJson = ({ run, figures, failures }: (typeof analysed)[number]) => {
-	const closed = run.results.find(r => r.name === "closed")!.report;
-	const open = run.results.find(r => r.name === "open")!.report;
-	const closedFigures = figures.find(f => f.phase === "closed")!;
-	const openFigures = figures.find(f => f.phase === "open")!;
+	const closed = run.results.find(r => r.name.startsWith("closed"))!.report;
+	const open = run.results.find(r => r.name.startsWith("open"))!.report;
+	const closedFigures = figures.find(f => f.phase.startsWith("closed"))!;
+	const openFigures = figures.find(f => f.phase.startsWith("open"))!;
 	return {
 		mode: run.mode,
 		description: run.title,

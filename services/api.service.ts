@@ -45,6 +45,7 @@ const ApiService: ServiceSchema<ApiSettings> = {
 				bodyParsers: json,
 				aliases: {
 					"POST task/submit": "dispatcher.submit",
+					"POST tasks/batch": "dispatcher.submitBatch",
 					"GET task/pull": "dispatcher.pull",
 					"POST task/ack": "dispatcher.ack",
 					"POST task/progress": "dispatcher.progress",

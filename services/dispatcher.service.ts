@@ -117,6 +117,20 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 			}
 		},
 
+		/**
+		 * `POST /api/tasks/batch` `{ tasks: [task…] }` (up to 1000) → 200 `{ results: [{ taskId } | { error }] }`:
+		 * each task is taken in or refused on its own, as `task/submit` would; they share their writes.
+		 */
+		submitBatch: {
+			params: {
+				tasks: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: taskBodyProps } }
+			},
+			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
+				requireUser(ctx, "operator");
+				return { results: await this.core.submitBatch(ctx.params.tasks, ctx.meta.principal) };
+			}
+		},
+
 		/** Many tasks in one go (the scheduler's fires of one tick); an answer or an error per task. */
 		submitMany: {
 			visibility: "public",

@@ -57,9 +57,19 @@ class Phase {
 		this.taskIds = new Array(this.n).fill(null);
 	}
 
+	private waiters: (() => void)[] = [];
+
 	changed(): void {
 		this.lastProgress = performance.now();
 		this.onChange?.();
+		const waiters = this.waiters;
+		this.waiters = [];
+		for (const wake of waiters) wake();
+	}
+
+	/** Resolves at the next change. */
+	next(): Promise<void> {
+		return new Promise(resolve => this.waiters.push(resolve));
 	}
 
 	get done(): boolean {
@@ -216,15 +226,66 @@ async function submit(phase: Phase, seq: number, startAt: number): Promise<void>
 	phase.changed();
 }
 
-async function runClosed(phase: Phase, concurrency: number): Promise<void> {
+/** Submits tasks `seqs` in one `POST /api/tasks/batch`. */
+async function submitBatch(phase: Phase, seqs: number[]): Promise<void> {
+	const spec = phase.spec;
+	const now = performance.now();
+	for (const seq of seqs) phase.startAt[seq] = phase.sentAt[seq] = now;
+	const tasks = seqs.map(seq => ({
+		terminalId: setup.terminals[seq % setup.terminals.length].id,
+		type: spec.type,
+		payload: payloadFor(spec.phase, seq, spec.payloadBytes)
+	}));
+	try {
+		const reply = await rest.call<{ results: ({ taskId: string } | { error: unknown })[] }>("POST", "/api/tasks/batch", {
+			tasks
+		});
+		const replied = performance.now();
+		seqs.forEach((seq, i) => {
+			phase.repliedAt[seq] = replied;
+			const result = reply.status === 200 ? reply.body?.results?.[i] : undefined;
+			if (result && "taskId" in result) {
+				phase.taskIds[seq] = result.taskId;
+				phase.submitted++;
+			} else {
+				phase.submitErrors++;
+				noteError(`submit:${reply.status}`, result ?? reply.body);
+			}
+		});
+	} catch (err) {
+		for (const seq of seqs) {
+			phase.repliedAt[seq] = performance.now();
+			phase.submitErrors++;
+		}
+		noteError("submit:exception", (err as Error).message);
+	}
+	phase.submitsSettled += seqs.length;
+	phase.changed();
+}
+
+/**
+ * `concurrency` submitters, each sending its next request when its last is answered and, with a
+ * window, only while fewer than `window` tasks are submitted and not yet completed.
+ */
+async function runClosed(phase: Phase, spec: Extract<PhaseSpec, { kind: "closed" }>): Promise<void> {
 	let next = 0;
+	const batch = Math.max(1, spec.batch);
+	let reserved = 0;
+	const outstanding = () => reserved - phase.completed - phase.submitErrors;
 	const submitter = async () => {
 		while (next < phase.n) {
-			const seq = next++;
-			await submit(phase, seq, performance.now());
+			if (spec.window > 0 && outstanding() + batch > spec.window) {
+				await phase.next();
+				continue;
+			}
+			const seqs: number[] = [];
+			while (seqs.length < batch && next < phase.n) seqs.push(next++);
+			reserved += seqs.length;
+			if (batch === 1) await submit(phase, seqs[0], performance.now());
+			else await submitBatch(phase, seqs);
 		}
 	};
-	await Promise.all(Array.from({ length: Math.min(concurrency, phase.n) }, submitter));
+	await Promise.all(Array.from({ length: Math.max(1, Math.min(spec.concurrency, Math.ceil(phase.n / batch))) }, submitter));
 }
 
 /** Sends at fixed intended times whatever the replies do: latency counts from the intended time. */
@@ -263,7 +324,7 @@ async function runPhase(spec: PhaseSpec): Promise<PhaseReport> {
 	const cpu0 = process.threadCpuUsage();
 	const t0 = performance.now();
 	const settled = phase.settle();
-	if (spec.kind === "closed") await runClosed(phase, spec.concurrency);
+	if (spec.kind === "closed") await runClosed(phase, spec);
 	else await runOpen(phase, spec.rate);
 	const timedOut = await settled;
 	const cpu = process.threadCpuUsage(cpu0);

@@ -23,6 +23,10 @@ export interface ClosedLoopSpec {
 	type: string;
 	tasks: number;
 	concurrency: number;
+	/** Tasks per submit: 1 is `POST /api/task/submit`, more is `POST /api/tasks/batch`. */
+	batch: number;
+	/** Tasks submitted but not yet completed, at most (0: no bound beyond the submitters). */
+	window: number;
 	payloadBytes: number;
 	stallMs: number;
 }

@@ -8,6 +8,7 @@ export interface Summary {
 	p50: number;
 	p90: number;
 	p99: number;
+	p999: number;
 	max: number;
 }
 
@@ -15,7 +16,7 @@ export interface Summary {
 export function summarize(values: ArrayLike<number>): Summary {
 	const sorted = Float64Array.from(values).sort();
 	const n = sorted.length;
-	if (n === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+	if (n === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
 	const at = (q: number) => sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))];
 	let sum = 0;
 	for (const v of sorted) sum += v;
@@ -25,6 +26,7 @@ export function summarize(values: ArrayLike<number>): Summary {
 		p50: round(at(0.5)),
 		p90: round(at(0.9)),
 		p99: round(at(0.99)),
+		p999: round(at(0.999)),
 		max: round(sorted[n - 1])
 	};
 }
