@@ -77,15 +77,20 @@ interface DispatcherVars {
 	model: TaskModel;
 	core: Dispatcher;
 	sweepTimer: NodeJS.Timeout;
+	/** Gateway nodes whose sessions this replica has read since they appeared. */
+	gatewaysKnown: Set<string>;
 }
-type DispatcherThis = Service<DispatcherSettings> & DispatcherVars;
+interface DispatcherMethods {
+	learnGateways(): Promise<void>;
+}
+type DispatcherThis = Service<DispatcherSettings> & DispatcherVars & DispatcherMethods;
 
 /** Node IDs of every available dispatcher. */
 function dispatcherNodes(service: DispatcherThis): string[] {
 	return nodesRunning(service.broker, "dispatcher");
 }
 
-const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>, DispatcherVars> = {
+const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, DispatcherVars> = {
 	name: "dispatcher",
 	mixins: [DbMixin(defineTask)],
 	dependencies: ["cache"],
@@ -329,15 +334,51 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 		},
 		/** Replicas came or went: ownership of terminals moves with them. */
 		"$services.changed"(this: DispatcherThis) {
-			this.core?.setOwners(dispatcherNodes(this));
+			if (!this.core) return;
+			this.core.setOwners(dispatcherNodes(this));
+			void this.learnGateways();
 		},
 		/** A node died: its terminals are gone, and the tasks they held but had not acked come back. */
 		async "$node.disconnected"(this: DispatcherThis, ctx: Context<{ node: { id: string } }>) {
 			if (!this.core) return;
 			this.core.presence.removeNode(ctx.params.node.id);
+			this.gatewaysKnown.delete(ctx.params.node.id);
 			this.core.setOwners(dispatcherNodes(this));
-			await this.core.recoverDelivered().catch(err => this.logger.warn("Recovery after a node left failed", err));
+			await this.core
+				.recoverDelivered(this.core.takeDeparture())
+				.catch(err => this.logger.warn("Recovery after a node left failed", err));
 		}
+	},
+	methods: {
+		/**
+		 * Sessions of gateway nodes this replica has not heard from since they (re)appeared: a gateway
+		 * that was cut off (NATS restarted, say) kept its terminals and announces none of them again.
+		 */
+		async learnGateways(this: DispatcherThis) {
+			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+			for (const nodeID of new Set(services.filter(s => s.name === "gateway").map(s => s.nodeID))) {
+				if (this.gatewaysKnown.has(nodeID)) continue;
+				this.gatewaysKnown.add(nodeID);
+				try {
+					const sessions = await this.broker.call<Presence[], Record<string, never>>(
+						"gateway.sessions",
+						{},
+						{ nodeID }
+					);
+					this.core.presence.load(sessions);
+					// Their queues may have waited meanwhile.
+					for (const p of sessions)
+						if (this.core.owns(p.terminalId))
+							void this.core.drainAsked(p.terminalId).catch(err => this.logger.warn("Drain failed", err));
+				} catch (err) {
+					this.gatewaysKnown.delete(nodeID);
+					this.logger.warn(`Could not read the sessions of gateway ${nodeID}: ${(err as Error).message}`);
+				}
+			}
+		}
+	},
+	created(this: DispatcherThis) {
+		this.gatewaysKnown = new Set();
 	},
 	async started(this: DispatcherThis) {
 		this.core = new Dispatcher({
@@ -349,6 +390,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, Record<string, never>
 		this.core.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
 		this.core.presence.load(await this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {}));
+		await this.learnGateways();
 		await this.core.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);
 	},

@@ -107,6 +107,7 @@ export class Dispatcher {
 	private lastRescan = 0;
 	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
 	private owners: string[];
+	private departure: { owners: string[]; nodeIDs: string[] } | null = null;
 	/** Who is connected where, and the terminals' records: kept here rather than asked for per drain. */
 	readonly presence = new PresenceMirror();
 	readonly terminals: TerminalRecords;
@@ -156,6 +157,12 @@ export class Dispatcher {
 		owners.add(this.broker.nodeID);
 		const next = [...owners].sort();
 		if (next.join() === this.owners.join()) return;
+		const gone = this.owners.filter(id => !owners.has(id));
+		if (gone.length > 0)
+			this.departure = {
+				owners: this.departure?.owners ?? this.owners,
+				nodeIDs: [...new Set([...(this.departure?.nodeIDs ?? []), ...gone])]
+			};
 		this.owners = next;
 		// Terminals moved: what this replica knew of their queues and slots is counted again.
 		this.held.clear();
@@ -561,6 +568,9 @@ export class Dispatcher {
 	/** Finds who should take a PENDING task now and lets that terminal drain its queue. */
 	async route(row: TaskRow): Promise<void> {
 		if (row.target) return this.requestDrain(row.target);
+		// A selector task is waiting, whatever this replica believed: drains here scan for it.
+		this.selectorsWaiting = true;
+		this.selectorEpoch++;
 		const selector = parseJson<Selector>(row.selector) ?? {};
 		const matching = this.presence.list().filter(p => labelsMatch(selector.labels, p.labels) && takes(p, row.type));
 		if (matching.length === 0) return;
@@ -1073,19 +1083,43 @@ export class Dispatcher {
 		if (presence) await this.requestDrain(terminalId, presence);
 	}
 
-	/** After a restart: DELIVERED tasks of terminals that are not connected go back to the queue. */
-	async recoverDelivered(): Promise<void> {
-		const online = new Set(this.presenceList().map(p => p.terminalId));
+	/**
+	 * After a restart, or when a replica left: DELIVERED tasks of terminals that are not connected
+	 * go back to the queue. Those of connected terminals that `departed` owned are pushed again, same
+	 * attempt: the replica that wrote them may have died before its push went out, and a terminal
+	 * drops a repeat of an attempt it already has.
+	 */
+	async recoverDelivered(departed?: { owners: string[]; nodeIDs: string[] }): Promise<void> {
 		const now = Date.now();
 		let returned = 0;
-		const rows = (await this.store.allDelivered(100_000)).filter(
-			row => !(row.terminalId && online.has(row.terminalId)) && this.owns(this.keyOf(row))
-		);
-		for (let start = 0; start < rows.length; start += 1000) {
-			const done = await Promise.all(rows.slice(start, start + 1000).map(row => this.returnToQueue(row, now)));
+		let repushed = 0;
+		const mine = (await this.store.allDelivered(100_000)).filter(row => this.owns(this.keyOf(row)));
+		const pushes: Promise<unknown>[] = [];
+		for (let start = 0; start < mine.length; start += 1000) {
+			const done = await Promise.all(
+				mine.slice(start, start + 1000).map(row => {
+					const presence = row.terminalId ? this.presence.get(row.terminalId) : null;
+					if (!presence) return this.returnToQueue(row, now);
+					const previous = departed ? rendezvousOwner(this.keyOf(row), departed.owners) : null;
+					if (previous && departed?.nodeIDs.includes(previous)) {
+						repushed++;
+						pushes.push(this.pushTo(presence, { event: "task", data: toPush(row) }));
+					}
+					return false;
+				})
+			);
 			returned += done.filter(Boolean).length;
 		}
+		await Promise.all(pushes);
 		if (returned > 0) this.logger.info(`Returned ${returned} delivered task(s) of offline terminals to the queue`);
+		if (repushed > 0) this.logger.info(`Pushed ${repushed} delivered task(s) of a replica that left again`);
+	}
+
+	/** Replicas that left since last asked, and the membership they left (for recoverDelivered). */
+	takeDeparture(): { owners: string[]; nodeIDs: string[] } | undefined {
+		const departure = this.departure ?? undefined;
+		this.departure = null;
+		return departure;
 	}
 
 	// ---------------------------------------------------------------- deadlines
@@ -1181,8 +1215,12 @@ export class Dispatcher {
 			if (!this.owns(presence.terminalId)) continue;
 			// Its own queue only: this drain may run well after `waiting` was read, and a selector task
 			// submitted meanwhile is not its to take — those are routed below, by their strategy.
-			if (waiting.has(presence.terminalId))
-				await this.locks.run(presence.terminalId, () => this.drainOnce(presence.terminalId, presence, true));
+			if (!waiting.has(presence.terminalId)) continue;
+			// The database says its queue is not empty: what this replica believed is read again, so that
+			// a stale hint (left by a moment when replicas disagreed on owners) cannot hold the queue.
+			this.emptyQueues.delete(presence.terminalId);
+			this.held.delete(presence.terminalId);
+			await this.locks.run(presence.terminalId, () => this.drainOnce(presence.terminalId, presence, true));
 		}
 		// Only tasks left waiting a whole interval: a fresher one is being routed right now by whoever
 		// queued it, and routing it twice would let the rescan pick over its strategy (round_robin turns).

@@ -88,7 +88,15 @@ describe("cluster of separate processes on NATS and MariaDB", () => {
 			async () => (completed = await cluster.count(type, "COMPLETED")) === ids.length,
 			timeoutMs,
 			() => `${ids.length} ${type} tasks COMPLETED (have ${completed})`
-		);
+		).catch(async (err: Error) => {
+			// Say which tasks did not finish, and where they stand.
+			const stuck: string[] = [];
+			for (const id of ids) {
+				const task = await cluster.query(id);
+				if (task.status !== "COMPLETED") stuck.push(`${id} ${task.status} attempt ${task.attempt}`);
+			}
+			throw new Error(`${err.message}; not COMPLETED: ${stuck.slice(0, 10).join(", ")}`);
+		});
 		assert.equal(await cluster.count(type), ids.length, "no task was created twice");
 		const byTerminal = new Map<string, number>();
 		for (const id of ids) for (const w of workers) if (w.completed.has(id)) byTerminal.set(id, (byTerminal.get(id) ?? 0) + 1);

@@ -336,6 +336,84 @@ describe("REST API", () => {
 
 	// ------------------------------------------------------------------ submit validation
 
+	describe("batch submit", () => {
+		it("takes in each task of a batch or refuses it on its own, in order", async () => {
+			const token = await tern.registerTerminal("batch-a");
+			const before = await taskTotal();
+			const reply = await tern.api<{ results: ({ taskId: string } | { error: { type: string; message: string } })[] }>(
+				"POST",
+				"/api/tasks/batch",
+				{
+					tasks: [
+						{ terminalId: "batch-a", type: "b", payload: { n: 1 } },
+						{ terminalId: "no-such-terminal", type: "b" },
+						{ terminalId: "batch-a", type: "b", payload: { n: 2 } },
+						{ type: "b" },
+						{ terminalId: "batch-a", type: "b", payload: { n: 3 } }
+					]
+				}
+			);
+			assert.equal(reply.status, 200, JSON.stringify(reply.body));
+			const [first, unknown, second, neither, third] = reply.body.results;
+			assert.ok("taskId" in first && "taskId" in second && "taskId" in third);
+			assert.ok("error" in unknown && unknown.error.type === "TERMINAL_NOT_FOUND");
+			assert.ok("error" in neither && neither.error.type === "VALIDATION_ERROR");
+			assert.match(neither.error.message, /terminalId/);
+			assert.equal(await taskTotal(), before + 3, "only the good tasks were created");
+
+			// Queued while the terminal is away, then handed over in order, at most its concurrency at a time.
+			const terminal = await tern.connectTerminal("batch-a", token, { concurrency: 2 });
+			try {
+				const got = [await terminal.nextTask(), await terminal.nextTask()];
+				await new Promise(resolve => setTimeout(resolve, 200));
+				assert.equal(terminal.tasks.length, 2, "no more than its concurrency");
+				assert.deepEqual(
+					got.map(t => (t.payload as { n: number }).n),
+					[1, 2]
+				);
+				for (const task of got) {
+					await terminal.ack(task);
+					await terminal.result(task);
+				}
+				const last = await terminal.nextTask();
+				assert.equal((last.payload as { n: number }).n, 3);
+				for (const id of [first, second].map(r => ("taskId" in r ? r.taskId : ""))) {
+					const view = await tern.api<TaskQueryView>("GET", `/api/task/query?taskId=${id}`);
+					assert.equal(view.body.status, "COMPLETED");
+				}
+			} finally {
+				terminal.close();
+			}
+		});
+
+		it("refuses a batch that is empty, too long or holds a malformed task, creating nothing", async () => {
+			const before = await taskTotal();
+			assertError(await tern.api("POST", "/api/tasks/batch", { tasks: [] }), 422, "VALIDATION_ERROR", /tasks/);
+			assertError(
+				await tern.api("POST", "/api/tasks/batch", {
+					tasks: Array.from({ length: 1001 }, () => ({ terminalId: "batch-a", type: "b" }))
+				}),
+				422,
+				"VALIDATION_ERROR",
+				/tasks/
+			);
+			assertError(
+				await tern.api("POST", "/api/tasks/batch", { tasks: [{ terminalId: "batch-a", type: "b", priorty: 1 }] }),
+				422,
+				"VALIDATION_ERROR",
+				/priorty/
+			);
+			assert.equal(await taskTotal(), before);
+		});
+
+		it("takes a batch from an operator but not from a viewer", async () => {
+			await tern.api("POST", "/api/users", { username: "batch-viewer", password: "viewer-pass-1", role: "viewer" });
+			const viewer = await login("batch-viewer", "viewer-pass-1");
+			const reply = await tern.api("POST", "/api/tasks/batch", { tasks: [{ terminalId: "batch-a", type: "b" }] }, viewer);
+			assertError(reply, 403, "FORBIDDEN");
+		});
+	});
+
 	describe("submit validation", () => {
 		before(async () => {
 			await tern.registerTerminal("val-term");
