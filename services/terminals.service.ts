@@ -211,8 +211,19 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 		},
 		/** Keep the registry's lastActiveAt roughly current, in batches. */
 		async "terminal.active"(this: TerminalsThis, ctx: Context<TerminalActiveEvent>) {
-			for (const item of ctx.params.items)
-				await this.model.update({ lastActiveAt: item.lastActiveAt }, { where: { id: item.terminalId } });
+			// One statement (one commit) per 500 terminals rather than one each: a gateway with many
+			// thousands of terminals reports them all every few seconds.
+			const items = ctx.params.items;
+			for (let start = 0; start < items.length; start += 500) {
+				const chunk = items.slice(start, start + 500);
+				const replacements: unknown[] = [];
+				for (const item of chunk) replacements.push(item.terminalId, item.lastActiveAt);
+				replacements.push(chunk.map(item => item.terminalId));
+				await this.model.sequelize!.query(
+					`UPDATE terminals SET lastActiveAt = CASE id ${chunk.map(() => "WHEN ? THEN ?").join(" ")} ELSE lastActiveAt END WHERE id IN (?)`,
+					{ replacements }
+				);
+			}
 		},
 		async "terminal.disconnected"(this: TerminalsThis, ctx: Context<TerminalDisconnectedEvent>) {
 			await this.model.update({ lastActiveAt: ctx.params.lastActiveAt }, { where: { id: ctx.params.terminalId } });

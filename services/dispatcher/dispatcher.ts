@@ -701,17 +701,10 @@ export class Dispatcher {
 	}
 
 	/**
-	 * PENDING → DELIVERED as a new attempt, then the push. "gone" when the push found no
-	 * connection (the task goes back to PENDING), "lost" when another actor took the task first.
-	 * `reserved`: the terminal's slot is already taken (see reserve).
+	 * PENDING → DELIVERED as a new attempt, then the push (not waited for). "lost" when another
+	 * actor took the task first. `reserved`: the terminal's slot is already taken (see reserve).
 	 */
-	async deliver(
-		row: TaskRow,
-		terminalId: string,
-		now: number,
-		how: Delivery,
-		reserved = false
-	): Promise<TaskRow | "lost" | "gone"> {
+	async deliver(row: TaskRow, terminalId: string, now: number, how: Delivery, reserved = false): Promise<TaskRow | "lost"> {
 		const attempt = row.attempt + 1;
 		// A pulled task has no ack step over plain HTTP: it gets its whole run time before redelivery.
 		const deadline = "pull" in how ? now + row.ackTimeoutMs + row.timeoutMs : now + row.ackTimeoutMs;
@@ -734,8 +727,10 @@ export class Dispatcher {
 		);
 		if (!delivered) return "lost";
 		this.announce(delivered);
-		if ("pull" in how) return delivered;
-		return (await this.pushTask(delivered, how.push)) ? delivered : "gone";
+		// The push is not waited for: a gateway that died holds it until it is found dead (seconds),
+		// and the drain — the terminal's lock — must not wait with it. A failed push returns the task.
+		if ("push" in how) void this.pushTask(delivered, how.push).catch(err => this.logger.error("Push failed", row.id, err));
+		return delivered;
 	}
 
 	/** Pushes a DELIVERED task; when its session is gone, the task goes back to the queue. */
@@ -794,7 +789,7 @@ export class Dispatcher {
 			const free = Math.min(limit ?? concurrency, concurrency - (await this.heldBy(terminalId)));
 			if (free <= 0) return [];
 			const now = Date.now();
-			const pending: Promise<TaskRow | "lost" | "gone">[] = [];
+			const pending: Promise<TaskRow | "lost">[] = [];
 			for (const row of await this.collectFor(terminalId, terminal.labels, free, now)) {
 				if (!this.reserve(terminalId, concurrency)) {
 					this.emptyQueues.delete(terminalId);
@@ -1144,25 +1139,22 @@ export class Dispatcher {
 			const now = Date.now();
 			const batch = this.settings.sweepBatch;
 			const mine = (rows: TaskRow[]) => rows.filter(row => this.owns(this.keyOf(row)));
-			for (const row of mine(await this.store.due("DELIVERED", "deadlineAt", now, batch)))
-				await this.onAckTimeout(row, now);
-			for (const row of mine(await this.store.due("PROCESSING", "deadlineAt", now, batch)))
-				await this.onRunTimeout(row, now);
-			for (const row of mine(await this.store.due("PENDING", "expiresAt", now, batch))) {
-				await this.finish(
-					row,
-					"EXPIRED",
-					{ error: `not delivered within its ttl of ${seconds(Number(row.ttlMs))}` },
-					now
-				);
-			}
-			for (const row of mine(await this.store.due("PENDING", "notBefore", now, batch))) {
+			// Rows side by side: their writes share commits, and a late row does not wait for the others.
+			const each = async (rows: TaskRow[], handle: (row: TaskRow) => Promise<unknown>) => {
+				await Promise.all(rows.map(row => handle(row).catch(err => this.logger.error("Deadline of", row.id, err))));
+			};
+			await each(mine(await this.store.due("DELIVERED", "deadlineAt", now, batch)), row => this.onAckTimeout(row, now));
+			await each(mine(await this.store.due("PROCESSING", "deadlineAt", now, batch)), row => this.onRunTimeout(row, now));
+			await each(mine(await this.store.due("PENDING", "expiresAt", now, batch)), row =>
+				this.finish(row, "EXPIRED", { error: `not delivered within its ttl of ${seconds(Number(row.ttlMs))}` }, now)
+			);
+			await each(mine(await this.store.due("PENDING", "notBefore", now, batch)), async row => {
 				const due = await this.apply(row, { notBefore: null }, { status: "PENDING", attempt: row.attempt });
 				if (due) {
 					this.queuedFor(due);
 					await this.route(due);
 				}
-			}
+			});
 			if (now - this.lastPrune >= 3_600_000) {
 				this.lastPrune = now;
 				this.truncated.clear();
