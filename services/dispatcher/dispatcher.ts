@@ -108,6 +108,7 @@ export class Dispatcher {
 	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
 	private owners: string[];
 	private departure: { owners: string[]; nodeIDs: string[] } | null = null;
+	private readonly ownerCache = new Map<string, string>();
 	/** Who is connected where, and the terminals' records: kept here rather than asked for per drain. */
 	readonly presence = new PresenceMirror();
 	readonly terminals: TerminalRecords;
@@ -164,6 +165,7 @@ export class Dispatcher {
 				nodeIDs: [...new Set([...(this.departure?.nodeIDs ?? []), ...gone])]
 			};
 		this.owners = next;
+		this.ownerCache.clear();
 		// Terminals moved: what this replica knew of their queues and slots is counted again.
 		this.held.clear();
 		this.emptyQueues.clear();
@@ -171,7 +173,16 @@ export class Dispatcher {
 	}
 
 	ownerOf(key: string): string {
-		return rendezvousOwner(key, this.owners) ?? this.broker.nodeID;
+		if (this.owners.length === 1) return this.owners[0];
+		let owner = this.ownerCache.get(key);
+		if (owner === undefined) {
+			// Hashing every key against every replica on each call showed in profiles: remembered
+			// until the membership changes.
+			if (this.ownerCache.size >= 200_000) this.ownerCache.clear();
+			owner = rendezvousOwner(key, this.owners) ?? this.broker.nodeID;
+			this.ownerCache.set(key, owner);
+		}
+		return owner;
 	}
 
 	owns(key: string): boolean {
@@ -286,9 +297,9 @@ export class Dispatcher {
 			throw err;
 		}
 		for (const row of written) this.rows.set(row.id, row);
-		for (const row of rows) this.announce(row);
+		// A task written straight as DELIVERED was never PENDING for anyone to see: one event.
+		for (const row of written) this.announce(row);
 		for (const { row, presence } of direct) {
-			this.announce(row);
 			void this.pushTask(row, presence).catch(err => this.logger.error("Push failed", row.id, err));
 		}
 		// A terminal's queue drains as a whole: one drain per named terminal, not one per task.
