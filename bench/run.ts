@@ -92,6 +92,11 @@ for (const part of PARTS) {
 	log(`── ${part.name} done in ${timings[part.name]} s`);
 }
 
+// A figure without a single value is a measurement that never came to an end (a takeover that never happened).
+for (const row of rows)
+	if (row.values.length === 0)
+		failures.push({ part: row.section, error: `${row.system}: ${row.figure}: no repetition finished (see the detail)` });
+
 // ---------------------------------------------------------------- the comparisons the targets name
 
 const find = (system: string, figure: string, durability?: string) =>
