@@ -31,6 +31,7 @@ import { TaskStore } from "./dispatcher/store.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import { nodesRunning } from "../lib/membership.ts";
+import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
 import {
 	ackParams,
 	connectedParams,
@@ -112,6 +113,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		/** `POST /api/task/submit` → 201 `{ taskId }`; queued, or pushed at once to an online terminal. */
 		submit: {
+			strategy: OWNER_STRATEGY,
 			params: taskBodyParams,
 			async handler(this: DispatcherThis, ctx: Context<SubmitParams, TernMeta>): Promise<SubmitResult> {
 				requireUser(ctx, "operator");
@@ -147,6 +149,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		/** `GET /api/task/pull` (terminal token): hands over up to `limit` tasks and marks them DELIVERED. */
 		pull: {
+			strategy: OWNER_STRATEGY,
 			params: pullParams,
 			async handler(this: DispatcherThis, ctx: Context<PullParams, TernMeta>): Promise<{ tasks: TaskPush[] }> {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
@@ -156,6 +159,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		/** `ack` from a terminal: DELIVERED → PROCESSING. Repeating it is harmless. */
 		ack: {
+			strategy: OWNER_STRATEGY,
 			params: ackParams,
 			async handler(this: DispatcherThis, ctx: Context<AckActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
@@ -165,6 +169,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		/** `progress` from a terminal: percent is kept, log lines are relayed to followers. */
 		progress: {
+			strategy: OWNER_STRATEGY,
 			params: progressParams,
 			async handler(this: DispatcherThis, ctx: Context<ProgressActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
@@ -174,6 +179,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		/** `POST /api/task/result` and the `result` event: the attempt's outcome → 202. */
 		result: {
+			strategy: OWNER_STRATEGY,
 			params: resultParams,
 			async handler(this: DispatcherThis, ctx: Context<ResultActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
