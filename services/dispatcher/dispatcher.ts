@@ -50,6 +50,10 @@ type FinalFields = Pick<Partial<TaskRow>, "output" | "error" | "exitCode">;
 /** Tasks admitted together at most: the store writes up to this many rows in one statement. */
 const ADMIT_CHUNK = 500;
 
+/** Status events are sent together: after this long, or once this many wait. */
+const EVENTS_DELAY_MS = 5;
+const EVENTS_BATCH = 1000;
+
 /** Selector tasks looked at per drain. */
 const SELECTOR_SCAN = 200;
 
@@ -135,6 +139,7 @@ export class Dispatcher {
 	/** Pushes of this turn, one `gateway.pushMany` per gateway node. */
 	private pushes = new Map<string, { items: GatewayPush[]; done: ((sent: boolean) => void)[] }>();
 	private flushScheduled = false;
+	private eventTimer: NodeJS.Timeout | null = null;
 
 	constructor(deps: DispatcherDeps) {
 		this.broker = deps.broker;
@@ -904,6 +909,8 @@ export class Dispatcher {
 				);
 			}
 		}
+		// Status events waiting to go out go first: a follower sees PROCESSING before the progress.
+		this.sendEvents();
 		void this.broker
 			.broadcast("task.progress", {
 				taskId: row.id,
@@ -1140,6 +1147,7 @@ export class Dispatcher {
 		const deadline = Date.now() + timeoutMs;
 		while ((this.sweeping || this.locks.size > 0 || this.flushScheduled) && Date.now() < deadline)
 			await new Promise(resolve => setTimeout(resolve, 10));
+		this.sendEvents();
 		await this.store.commits.drained();
 	}
 
@@ -1257,10 +1265,24 @@ export class Dispatcher {
 		return { rows: rows.map(toView), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
 	}
 
-	/** Announces a durable change to whoever follows (gateways, cache, scheduler): one event per turn. */
+	/**
+	 * Announces a durable change to whoever follows (gateways, cache, scheduler). Events are sent
+	 * together, every few milliseconds: each `task.statuses` goes to every node that listens, and at
+	 * a modest rate one event per task change cost more than the change itself. Nothing waits on them.
+	 */
 	announce(row: TaskRow, extra?: Partial<TaskStatusEvent>): void {
 		this.events.push(toStatusEvent(row, extra));
-		this.scheduleFlush();
+		if (this.events.length >= EVENTS_BATCH) this.sendEvents();
+		else this.eventTimer ??= setTimeout(() => this.sendEvents(), EVENTS_DELAY_MS);
+	}
+
+	private sendEvents(): void {
+		if (this.eventTimer) clearTimeout(this.eventTimer);
+		this.eventTimer = null;
+		if (this.events.length === 0) return;
+		const event: TaskStatusesEvent = { events: this.events };
+		this.events = [];
+		void this.broker.broadcast("task.statuses", event).catch(() => undefined);
 	}
 
 	private scheduleFlush(): void {
@@ -1269,14 +1291,9 @@ export class Dispatcher {
 		setImmediate(() => this.flush());
 	}
 
-	/** Sends this turn's status events and pushes. */
+	/** Sends this turn's pushes, one `gateway.pushMany` per gateway node. */
 	private flush(): void {
 		this.flushScheduled = false;
-		if (this.events.length > 0) {
-			const event: TaskStatusesEvent = { events: this.events };
-			this.events = [];
-			void this.broker.broadcast("task.statuses", event).catch(() => undefined);
-		}
 		const pushes = this.pushes;
 		this.pushes = new Map();
 		for (const [nodeID, batch] of pushes) {
