@@ -12,19 +12,29 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type {
 	ClientClientToServer,
 	ClientServerToClient,
+	PushManyParams,
 	Presence,
 	Principal,
+	RepliesParams,
+	ReplyAnswer,
+	ResultStatus,
+	SocketErrorPayload,
 	SocketReply,
 	TaskProgressEvent,
 	TaskQueryView,
 	TaskStatusEvent,
 	TaskStatusesEvent,
+	TerminalActiveEvent,
 	TerminalClientToServer,
 	TerminalRecord,
 	TerminalRevokedEvent,
+	TerminalReply,
 	TerminalServerToClient
 } from "../lib/contracts.ts";
-import { Errors, toErrorPayload } from "../lib/errors.ts";
+import { ErrorTypes, Errors, toErrorPayload } from "../lib/errors.ts";
+import { nodesRunning } from "../lib/membership.ts";
+import { rendezvousOwner } from "../lib/strategies/index.ts";
+import { ReplyBatcher } from "./gateway/replies.ts";
 import { SocketIoSession, WebSocketSession, type OutboundEvent, type TerminalSession } from "./gateway/sessions.ts";
 
 export interface GatewaySettings extends ServiceSettingSchema {
@@ -38,10 +48,11 @@ export interface GatewaySettings extends ServiceSettingSchema {
 	activityFlushInterval: number;
 	/** Largest inbound message, bytes. @defaultValue 1 MiB */
 	maxMessageBytes: number;
+	/** Acks and results sent to the dispatcher in one call at most (more wait for the next). @defaultValue 500 */
+	replyBatchSize: number;
 }
 
 type ClientSocket = Socket<ClientClientToServer, ClientServerToClient>;
-type InboundType = "heartbeat" | "ack" | "progress" | "result";
 const INBOUND: ReadonlySet<string> = new Set(["heartbeat", "ack", "progress", "result"]);
 
 interface GatewayVars {
@@ -53,6 +64,7 @@ interface GatewayVars {
 	wss: WebSocketServer;
 	sessions: Map<string, TerminalSession>;
 	wsFollowers: Map<string, Set<WebSocket>>;
+	replies: ReplyBatcher;
 	timers: NodeJS.Timeout[];
 	onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
@@ -65,7 +77,9 @@ interface GatewayMethods {
 	): Promise<{ terminal: TerminalRecord; concurrency: number }>;
 	register(session: TerminalSession): Promise<void>;
 	unregister(session: TerminalSession): Promise<void>;
+	inbound(session: TerminalSession, type: string, data: unknown): Promise<Record<string, unknown>>;
 	handle(session: TerminalSession, type: string, data: unknown): Promise<Record<string, unknown>>;
+	sendReplies(replies: TerminalReply[]): Promise<ReplyAnswer[]>;
 	currentStatus(taskId: string, principal: Principal): Promise<TaskStatusEvent>;
 	setupSocketIo(): void;
 	setupWebSocket(): void;
@@ -104,6 +118,46 @@ function parseCapabilities(value: unknown): string[] | undefined {
 	return names.slice(0, 64);
 }
 
+/** Terminals per `terminal.active` event: about 0.3 MiB of JSON, well under NATS's largest message. */
+const ACTIVITY_CHUNK = 5000;
+
+const HEARTBEAT_ANSWER = Promise.resolve({ ok: true as const });
+
+/** The dispatcher's reply of an `ack` or `result` message (the fields it takes), for this terminal. */
+function toReply(terminalId: string, kind: "ack" | "result", data: unknown): TerminalReply {
+	if (typeof data !== "object" || data === null || Array.isArray(data))
+		throw Errors.badRequest(`'${kind}' needs an object with taskId and attempt`);
+	const message = data as Record<string, unknown>;
+	if (message.terminalId !== undefined && message.terminalId !== terminalId)
+		throw Errors.forbidden(`The token is for terminal '${terminalId}', not '${String(message.terminalId)}'`);
+	// Checked by the dispatcher: the types here are what the message claims.
+	const base = { terminalId, taskId: message.taskId as string, attempt: message.attempt as number };
+	if (kind === "ack") return { kind, ...base };
+	const reply: TerminalReply = { kind, ...base, status: message.status as ResultStatus };
+	if (message.output !== undefined) reply.output = message.output;
+	if (message.error !== undefined) reply.error = message.error as string;
+	if (message.exitCode !== undefined) reply.exitCode = message.exitCode as number;
+	return reply;
+}
+
+/** A batch's validation error about its only reply, worded as about that reply: `attempt`, not `replies[0].attempt`. */
+function alone(error: SocketErrorPayload): SocketErrorPayload {
+	const unprefix = (text: string) => text.replaceAll("replies[0].", "");
+	const data = Array.isArray(error.data)
+		? (error.data as Record<string, unknown>[]).map(item => ({
+				...item,
+				...(typeof item.field === "string" ? { field: unprefix(item.field) } : {}),
+				...(typeof item.message === "string" ? { message: unprefix(item.message) } : {})
+			}))
+		: error.data;
+	return { ...error, message: unprefix(error.message), data };
+}
+
+/** A dispatcher's error answer as an error to hand to the terminal. */
+function errorOf(payload: SocketErrorPayload): Error {
+	return Object.assign(new Error(payload.message), payload);
+}
+
 function statusFromView(view: TaskQueryView, terminalId: string | null): TaskStatusEvent {
 	return {
 		taskId: view.taskId,
@@ -139,7 +193,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		heartbeatTimeout: 60_000,
 		heartbeatCheckInterval: 5000,
 		activityFlushInterval: 5000,
-		maxMessageBytes: 1024 * 1024
+		maxMessageBytes: 1024 * 1024,
+		replyBatchSize: 500
 	},
 	actions: {
 		/** Sends an event to a terminal connected to this node; TERMINAL_NOT_CONNECTED otherwise. */
@@ -160,11 +215,55 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			}
 		},
 
-		/** The presence of every session of this node: caches rebuild from it when they start. */
+		/**
+		 * Many pushes in one call (the dispatcher's deliveries of one turn to this node): one boolean
+		 * per push, same order — true when sent to the live session (the named one, when given),
+		 * false when the terminal is not connected here.
+		 */
+		pushMany: {
+			visibility: "public",
+			params: {
+				pushes: {
+					type: "array",
+					items: {
+						type: "object",
+						props: {
+							terminalId: "string",
+							sessionId: { type: "string", optional: true },
+							event: { type: "enum", values: ["task", "cancel", "reconnect"] },
+							data: "object"
+						}
+					}
+				}
+			},
+			handler(this: GatewayThis, ctx: Context<PushManyParams>): boolean[] {
+				return ctx.params.pushes.map(push => {
+					const session = this.sessions.get(push.terminalId);
+					if (!session || (push.sessionId && session.id !== push.sessionId)) return false;
+					session.send(push);
+					return true;
+				});
+			}
+		},
+
+		/**
+		 * The presence of the sessions of this node: caches rebuild from it when they start. All of
+		 * them, or a page (`offset`, `limit`): a few thousand sessions already pass the transporter's
+		 * largest message (NATS: 1 MiB by default).
+		 */
 		sessions: {
 			visibility: "public",
-			handler(this: GatewayThis): (Presence & { transport: string })[] {
-				return [...this.sessions.values()].map(s => ({
+			params: {
+				offset: { type: "number", integer: true, min: 0, optional: true },
+				limit: { type: "number", integer: true, min: 1, optional: true }
+			},
+			handler(this: GatewayThis, ctx: Context<{ offset?: number; limit?: number }>): (Presence & { transport: string })[] {
+				const offset = ctx.params.offset ?? 0;
+				const sessions = [...this.sessions.values()].slice(
+					offset,
+					ctx.params.limit ? offset + ctx.params.limit : undefined
+				);
+				return sessions.map(s => ({
 					terminalId: s.terminalId,
 					nodeID: this.broker.nodeID,
 					sessionId: s.id,
@@ -293,12 +392,27 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				.catch(err => this.logger.warn(`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`));
 		},
 
-		/** One inbound message from a terminal, whatever the transport. */
-		async handle(this: GatewayThis, session: TerminalSession, type: string, data: unknown) {
+		/**
+		 * One inbound message from a terminal, whatever the transport: its answer, or the error to
+		 * tell the terminal. Acks and results go to the dispatcher in batches; the rest one by one.
+		 */
+		inbound(this: GatewayThis, session: TerminalSession, type: string, data: unknown) {
 			session.touch();
+			// Nothing to wait for: a heartbeat needs no place in the session's order.
+			if (type === "heartbeat") return HEARTBEAT_ANSWER;
+			if (type !== "ack" && type !== "result") return session.inOrder(() => this.handle(session, type, data));
+			return session
+				.inBatch(() => this.replies.add(toReply(session.terminalId, type, data)))
+				.then(answer => {
+					if ("error" in answer) throw errorOf(answer.error);
+					return { ok: true, ...answer.ok };
+				});
+		},
+
+		/** A message that goes to the dispatcher on its own (progress), or is refused here. */
+		async handle(this: GatewayThis, session: TerminalSession, type: string, data: unknown) {
 			if (!INBOUND.has(type))
 				throw Errors.badRequest(`Unknown message type '${type}': expected heartbeat, ack, progress or result`);
-			if ((type as InboundType) === "heartbeat") return { ok: true };
 			if (typeof data !== "object" || data === null || Array.isArray(data))
 				throw Errors.badRequest(`'${type}' needs an object with taskId and attempt`);
 			const { type: _drop, ...params } = data as Record<string, unknown>;
@@ -307,6 +421,64 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				meta
 			});
 			return { ok: true, ...reply };
+		},
+
+		/**
+		 * Sends replies to the dispatcher node that owns their terminal (the one whose queue and
+		 * deadlines they touch; the dispatchers choose it the same way), one call per node. A call
+		 * that fails (owner gone, timeout) is made once more to any dispatcher; if that fails too,
+		 * each of its replies is answered with the error. A batch refused as invalid (one terminal's
+		 * malformed reply) is sent again one reply at a time, so that only that one is refused.
+		 */
+		async sendReplies(this: GatewayThis, replies: TerminalReply[]): Promise<ReplyAnswer[]> {
+			const nodes = nodesRunning(this.broker, "dispatcher");
+			const groups = new Map<string | null, number[]>();
+			for (let i = 0; i < replies.length; i++) {
+				const owner = rendezvousOwner(replies[i].terminalId, nodes);
+				const group = groups.get(owner);
+				if (group) group.push(i);
+				else groups.set(owner, [i]);
+			}
+			const call = (part: TerminalReply[], nodeID: string | null) =>
+				this.broker.call<ReplyAnswer[], RepliesParams>("dispatcher.replies", { replies: part }, nodeID ? { nodeID } : {});
+			const send = async (part: TerminalReply[], owner: string | null): Promise<ReplyAnswer[]> => {
+				let failure: unknown;
+				for (const nodeID of owner === null ? [null] : [owner, null]) {
+					try {
+						return await call(part, nodeID);
+					} catch (err) {
+						failure = err;
+						if ((err as { type?: unknown }).type === ErrorTypes.VALIDATION) break;
+					}
+				}
+				if ((failure as { type?: unknown }).type !== ErrorTypes.VALIDATION) {
+					const error = toErrorPayload(failure);
+					return part.map(() => ({ error }));
+				}
+				if (part.length === 1) return [{ error: alone(toErrorPayload(failure)) }];
+				// One by one, each terminal's in order.
+				const answers: ReplyAnswer[] = new Array<ReplyAnswer>(part.length);
+				const chains = new Map<string, Promise<void>>();
+				part.forEach((reply, k) => {
+					const next = (chains.get(reply.terminalId) ?? Promise.resolve()).then(async () => {
+						answers[k] = (await send([reply], owner))[0];
+					});
+					chains.set(reply.terminalId, next);
+				});
+				await Promise.all(chains.values());
+				return answers;
+			};
+			const answers: ReplyAnswer[] = new Array<ReplyAnswer>(replies.length);
+			await Promise.all(
+				[...groups].map(async ([owner, indexes]) => {
+					const got = await send(
+						indexes.map(i => replies[i]),
+						owner
+					);
+					for (let k = 0; k < indexes.length; k++) answers[indexes[k]] = got[k];
+				})
+			);
+			return answers;
 		},
 
 		async currentStatus(this: GatewayThis, taskId: string, principal: Principal) {
@@ -354,25 +526,24 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			});
 			this.terminalNs.on("connection", socket => {
 				const session = socket.data.session as SocketIoSession;
-				for (const type of INBOUND) {
-					socket.on(type as InboundType, (...args: unknown[]) => {
-						const reply = typeof args[args.length - 1] === "function" ? (args.pop() as SocketReply) : undefined;
-						session
-							.inOrder(() => this.handle(session, type, args[0]))
-							.then(
-								result => reply?.(result as Parameters<SocketReply>[0]),
-								err => {
-									const error = toErrorPayload(err, type);
-									socket.emit("error", error);
-									reply?.({ ok: false, error });
-								}
-							);
-					});
-				}
-				socket.onAny((event: string) => {
-					if (INBOUND.has(event)) return;
-					session.touch();
-					socket.emit("error", toErrorPayload(Errors.badRequest(`Unknown event '${event}'`), event));
+				// The handshake has been read: the connection's first HTTP request (its headers, its
+				// parser's state) would otherwise stay in memory as long as the connection, KiBs each.
+				(socket.conn as { request: IncomingMessage | null }).request = null;
+				// One listener for every event rather than one per type: less memory per connection.
+				socket.onAny((event: string, ...args: unknown[]) => {
+					if (!INBOUND.has(event)) {
+						session.touch();
+						return void socket.emit("error", toErrorPayload(Errors.badRequest(`Unknown event '${event}'`), event));
+					}
+					const reply = typeof args[args.length - 1] === "function" ? (args.pop() as SocketReply) : undefined;
+					this.inbound(session, event, args[0]).then(
+						result => reply?.(result as Parameters<SocketReply>[0]),
+						err => {
+							const error = toErrorPayload(err, event);
+							socket.emit("error", error);
+							reply?.({ ok: false, error });
+						}
+					);
 				});
 				socket.on("disconnect", () => void this.unregister(session));
 				void this.register(session);
@@ -467,7 +638,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 					const type = (message as { type?: unknown } | null)?.type;
 					if (typeof message !== "object" || message === null || typeof type !== "string")
 						return sendError(Errors.badRequest("The message has no 'type'"));
-					session.inOrder(() => this.handle(session, type, message)).catch(err => sendError(err, type));
+					this.inbound(session, type, message).catch(err => sendError(err, type));
 				});
 				ws.on("close", () => void this.unregister(session));
 				ws.on("error", err => this.logger.debug("Terminal socket error", err));
@@ -509,19 +680,26 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			}
 		},
 
+		/** Activity since the last flush, in events of ACTIVITY_CHUNK terminals at most (one message each). */
 		flushActivity(this: GatewayThis) {
-			const items = [];
+			let items: TerminalActiveEvent["items"] = [];
+			const flush = () => {
+				if (items.length > 0) void this.broker.broadcast("terminal.active", { items }).catch(() => undefined);
+				items = [];
+			};
 			for (const session of this.sessions.values()) {
 				if (!session.dirty) continue;
 				session.dirty = false;
 				items.push({ terminalId: session.terminalId, lastActiveAt: session.lastActiveAt });
+				if (items.length >= ACTIVITY_CHUNK) flush();
 			}
-			if (items.length > 0) void this.broker.broadcast("terminal.active", { items }).catch(() => undefined);
+			flush();
 		}
 	},
 	created(this: GatewayThis) {
 		this.sessions = new Map();
 		this.wsFollowers = new Map();
+		this.replies = new ReplyBatcher(replies => this.sendReplies(replies), this.settings.replyBatchSize);
 		this.timers = [];
 		this.ownServer = null;
 	},
@@ -543,6 +721,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	},
 	async stopped(this: GatewayThis) {
 		for (const timer of this.timers) clearInterval(timer);
+		this.replies.flush();
 		// Graceful stop: terminals are told to reconnect (to another gateway, in a cluster).
 		for (const session of this.sessions.values()) {
 			session.send({ event: "reconnect", data: { reason: "gateway shutting down" } });

@@ -6,12 +6,21 @@ import { randomUUID } from "node:crypto";
 import type { Socket } from "socket.io";
 import type { WebSocket } from "ws";
 import type {
+	ReplyAnswer,
 	SocketErrorPayload,
 	TaskPush,
 	TerminalClientToServer,
 	TerminalServerToClient,
 	Labels
 } from "../../lib/contracts.ts";
+import type { Batched } from "./replies.ts";
+
+/** Where the handling of an inbound message stands: `done` settles (never rejects) once it is answered. */
+interface Step {
+	open(): boolean;
+	done: Promise<unknown>;
+}
+const SETTLED: Step = { open: () => false, done: Promise.resolve() };
 
 export type TerminalSocket = Socket<TerminalClientToServer, TerminalServerToClient>;
 
@@ -40,7 +49,8 @@ export abstract class TerminalSession {
 	lastActiveAt = this.connectedAt;
 	/** Activity not yet reported to the cluster. */
 	dirty = false;
-	private inbox: Promise<unknown> = Promise.resolve();
+	/** Where the handling of the last inbound message stands. */
+	private last: Promise<Step> = Promise.resolve(SETTLED);
 	abstract readonly transport: "socket.io" | "websocket";
 
 	constructor(info: SessionInfo) {
@@ -56,13 +66,30 @@ export abstract class TerminalSession {
 	}
 
 	/**
-	 * Runs the handling of inbound messages one after another, in arrival order: a result sent
-	 * right behind its ack must not overtake it.
+	 * Inbound messages are handled one after another, in arrival order: a result sent right
+	 * behind its ack must not overtake it. `work` starts once the message before it is answered.
 	 */
 	inOrder<T>(work: () => Promise<T>): Promise<T> {
-		const result = this.inbox.then(work, work);
-		this.inbox = result.catch(() => undefined);
+		const result = this.last.then(step => step.done).then(work);
+		this.last = Promise.resolve({ open: () => false, done: result.catch(() => undefined) });
 		return result;
+	}
+
+	/**
+	 * The same order for a reply that goes to the dispatcher in a batch: it joins the batch the
+	 * message before it is in while that one is not yet sent (the dispatcher handles a batch's
+	 * replies in order), else it waits for that message's answer first. `join` adds it to a batch.
+	 */
+	inBatch(join: () => Batched): Promise<ReplyAnswer> {
+		const joined = this.last.then(async step => {
+			if (!step.open()) await step.done;
+			return join();
+		});
+		this.last = joined.then(
+			batched => ({ open: batched.open, done: batched.answer }),
+			() => SETTLED
+		);
+		return joined.then(batched => batched.answer);
 	}
 
 	abstract send(message: OutboundEvent): void;
