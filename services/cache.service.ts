@@ -3,6 +3,7 @@
  * the latest state of hot tasks (LRU) and final results (24 h). Every replica follows the same
  * broadcast events, so each holds the same picture; the database stays the source of truth.
  */
+import { readAll } from "../lib/paging.ts";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { LRUCache } from "lru-cache";
 import {
@@ -56,12 +57,22 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 			}
 		},
 
-		/** Live connections, all or of the named terminals. */
+		/** Live connections, all (a page of them with offset/limit; see lib/paging.ts) or of the named terminals. */
 		presenceList: {
 			visibility: "public",
-			params: { terminalIds: { type: "array", items: "string", optional: true } },
-			handler(this: CacheThis, ctx: Context<{ terminalIds?: string[] }>): Presence[] {
-				if (!ctx.params.terminalIds) return [...this.presence.values()];
+			params: {
+				terminalIds: { type: "array", items: "string", optional: true },
+				offset: { type: "number", integer: true, min: 0, optional: true },
+				limit: { type: "number", integer: true, min: 1, optional: true }
+			},
+			handler(this: CacheThis, ctx: Context<{ terminalIds?: string[]; offset?: number; limit?: number }>): Presence[] {
+				if (!ctx.params.terminalIds) {
+					const all = [...this.presence.values()];
+					const offset = ctx.params.offset ?? 0;
+					return ctx.params.limit || offset
+						? all.slice(offset, ctx.params.limit ? offset + ctx.params.limit : undefined)
+						: all;
+				}
 				return ctx.params.terminalIds.map(id => this.presence.get(id)).filter((p): p is Presence => Boolean(p));
 			}
 		},
@@ -127,7 +138,7 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
 			if (!services.some(s => s.name === "gateway" && s.nodeID === nodeID)) return;
 			try {
-				const sessions = await this.broker.call<Presence[], Record<string, never>>("gateway.sessions", {}, { nodeID });
+				const sessions = await readAll<Presence>(this.broker, "gateway.sessions", { nodeID });
 				for (const p of sessions) {
 					const current = this.presence.get(p.terminalId);
 					if (!current || current.connectedAt <= p.connectedAt) this.presence.set(p.terminalId, p);

@@ -32,6 +32,7 @@ import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
+import { readAll } from "../lib/paging.ts";
 import {
 	ackParams,
 	connectedParams,
@@ -366,11 +367,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 				if (this.gatewaysKnown.has(nodeID)) continue;
 				this.gatewaysKnown.add(nodeID);
 				try {
-					const sessions = await this.broker.call<Presence[], Record<string, never>>(
-						"gateway.sessions",
-						{},
-						{ nodeID }
-					);
+					const sessions = await readAll<Presence>(this.broker, "gateway.sessions", { nodeID });
 					this.core.presence.load(sessions);
 					// Their queues may have waited meanwhile.
 					for (const p of sessions)
@@ -395,7 +392,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		});
 		this.core.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
-		this.core.presence.load(await this.broker.call<Presence[], Record<string, never>>("cache.presenceList", {}));
+		this.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
 		await this.learnGateways();
 		await this.core.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);

@@ -2,6 +2,7 @@
  * The dispatcher's core: submit, routing, delivery, the terminal's replies, and the sweep
  * that enforces deadlines.
  */
+import { performance } from "node:perf_hooks";
 import type { Logger, ServiceBroker } from "moleculer";
 import { Op, type WhereOptions } from "sequelize";
 import { LRUCache } from "lru-cache";
@@ -50,7 +51,7 @@ type FinalFields = Pick<Partial<TaskRow>, "output" | "error" | "exitCode">;
 /** Tasks admitted together at most: the store writes up to this many rows in one statement. */
 const ADMIT_CHUNK = 500;
 
-/** Status events are sent together: after this long, or once this many wait. */
+/** Status events are sent together: at most once per this long, or once this many wait. */
 const EVENTS_DELAY_MS = 5;
 const EVENTS_BATCH = 1000;
 
@@ -139,7 +140,8 @@ export class Dispatcher {
 	/** Pushes of this turn, one `gateway.pushMany` per gateway node. */
 	private pushes = new Map<string, { items: GatewayPush[]; done: ((sent: boolean) => void)[] }>();
 	private flushScheduled = false;
-	private eventTimer: NodeJS.Timeout | null = null;
+	private eventTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+	private lastEventsAt = 0;
 
 	constructor(deps: DispatcherDeps) {
 		this.broker = deps.broker;
@@ -1267,19 +1269,25 @@ export class Dispatcher {
 
 	/**
 	 * Announces a durable change to whoever follows (gateways, cache, scheduler). Events are sent
-	 * together, every few milliseconds: each `task.statuses` goes to every node that listens, and at
-	 * a modest rate one event per task change cost more than the change itself. Nothing waits on them.
+	 * together — at the end of the turn when quiet, at most every few milliseconds when busy: each
+	 * `task.statuses` goes to every node that listens, and one per change cost more than the change.
 	 */
 	announce(row: TaskRow, extra?: Partial<TaskStatusEvent>): void {
 		this.events.push(toStatusEvent(row, extra));
-		if (this.events.length >= EVENTS_BATCH) this.sendEvents();
-		else this.eventTimer ??= setTimeout(() => this.sendEvents(), EVENTS_DELAY_MS);
+		if (this.events.length >= EVENTS_BATCH) return this.sendEvents();
+		// Quiet: at the end of this turn. Busy (sent less than EVENTS_DELAY_MS ago): a little later.
+		const wait = this.lastEventsAt + EVENTS_DELAY_MS - performance.now();
+		this.eventTimer ??= wait <= 0 ? setImmediate(() => this.sendEvents()) : setTimeout(() => this.sendEvents(), wait);
 	}
 
 	private sendEvents(): void {
-		if (this.eventTimer) clearTimeout(this.eventTimer);
+		if (this.eventTimer) {
+			clearTimeout(this.eventTimer as NodeJS.Timeout);
+			clearImmediate(this.eventTimer as NodeJS.Immediate);
+		}
 		this.eventTimer = null;
 		if (this.events.length === 0) return;
+		this.lastEventsAt = performance.now();
 		const event: TaskStatusesEvent = { events: this.events };
 		this.events = [];
 		void this.broker.broadcast("task.statuses", event).catch(() => undefined);
