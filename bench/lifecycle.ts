@@ -53,6 +53,7 @@ type Mode = (typeof MODES)[number];
 const { values: args } = parseArgs({
 	options: {
 		mode: { type: "string", default: "both" },
+		topology: { type: "string", default: "roles" },
 		quick: { type: "boolean", default: false },
 		terminals: { type: "string" },
 		"terminal-concurrency": { type: "string" },
@@ -78,6 +79,8 @@ const { values: args } = parseArgs({
 if (args.help) {
 	console.log(`Usage: node bench/lifecycle.ts [options]
   --mode M                  embedded, cluster or both (both)
+  --topology T              cluster: roles (one role per process, six processes) or full (two processes
+                            with every service each) (roles)
   --quick                   small sizes for CI (20 terminals, 300 tasks, 100/s for 2 s open loop)
   --terminals N             socket.io terminals (100)
   --terminal-concurrency N  slots each terminal advertises (4)
@@ -141,15 +144,30 @@ const params = {
 const here = dirname(fileURLToPath(import.meta.url));
 const outFile = args.out ?? join(here, "results", quick || modes.length < 2 ? "lifecycle.tmp.json" : "lifecycle.json");
 
-/** The cluster's nodes, as the cluster test suite runs them. */
-const CLUSTER_NODES: NodeSpec[] = [
-	{ id: "api", services: ["api", "auth", "terminals"] },
-	{ id: "cache", services: ["cache"] },
-	{ id: "disp-1", services: ["dispatcher"] },
-	{ id: "disp-2", services: ["dispatcher"] },
-	{ id: "gw-1", services: ["gateway"] },
-	{ id: "gw-2", services: ["gateway"] }
-];
+/**
+ * The cluster's nodes. "roles": one role per process, as the cluster test suite and the k8s
+ * manifests run them. "full": two processes with every task service each — the same replicas of
+ * each role, with half the hops between processes.
+ */
+const TOPOLOGIES: Record<string, NodeSpec[]> = {
+	roles: [
+		{ id: "api", services: ["api", "auth", "terminals"] },
+		{ id: "cache", services: ["cache"] },
+		{ id: "disp-1", services: ["dispatcher"] },
+		{ id: "disp-2", services: ["dispatcher"] },
+		{ id: "gw-1", services: ["gateway"] },
+		{ id: "gw-2", services: ["gateway"] }
+	],
+	full: [
+		{ id: "node-1", services: ["api", "auth", "terminals", "cache", "dispatcher", "gateway"] },
+		{ id: "node-2", services: ["api", "auth", "terminals", "cache", "dispatcher", "gateway"] }
+	]
+};
+if (!(args.topology in TOPOLOGIES)) {
+	console.error(`--topology must be roles or full, got '${args.topology}'`);
+	process.exit(2);
+}
+const CLUSTER_NODES = TOPOLOGIES[args.topology];
 
 const ms = (v: number) => round(v, 2);
 const mib = (bytes: number) => round(bytes / 1024 / 1024, 1);

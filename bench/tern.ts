@@ -6,6 +6,9 @@
  * JSON read back into rows.
  *
  *   node bench/tern.ts [--quick] [--reps N] [--mode embedded|cluster|both]
+ *
+ * Cluster mode runs twice: two processes with every service each ("tern cluster"), and six
+ * processes with one role each ("tern cluster, a role per process", as the k8s manifests deploy).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,6 +22,18 @@ import { printRows } from "./lib/report.ts";
 const LIFECYCLE = fileURLToPath(new URL("./lifecycle.ts", import.meta.url));
 
 type Mode = "embedded" | "cluster";
+/**
+ * How the cluster's services are spread: "full", two processes with every service each (the
+ * cluster rows without a suffix); "roles", six processes with one role each, as the k8s manifests
+ * deploy them.
+ */
+type Topology = "full" | "roles";
+
+const SYSTEM: Record<string, string> = {
+	embedded: "tern embedded",
+	"cluster:full": "tern cluster",
+	"cluster:roles": "tern cluster, a role per process"
+};
 
 const DURABILITY: Record<Mode, string> = {
 	embedded: "sqlite WAL synchronous=NORMAL",
@@ -53,12 +68,14 @@ interface ModeJson {
 }
 
 /** The parameters of a suite run of one mode. */
-function argsFor(mode: Mode, options: Options, out: string): string[] {
+function argsFor(mode: Mode, topology: Topology, options: Options, out: string): string[] {
 	const quick = options.quick;
 	return [
 		LIFECYCLE,
 		"--mode",
 		mode,
+		"--topology",
+		topology,
 		"--terminals",
 		String(quick ? 100 : 1000),
 		"--terminal-concurrency",
@@ -99,8 +116,8 @@ function runChild(args: string[], log: (line: string) => void): Promise<number> 
 	});
 }
 
-function rowsOf(mode: Mode, json: ModeJson, options: Options): Row[] {
-	const system = `tern ${mode}`;
+function rowsOf(mode: Mode, topology: Topology, json: ModeJson, options: Options): Row[] {
+	const system = SYSTEM[mode === "embedded" ? mode : `${mode}:${topology}`];
 	const durability = DURABILITY[mode];
 	const closed = json.phases.filter(p => p.kind === "closed" && p.phase !== "warmup");
 	const rows: Row[] = [
@@ -111,7 +128,7 @@ function rowsOf(mode: Mode, json: ModeJson, options: Options): Row[] {
 			figure: "tasks/s, submit→COMPLETED, closed loop",
 			unit: "tasks/s",
 			values: closed.map(p => p.tasksPerSecond),
-			...(mode === "cluster" && !options.quick ? { target: { op: ">=", value: 3000 } } : {}),
+			...(mode === "cluster" && !options.quick ? { target: { op: ">=" as const, value: 3000 } } : {}),
 			detail: {
 				terminals: options.quick ? 100 : 1000,
 				batch: 100,
@@ -167,13 +184,15 @@ function rowsOf(mode: Mode, json: ModeJson, options: Options): Row[] {
 	return rows;
 }
 
-export function runMode(mode: Mode, options: Options): Promise<Row[]> {
+export function runMode(mode: Mode, options: Options, topology: Topology = "full"): Promise<Row[]> {
 	return (async () => {
 		const dir = mkdtempSync(join(tmpdir(), "tern-suite-"));
 		const out = join(dir, `${mode}.json`);
 		try {
-			options.log(`tern ${mode}: lifecycle benchmark (${options.quick ? "quick" : "full"}, ${options.reps} rep(s))`);
-			const code = await runChild(argsFor(mode, options, out), options.log);
+			options.log(
+				`tern ${mode}${mode === "cluster" ? ` (${topology})` : ""}: lifecycle benchmark (${options.quick ? "quick" : "full"}, ${options.reps} rep(s))`
+			);
+			const code = await runChild(argsFor(mode, topology, options, out), options.log);
 			let json: { results: Record<string, ModeJson> };
 			try {
 				json = JSON.parse(readFileSync(out, "utf8")) as { results: Record<string, ModeJson> };
@@ -183,7 +202,7 @@ export function runMode(mode: Mode, options: Options): Promise<Row[]> {
 			const result = json.results[mode];
 			if (!result) throw new Error(`tern ${mode}: no results for the mode (exit ${code})`);
 			if (!result.ok) throw new Error(`tern ${mode}: ${result.failures.join("; ")}`);
-			return rowsOf(mode, result, options);
+			return rowsOf(mode, topology, result, options);
 		} finally {
 			rmSync(dir, { recursive: true, force: true });
 		}
@@ -202,8 +221,11 @@ if (import.meta.main) {
 	});
 	const quick = values.quick ?? false;
 	const options: Options = { quick, reps: Number(values.reps ?? (quick ? 1 : 3)), log: line => console.error(line) };
-	const modes: Mode[] = values.mode === "both" ? ["embedded", "cluster"] : [values.mode as Mode];
 	const rows: Row[] = [];
-	for (const mode of modes) rows.push(...(await runMode(mode, options)));
+	if (values.mode !== "cluster") rows.push(...(await runMode("embedded", options)));
+	if (values.mode !== "embedded") {
+		rows.push(...(await runMode("cluster", options, "full")));
+		rows.push(...(await runMode("cluster", options, "roles")));
+	}
 	printRows(rows);
 }
