@@ -209,7 +209,11 @@ export function runMode(mode: Mode, options: Options, topology: Topology = "full
 	})();
 }
 
-export const run: Part = async options => [...(await runMode("embedded", options)), ...(await runMode("cluster", options))];
+export const run: Part = async options => [
+	...(await runMode("embedded", options)),
+	...(await runMode("cluster", options, "full")),
+	...(await runMode("cluster", options, "roles"))
+];
 
 if (import.meta.main) {
 	const { values } = parseArgs({
