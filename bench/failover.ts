@@ -38,11 +38,12 @@ import { parseArgs } from "node:util";
 import { io, type Socket } from "socket.io-client";
 import type { TaskPush } from "../lib/contracts.ts";
 import { rendezvousOwner } from "../lib/strategies/index.ts";
-import { meets, spread, type Options, type Part, type Row } from "./lib/cells.ts";
+import type { Options, Part, Row } from "./lib/cells.ts";
 import { BenchCluster, type NodeSpec } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
 import { Rest, inBatches } from "./lib/rest.ts";
-import { round, summarize, table } from "./lib/stats.ts";
+import { round, summarize } from "./lib/stats.ts";
+import { printRows } from "./lib/report.ts";
 
 /** Every figure's target: back at work within 3 s of the kill. */
 const TARGET = { op: "<=", value: 3, note: "kill → work done elsewhere" } as const;
@@ -693,26 +694,7 @@ if (import.meta.main) {
 		process.exit(2);
 	}
 	const rows = await run({ quick: args.quick, reps, log: line => console.error(line) });
-	const verdict = (row: Row) => (failed(row) ? "FAILED" : meets(row) ? "met" : "NOT MET");
-	console.log(
-		table(
-			["figure", "system", "unit", "median", "min", "max", "reps", "target", ""],
-			rows.map(row => {
-				const s = row.values.length > 0 ? spread(row.values) : { median: Number.NaN, min: Number.NaN, max: Number.NaN };
-				return [
-					row.figure,
-					row.system,
-					row.unit,
-					s.median,
-					s.min,
-					s.max,
-					row.values.length,
-					`${row.target!.op} ${row.target!.value}`,
-					verdict(row)
-				];
-			})
-		)
-	);
+	printRows(rows);
 	for (const row of rows.filter(failed)) console.log(`FAILED: ${row.figure}: ${(row.detail!.failures as string[]).join("; ")}`);
 	process.exit(rows.some(failed) ? 1 : 0);
 }

@@ -41,11 +41,12 @@ import { ServiceBroker } from "moleculer";
 import mysql from "mysql2/promise";
 import { connect as natsConnect, createInbox } from "nats";
 import { WebSocketServer, type WebSocket } from "ws";
-import { median, type Options, type Part, type Row } from "./lib/cells.ts";
+import type { Options, Part, Row } from "./lib/cells.ts";
 import { processCpuUs, serverPids } from "./lib/cluster.ts";
 import { Database, NATS_URL } from "./lib/node-process.ts";
 import { uuidv7 } from "../lib/ids.ts";
-import { round, summarize, table } from "./lib/stats.ts";
+import { round, summarize } from "./lib/stats.ts";
+import { printRows } from "./lib/report.ts";
 
 const ECHO_NODE = fileURLToPath(new URL("./lib/echo-node.ts", import.meta.url));
 const PAYLOAD = randomBytes(75).toString("base64"); // 100 characters
@@ -584,12 +585,6 @@ if (import.meta.main) {
 	const unknown = only.filter(name => !FLOORS.includes(name));
 	if (unknown.length > 0) throw new Error(`unknown floor ${unknown.join(", ")}; floors: ${FLOORS.join(", ")}`);
 	const rows = await runFloors(options, only);
-	const spreadOf = (values: number[]) => `${round(Math.min(...values), 1)}–${round(Math.max(...values), 1)}`;
-	console.log(
-		table(
-			["system", "durability", "figure", "median", "min–max"],
-			rows.map(row => [row.system, row.durability, row.figure, median(row.values), spreadOf(row.values)])
-		)
-	);
+	printRows(rows);
 	process.exit(0);
 }

@@ -39,13 +39,14 @@ import Moleculer, { type Context, type ServiceBroker } from "moleculer";
 import { brokerOptions, loadConfig } from "../moleculer.config.ts";
 import { PromptDiscoverer } from "../lib/discoverer.ts";
 import type { GatewayPush, ReplyAnswer, RepliesParams, TaskPush } from "../lib/contracts.ts";
-import { meets, spread, type Options, type Part, type Row } from "./lib/cells.ts";
+import type { Options, Part, Row } from "./lib/cells.ts";
 import { pidsNamed, processCpuUs, processRss } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
 import { NATS_URL, ProcessCluster, type NodeProcess } from "./lib/node-process.ts";
 import { inBatches } from "./lib/rest.ts";
-import { round, summarize, table } from "./lib/stats.ts";
+import { round, summarize } from "./lib/stats.ts";
 import type { ConnectReport, SwarmReply, SwarmRequest, SwarmStats, SwarmTerminal } from "./lib/terminal-swarm.ts";
+import { printRows } from "./lib/report.ts";
 
 export interface GatewayParams {
 	/** Connected terminals at each step of the terminals section. */
@@ -888,24 +889,6 @@ if (import.meta.main) {
 	if (args.idle) params.idleSeconds = whole("idle", args.idle);
 	const reps = args.reps === undefined ? (args.quick ? 1 : 3) : whole("reps", args.reps);
 	const rows = await runWith({ quick: args.quick, reps, log: line => console.error(line) }, params);
-	console.log(
-		table(
-			["figure", "unit", "median", "min", "max", "reps", "target", ""],
-			rows.map(row => {
-				const s = spread(row.values);
-				const verdict = meets(row);
-				return [
-					row.figure,
-					row.unit,
-					s.median,
-					s.min,
-					s.max,
-					row.values.length,
-					row.target ? `${row.target.op} ${row.target.value}` : "",
-					verdict === null ? "" : verdict ? "met" : "NOT MET"
-				];
-			})
-		)
-	);
+	printRows(rows);
 	process.exit(0);
 }

@@ -47,7 +47,8 @@ import { PgBoss } from "pg-boss";
 import { median, type Options, type Part, type Row } from "./lib/cells.ts";
 import { pidsNamed, processCpuUs } from "./lib/cluster.ts";
 import { freePort } from "./lib/node-process.ts";
-import { round, table } from "./lib/stats.ts";
+import { round } from "./lib/stats.ts";
+import { printRows } from "./lib/report.ts";
 
 export const POSTGRES_SERVER = (process.env.TERN_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432").replace(/\/+$/, "");
 
@@ -426,14 +427,6 @@ export function peerTasksPerSecond(rows: Row[], system: string, durability?: str
 	return row ? median(row.values) : Number.NaN;
 }
 
-export function printRows(rows: Row[]): string {
-	const spreadOf = (values: number[]) => `${round(Math.min(...values), 1)}–${round(Math.max(...values), 1)}`;
-	return table(
-		["system", "durability", "figure", "median", "min–max"],
-		rows.map(row => [row.system, row.durability, row.figure, median(row.values), spreadOf(row.values)])
-	);
-}
-
 if (import.meta.main) {
 	const { values: args } = parseArgs({
 		options: { quick: { type: "boolean", default: false }, reps: { type: "string" } },
@@ -445,6 +438,6 @@ if (import.meta.main) {
 		log: line => process.stderr.write(`${line}\n`)
 	};
 	const rows = await run(options);
-	console.log(printRows(rows));
+	printRows(rows);
 	process.exit(0);
 }
