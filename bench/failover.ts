@@ -559,6 +559,7 @@ function dispatcherFigure(count: number, ackTimeoutS: number): Figure {
 			const ids = owned.get(victim)!;
 			const mine = terminals.filter(t => ids.includes(t.id));
 			// All at once, so that the ack deadlines lie close together and all after the kill.
+			const submittedAt = Date.now();
 			const taskIds = await inBatches(mine, mine.length, t =>
 				submit(rest, { terminalId: t.id, type: "failover.disp", payload: { rep: n }, ackTimeout: ackTimeoutS })
 			);
@@ -571,7 +572,14 @@ function dispatcherFigure(count: number, ackTimeoutS: number): Figure {
 			);
 			const held = await states(harness, taskIds);
 			const odd = held.filter(t => t.status !== "DELIVERED" || t.deadlineAt === null);
-			if (odd.length > 0) throw new Error(`tasks not DELIVERED with a deadline: ${JSON.stringify(odd.slice(0, 3))}`);
+			if (odd.length > 0) {
+				const got = mine.flatMap(t =>
+					t.received.filter(r => wanted.has(r.taskId)).map(r => ({ ...r, at: r.at - submittedAt }))
+				);
+				throw new Error(
+					`tasks not DELIVERED with a deadline: ${JSON.stringify(odd.slice(0, 3))}; received (ms after the submits): ${JSON.stringify(got.slice(0, 6))}`
+				);
+			}
 			const deadlines = held.map(t => t.deadlineAt!);
 			const killAt = Math.min(...deadlines) - 100;
 			if (killAt < Date.now())

@@ -8,6 +8,7 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, ErrorTypes, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
+import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -18,6 +19,13 @@ export interface ApiSettings extends ServiceSettingSchema {
 	routes: Record<string, unknown>[];
 	assets: { folder: string };
 }
+
+/** What moleculer-web has put on the request by the time it authorizes it. */
+type RoutedRequest = IncomingMessage & {
+	$action?: { name: string; strategy?: unknown };
+	$endpoint?: unknown;
+	$params?: Record<string, unknown>;
+};
 
 const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
 
@@ -42,6 +50,7 @@ const ApiService: ServiceSchema<ApiSettings> = {
 				path: "/api",
 				mappingPolicy: "restrict",
 				authentication: true,
+				authorization: true,
 				bodyParsers: json,
 				aliases: {
 					"POST task/submit": "dispatcher.submit",
@@ -97,6 +106,21 @@ const ApiService: ServiceSchema<ApiSettings> = {
 			const principal = await ctx.call<Principal, { token: string }>("auth.verify", { token: header.slice(7).trim() });
 			ctx.meta.principal = principal;
 			return principal;
+		},
+
+		/**
+		 * Not a permission check (the actions make those). moleculer-web picks the node of the action
+		 * before the request's params and caller are known; an action balanced by the terminal it is
+		 * about (the dispatcher's TerminalOwner strategy) is picked again here, with both, so that it
+		 * reaches the replica that owns the terminal.
+		 */
+		authorize(ctx: Context<unknown, TernMeta>, route: { callOptions?: object }, req: RoutedRequest) {
+			if (req.$action?.strategy !== OWNER_STRATEGY) return;
+			const endpoint = this.broker.findNextActionEndpoint(req.$action.name, route.callOptions ?? {}, {
+				params: req.$params,
+				meta: ctx.meta
+			} as unknown as Context);
+			if (!(endpoint instanceof Error)) req.$endpoint = endpoint;
 		},
 
 		/** Every error as `{ name, message, code, type, data }`, with messages a person can act on. */

@@ -282,7 +282,7 @@ export class ProcessCluster {
 				TERN_ADMIN_PASSWORD: options.adminPassword,
 				NAMESPACE: this.namespace,
 				TERN_DATA_DIR: this.dataDir,
-				LOGLEVEL: "warn",
+				LOGLEVEL: process.env.TERN_BENCH_LOGLEVEL ?? "warn",
 				...options.env
 			});
 			for (const spec of options.nodes)

@@ -139,8 +139,13 @@ class MysqlDriver implements SqlDriver {
 		}
 	}
 
+	private closed = false;
+
 	async close(): Promise<void> {
-		await this.pool.end();
+		if (this.closed) return;
+		this.closed = true;
+		// Connections the server or the network already closed make end() complain; nothing is left to do.
+		await this.pool.end().catch(() => undefined);
 	}
 }
 
