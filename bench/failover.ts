@@ -693,7 +693,7 @@ export const run: Part = async options => {
 	const figures = [
 		schedulerFigure(),
 		gatewayFigure(options.quick ? 10 : 150),
-		dispatcherFigure(options.quick ? 10 : 50, options.quick ? 4 : 5)
+		dispatcherFigure(options.quick ? 10 : 50, options.quick ? 10 : 5)
 	];
 	const rows: Row[] = [];
 	for (const figure of figures) rows.push(await measure(figure, options));
