@@ -145,5 +145,7 @@ export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload
 
 /** The error a payload describes, rebuilt (an answer relayed from another node as data). */
 export function fromErrorPayload(payload: SocketErrorPayload): Error {
-	return new MoleculerClientError(payload.message, payload.code, payload.type, payload.data);
+	const err = new MoleculerClientError(payload.message, payload.code, payload.type, payload.data);
+	err.name = payload.name;
+	return err;
 }

@@ -7,7 +7,7 @@
  */
 import Moleculer, { type Context, type Endpoint } from "moleculer";
 import type { TernMeta } from "./contracts.ts";
-import { rendezvousOwner } from "./strategies/index.ts";
+import { OwnerCache } from "./owners.ts";
 
 const { Strategies } = Moleculer;
 
@@ -15,8 +15,7 @@ export const OWNER_STRATEGY = "TerminalOwner";
 
 export class TerminalOwnerStrategy extends Strategies.Base {
 	private counter = 0;
-	private members = "";
-	private readonly owners = new Map<string, string>();
+	private readonly owners = new OwnerCache(100_000);
 
 	select(list: Endpoint[], ctx?: Context): Endpoint {
 		const params = ctx?.params as { terminalId?: unknown } | undefined;
@@ -31,18 +30,10 @@ export class TerminalOwnerStrategy extends Strategies.Base {
 			if (this.counter >= list.length) this.counter = 0;
 			return list[this.counter++];
 		}
-		const ids = list.map(endpoint => endpoint.id);
-		const members = ids.join();
-		if (members !== this.members) {
-			this.members = members;
-			this.owners.clear();
-		}
-		let owner = this.owners.get(key);
-		if (owner === undefined) {
-			if (this.owners.size >= 100_000) this.owners.clear();
-			owner = rendezvousOwner(key, ids) ?? ids[0];
-			this.owners.set(key, owner);
-		}
+		const owner = this.owners.owner(
+			key,
+			list.map(endpoint => endpoint.id)
+		);
 		return list.find(endpoint => endpoint.id === owner) ?? list[0];
 	}
 }

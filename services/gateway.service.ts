@@ -31,9 +31,9 @@ import type {
 	TerminalReply,
 	TerminalServerToClient
 } from "../lib/contracts.ts";
-import { ErrorTypes, Errors, toErrorPayload } from "../lib/errors.ts";
+import { ErrorTypes, Errors, fromErrorPayload, toErrorPayload } from "../lib/errors.ts";
 import { nodesRunning } from "../lib/membership.ts";
-import { rendezvousOwner } from "../lib/strategies/index.ts";
+import { OwnerCache } from "../lib/owners.ts";
 import { ReplyBatcher } from "./gateway/replies.ts";
 import { SocketIoSession, WebSocketSession, type OutboundEvent, type TerminalSession } from "./gateway/sessions.ts";
 
@@ -153,10 +153,8 @@ function alone(error: SocketErrorPayload): SocketErrorPayload {
 	return { ...error, message: unprefix(error.message), data };
 }
 
-/** A dispatcher's error answer as an error to hand to the terminal. */
-function errorOf(payload: SocketErrorPayload): Error {
-	return Object.assign(new Error(payload.message), payload);
-}
+/** Who owns a terminal among the dispatcher replicas: the batches of replies go to it. */
+const owners = new OwnerCache();
 
 function statusFromView(view: TaskQueryView, terminalId: string | null): TaskStatusEvent {
 	return {
@@ -404,7 +402,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			return session
 				.inBatch(() => this.replies.add(toReply(session.terminalId, type, data)))
 				.then(answer => {
-					if ("error" in answer) throw errorOf(answer.error);
+					if ("error" in answer) throw fromErrorPayload(answer.error);
 					return { ok: true, ...answer.ok };
 				});
 		},
@@ -434,7 +432,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			const nodes = nodesRunning(this.broker, "dispatcher");
 			const groups = new Map<string | null, number[]>();
 			for (let i = 0; i < replies.length; i++) {
-				const owner = rendezvousOwner(replies[i].terminalId, nodes);
+				const owner = owners.owner(replies[i].terminalId, nodes);
 				const group = groups.get(owner);
 				if (group) group.push(i);
 				else groups.set(owner, [i]);

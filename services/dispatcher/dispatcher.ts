@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger, ServiceBroker } from "moleculer";
 import { Op, type WhereOptions } from "sequelize";
 import { LRUCache } from "lru-cache";
+import { OwnerCache } from "../../lib/owners.ts";
 import {
 	FINAL_STATUSES,
 	type GatewayPush,
@@ -113,7 +114,7 @@ export class Dispatcher {
 	/** Live dispatcher nodes. Each terminal's queue and deadlines belong to one of them (see ownerOf). */
 	private owners: string[];
 	private departure: { owners: string[]; nodeIDs: string[] } | null = null;
-	private readonly ownerCache = new Map<string, string>();
+	private readonly ownerCache = new OwnerCache();
 	/** Who is connected where, and the terminals' records: kept here rather than asked for per drain. */
 	readonly presence = new PresenceMirror();
 	readonly terminals: TerminalRecords;
@@ -172,7 +173,6 @@ export class Dispatcher {
 				nodeIDs: [...new Set([...(this.departure?.nodeIDs ?? []), ...gone])]
 			};
 		this.owners = next;
-		this.ownerCache.clear();
 		// Terminals moved: what this replica knew of their queues and slots is counted again.
 		this.held.clear();
 		this.emptyQueues.clear();
@@ -180,16 +180,7 @@ export class Dispatcher {
 	}
 
 	ownerOf(key: string): string {
-		if (this.owners.length === 1) return this.owners[0];
-		let owner = this.ownerCache.get(key);
-		if (owner === undefined) {
-			// Hashing every key against every replica on each call showed in profiles: remembered
-			// until the membership changes.
-			if (this.ownerCache.size >= 200_000) this.ownerCache.clear();
-			owner = rendezvousOwner(key, this.owners) ?? this.broker.nodeID;
-			this.ownerCache.set(key, owner);
-		}
-		return owner;
+		return this.ownerCache.owner(key, this.owners) ?? this.broker.nodeID;
 	}
 
 	owns(key: string): boolean {
