@@ -29,7 +29,10 @@ export const ErrorTypes = {
 	NO_MATCHING_TERMINAL: "NO_MATCHING_TERMINAL",
 	USER_EXISTS: "USER_EXISTS",
 	USER_NOT_FOUND: "USER_NOT_FOUND",
-	STATE_CONFLICT: "STATE_CONFLICT"
+	STATE_CONFLICT: "STATE_CONFLICT",
+	UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+	RESULT_TOO_LARGE: "RESULT_TOO_LARGE",
+	IDEMPOTENCY_CONFLICT: "IDEMPOTENCY_CONFLICT"
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -94,6 +97,40 @@ export const Errors = {
 		client("No registered terminal matches the selector", 422, ErrorTypes.NO_MATCHING_TERMINAL, { labels }),
 	userExists: (username: string) => client(`User '${username}' already exists`, 409, ErrorTypes.USER_EXISTS, { username }),
 	userNotFound: (id: number | string) => client(`User '${id}' not found`, 404, ErrorTypes.USER_NOT_FOUND, { id }),
+	unsupportedMediaType: (given: string | undefined) =>
+		client(
+			`Send the body as JSON with 'Content-Type: application/json'${given ? `, not '${given}'` : ""}`,
+			415,
+			ErrorTypes.UNSUPPORTED_MEDIA_TYPE,
+			{ contentType: given ?? null }
+		),
+	/** A value nested past the limit: named by the caller's field, never echoed back. */
+	tooDeep: (field: string, limit: number) =>
+		client(`${field ? `'${field}'` : "The body"} nests deeper than ${limit} levels`, 422, ErrorTypes.VALIDATION, [
+			{
+				type: "depth",
+				field: field || "body",
+				message: `${field ? `'${field}'` : "The body"} nests deeper than ${limit} levels`
+			}
+		]),
+	resultTooLarge: (taskId: string, bytes: number, limit: number) =>
+		client(
+			`The result of task '${taskId}' is ${bytes} bytes; the limit is ${limit} bytes`,
+			413,
+			ErrorTypes.RESULT_TOO_LARGE,
+			{
+				taskId,
+				bytes,
+				limit
+			}
+		),
+	idempotencyConflict: (key: string, taskId: string) =>
+		client(
+			`Idempotency key '${key}' was used for task '${taskId}' with a different body`,
+			409,
+			ErrorTypes.IDEMPOTENCY_CONFLICT,
+			{ idempotencyKey: key, taskId }
+		),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
 			taskId
