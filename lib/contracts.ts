@@ -53,12 +53,16 @@ export interface TaskBody {
 	maxRetries?: number;
 	backoff?: Backoff;
 	idempotencyKey?: string;
+	/** A selector that matches no registered terminal waits for one (up to its ttl) instead of being refused. */
+	waitForTerminal?: boolean;
 }
 
 export interface SubmitResult {
 	taskId: string;
 	/** Every task created by `broadcast` and `sharding` (one per target, even when only one matched). */
 	taskIds?: string[];
+	/** The group of a `broadcast` or `sharding` submit's tasks. */
+	groupId?: string;
 	/** True when the idempotency key matched an earlier submit. */
 	duplicate?: boolean;
 }
@@ -195,6 +199,8 @@ export interface TerminalRecord {
 	concurrency: number;
 	enabled: boolean;
 	keyVersion: number;
+	/** Draining: it finishes what it holds and takes no new work. */
+	draining?: boolean;
 }
 
 /** One live terminal connection, as the cache holds it. */

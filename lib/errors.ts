@@ -94,7 +94,12 @@ export const Errors = {
 			terminalId
 		}),
 	noMatchingTerminal: (labels: unknown) =>
-		client("No registered terminal matches the selector", 422, ErrorTypes.NO_MATCHING_TERMINAL, { labels }),
+		client(
+			`No registered terminal matches the selector's labels ${JSON.stringify(labels)}; send 'waitForTerminal: true' to queue the task until one does`,
+			422,
+			ErrorTypes.NO_MATCHING_TERMINAL,
+			{ labels }
+		),
 	userExists: (username: string) => client(`User '${username}' already exists`, 409, ErrorTypes.USER_EXISTS, { username }),
 	userNotFound: (id: number | string) => client(`User '${id}' not found`, 404, ErrorTypes.USER_NOT_FOUND, { id }),
 	unsupportedMediaType: (given: string | undefined) =>

@@ -1,7 +1,12 @@
 /**
- * Who owns a key among a set of nodes (rendezvous hashing, lib/strategies), remembered until the
- * set changes: hashing every key against every node on each call (SHA-1 per node) showed in the
- * profiles of the dispatcher, the gateway and the api alike.
+ * Which replica owns a key (a terminal id, a task id): rendezvous hashing over the live replicas
+ * (lib/strategies), so only the keys of a replica that leaves move. This module is the one
+ * answer to "which dispatcher replica owns terminal X": the dispatcher's own ownership, the
+ * `TerminalOwner` call strategy and the gateway's reply routing all ask it.
+ *
+ * Owners are remembered until the set of replicas changes: hashing every key against every
+ * replica on each call (SHA-1 per replica) showed in the profiles of the dispatcher, the gateway
+ * and the api alike.
  */
 import { rendezvousOwner } from "./strategies/index.ts";
 
@@ -29,5 +34,63 @@ export class OwnerCache {
 			this.owners.set(key, owner);
 		}
 		return owner;
+	}
+}
+
+/** The replicas that left, and the membership they left, until recovery has dealt with them. */
+export interface Departure {
+	owners: string[];
+	nodeIDs: string[];
+}
+
+/**
+ * One replica's view of the membership: who owns what, and who left since recovery last looked.
+ * While views differ for a moment two replicas may both act on a key; every state change is a
+ * compare-and-set, so one of them wins.
+ */
+export class Ownership {
+	readonly self: string;
+	private replicas: string[];
+	private departure: Departure | null = null;
+	private readonly cache = new OwnerCache();
+
+	constructor(self: string) {
+		this.self = self;
+		this.replicas = [self];
+	}
+
+	get members(): readonly string[] {
+		return this.replicas;
+	}
+
+	/** The live replicas (this one is always among them); true when the membership changed. */
+	set(nodeIDs: readonly string[]): boolean {
+		const live = new Set(nodeIDs);
+		live.add(this.self);
+		const next = [...live].sort();
+		if (next.join() === this.replicas.join()) return false;
+		const gone = this.replicas.filter(id => !live.has(id));
+		if (gone.length > 0)
+			this.departure = {
+				owners: this.departure?.owners ?? this.replicas,
+				nodeIDs: [...new Set([...(this.departure?.nodeIDs ?? []), ...gone])]
+			};
+		this.replicas = next;
+		return true;
+	}
+
+	ownerOf(key: string): string {
+		return this.cache.owner(key, this.replicas) ?? this.self;
+	}
+
+	owns(key: string): boolean {
+		return this.ownerOf(key) === this.self;
+	}
+
+	/** Replicas that left since last asked, and the membership they left. */
+	takeDeparture(): Departure | undefined {
+		const departure = this.departure ?? undefined;
+		this.departure = null;
+		return departure;
 	}
 }

@@ -9,7 +9,7 @@
  * advertised concurrency is never exceeded. Deadlines live in the rows; a sweep enforces them,
  * so a restart loses none.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
 import type {
@@ -30,6 +30,7 @@ import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
+import type { DispatcherSettings } from "./dispatcher/settings.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
 import { readAll } from "../lib/paging.ts";
@@ -53,31 +54,11 @@ import {
 	type SubmitParams
 } from "./dispatcher/params.ts";
 
-export interface DispatcherSettings extends ServiceSettingSchema {
-	/** Defaults of a task body, in seconds as the API speaks. */
-	defaults: { priority: number; timeout: number; ackTimeout: number; ttl: number; maxRetries: number };
-	/** Largest payload, bytes of JSON. @defaultValue 256 KiB */
-	maxPayloadBytes: number;
-	/** How long an idempotency key maps to its task, ms. @defaultValue 24 h */
-	idempotencyWindow: number;
-	/** Pushes without an ack before the task times out. @defaultValue 3 */
-	maxDeliveries: number;
-	/** How often deadlines are enforced, ms. @defaultValue 250 */
-	sweepInterval: number;
-	/** How often queues of online terminals are re-checked in case a drain was missed, ms. @defaultValue 5000 */
-	rescanInterval: number;
-	/** Rows handled per deadline kind per sweep. @defaultValue 500 */
-	sweepBatch: number;
-	/** Output lines kept per task (`progress` logs). @defaultValue 10000 */
-	maxLogLines: number;
-	/** How long task output is kept, ms. @defaultValue 7 days */
-	logRetention: number;
-	dbUri: string;
-}
+export type { DispatcherSettings };
 
 interface DispatcherVars {
 	model: TaskModel;
-	core: Dispatcher;
+	dispatcher: Dispatcher;
 	sweepTimer: NodeJS.Timeout;
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
 	gatewaysKnown: Set<string>;
@@ -99,6 +80,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 	settings: {
 		defaults: { priority: 5, timeout: 300, ackTimeout: 30, ttl: 86_400, maxRetries: 0 },
 		maxPayloadBytes: 256 * 1024,
+		maxResultBytes: 1024 * 1024,
 		idempotencyWindow: 86_400_000,
 		maxDeliveries: 3,
 		sweepInterval: 250,
@@ -118,7 +100,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: taskBodyParams,
 			async handler(this: DispatcherThis, ctx: Context<SubmitParams, TernMeta>): Promise<SubmitResult> {
 				requireUser(ctx, "operator");
-				const result = await this.core.submitTask(ctx.params, ctx.meta.principal);
+				const result = await this.dispatcher.admission.submit(ctx.params, ctx.meta.principal);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/tasks/${encodeURIComponent(result.taskId)}`;
 				return result;
@@ -135,7 +117,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			},
 			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
 				requireUser(ctx, "operator");
-				return { results: await this.core.submitBatch(ctx.params.tasks, ctx.meta.principal) };
+				return { results: await this.dispatcher.admission.submitBatch(ctx.params.tasks, ctx.meta.principal) };
 			}
 		},
 
@@ -144,7 +126,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			visibility: "public",
 			params: { tasks: { type: "array", max: 5000, items: { type: "object", strict: true, props: taskBodyProps } } },
 			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
-				return this.core.submitBatch(ctx.params.tasks, ctx.meta.principal);
+				return this.dispatcher.admission.submitBatch(ctx.params.tasks, ctx.meta.principal);
 			}
 		},
 
@@ -154,7 +136,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: pullParams,
 			async handler(this: DispatcherThis, ctx: Context<PullParams, TernMeta>): Promise<{ tasks: TaskPush[] }> {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
-				return { tasks: await this.core.pullTasks(terminalId, ctx.params.limit) };
+				return { tasks: await this.dispatcher.pull(terminalId, ctx.params.limit) };
 			}
 		},
 
@@ -164,7 +146,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: ackParams,
 			async handler(this: DispatcherThis, ctx: Context<AckActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
-				return this.core.ackTask(terminalId, ctx.params.taskId, ctx.params.attempt);
+				return this.dispatcher.replies.ack(terminalId, ctx.params.taskId, ctx.params.attempt);
 			}
 		},
 
@@ -174,7 +156,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: progressParams,
 			async handler(this: DispatcherThis, ctx: Context<ProgressActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
-				return this.core.recordProgress(terminalId, ctx.params);
+				return this.dispatcher.replies.progress(terminalId, ctx.params);
 			}
 		},
 
@@ -184,7 +166,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: resultParams,
 			async handler(this: DispatcherThis, ctx: Context<ResultActionParams, TernMeta>) {
 				const terminalId = actingTerminal(ctx, ctx.params.terminalId);
-				const reply = await this.core.recordResult(terminalId, ctx.params);
+				const reply = await this.dispatcher.replies.result(terminalId, ctx.params);
 				ctx.meta.$statusCode = 202;
 				return reply;
 			}
@@ -195,7 +177,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: { taskId: taskIdRule },
 			async handler(this: DispatcherThis, ctx: Context<{ taskId: string }, TernMeta>): Promise<TaskQueryView> {
 				requireUser(ctx, "viewer");
-				return toQueryView(await this.core.mustGet(ctx.params.taskId));
+				return toQueryView(await this.dispatcher.core.mustGet(ctx.params.taskId));
 			}
 		},
 
@@ -204,7 +186,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: { id: taskIdRule },
 			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>): Promise<TaskView> {
 				requireUser(ctx, "viewer");
-				return toView(await this.core.mustGet(ctx.params.id));
+				return toView(await this.dispatcher.core.mustGet(ctx.params.id));
 			}
 		},
 
@@ -213,7 +195,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: listParams,
 			async handler(this: DispatcherThis, ctx: Context<ListParams, TernMeta>) {
 				requireUser(ctx, "viewer");
-				return this.core.listTasks(ctx.params);
+				return this.dispatcher.list(ctx.params);
 			}
 		},
 
@@ -222,7 +204,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: logsParams,
 			async handler(this: DispatcherThis, ctx: Context<LogsParams, TernMeta>) {
 				requireUser(ctx, "viewer");
-				return this.core.taskLogs(ctx.params.id, ctx.params.after ?? 0, ctx.params.limit ?? 1000);
+				return this.dispatcher.replies.logs(ctx.params.id, ctx.params.after ?? 0, ctx.params.limit ?? 1000);
 			}
 		},
 
@@ -231,7 +213,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: { id: taskIdRule },
 			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				return toQueryView(await this.core.cancelTask(ctx.params.id));
+				return toQueryView(await this.dispatcher.finishing.cancel(ctx.params.id));
 			}
 		},
 
@@ -240,7 +222,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			visibility: "public",
 			params: { taskIds: { type: "array", max: 5000, items: taskIdRule } },
 			async handler(this: DispatcherThis, ctx: Context<{ taskIds: string[] }>): Promise<Record<string, string>> {
-				return Object.fromEntries(await this.core.store.statuses(ctx.params.taskIds));
+				return Object.fromEntries(await this.dispatcher.core.store.statuses(ctx.params.taskIds));
 			}
 		},
 
@@ -248,7 +230,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		stats: {
 			visibility: "public",
 			async handler(this: DispatcherThis) {
-				return { tasks: await this.core.store.countByStatus() };
+				return { tasks: await this.dispatcher.core.store.countByStatus() };
 			}
 		},
 
@@ -258,7 +240,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: connectedParams,
 			async handler(this: DispatcherThis, ctx: Context<Presence>) {
 				// Tasks delivered to an older session (on a gateway that died, say) come back first.
-				await this.core.returnDelivered(ctx.params.terminalId, ctx.params);
+				await this.dispatcher.recovery.returnDelivered(ctx.params.terminalId, ctx.params);
 				return { ok: true };
 			}
 		},
@@ -268,7 +250,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			visibility: "public",
 			params: { terminalId: "string" },
 			async handler(this: DispatcherThis, ctx: Context<{ terminalId: string }>) {
-				await this.core.drainAsked(ctx.params.terminalId);
+				await this.dispatcher.routing.drainAsked(ctx.params.terminalId);
 				return { ok: true };
 			}
 		},
@@ -290,7 +272,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 				}
 			},
 			handler(this: DispatcherThis, ctx: Context<RepliesParams>): Promise<ReplyAnswer[]> {
-				return this.core.replies(ctx.params.replies);
+				return this.dispatcher.replies.batch(ctx.params.replies);
 			}
 		},
 
@@ -302,7 +284,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 				principal: { type: "object", optional: true }
 			},
 			handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[]; principal?: Principal }>) {
-				return this.core.submitBatch(ctx.params.tasks, ctx.params.principal, true);
+				return this.dispatcher.admission.submitBatch(ctx.params.tasks, ctx.params.principal, true);
 			}
 		},
 
@@ -311,7 +293,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			visibility: "public",
 			params: { terminalId: "string", limit: { type: "number", optional: true } },
 			handler(this: DispatcherThis, ctx: Context<{ terminalId: string; limit?: number }>) {
-				return this.core.pullTasks(ctx.params.terminalId, ctx.params.limit, true);
+				return this.dispatcher.pull(ctx.params.terminalId, ctx.params.limit, true);
 			}
 		},
 
@@ -320,39 +302,39 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			visibility: "public",
 			params: { terminalId: "string", sessionId: "string" },
 			async handler(this: DispatcherThis, ctx: Context<{ terminalId: string; sessionId: string }>) {
-				await this.core.returnDelivered(ctx.params.terminalId);
+				await this.dispatcher.recovery.returnDelivered(ctx.params.terminalId);
 				return { ok: true };
 			}
 		}
 	},
 	events: {
 		"terminal.connected"(this: DispatcherThis, ctx: Context<TerminalConnectedEvent>) {
-			this.core?.presence.set(ctx.params);
+			this.dispatcher?.core.presence.set(ctx.params);
 		},
 		"terminal.disconnected"(this: DispatcherThis, ctx: Context<TerminalDisconnectedEvent>) {
-			this.core?.presence.remove(ctx.params.terminalId, ctx.params.sessionId);
+			this.dispatcher?.core.presence.remove(ctx.params.terminalId, ctx.params.sessionId);
 		},
 		/** Enabled, disabled, relabelled, key rotated: its record is fetched again when next needed. */
 		"terminal.updated"(this: DispatcherThis, ctx: Context<TerminalUpdatedEvent>) {
-			this.core?.forgetTerminal(ctx.params.terminalId);
+			this.dispatcher?.forgetTerminal(ctx.params.terminalId);
 		},
 		"terminal.revoked"(this: DispatcherThis, ctx: Context<{ terminalId: string }>) {
-			this.core?.forgetTerminal(ctx.params.terminalId);
+			this.dispatcher?.forgetTerminal(ctx.params.terminalId);
 		},
 		/** Replicas came or went: ownership of terminals moves with them. */
 		"$services.changed"(this: DispatcherThis) {
-			if (!this.core) return;
-			this.core.setOwners(dispatcherNodes(this));
+			if (!this.dispatcher) return;
+			this.dispatcher.setOwners(dispatcherNodes(this));
 			void this.learnGateways();
 		},
 		/** A node died: its terminals are gone, and the tasks they held but had not acked come back. */
 		async "$node.disconnected"(this: DispatcherThis, ctx: Context<{ node: { id: string } }>) {
-			if (!this.core) return;
-			this.core.presence.removeNode(ctx.params.node.id);
+			if (!this.dispatcher) return;
+			this.dispatcher.core.presence.removeNode(ctx.params.node.id);
 			this.gatewaysKnown.delete(ctx.params.node.id);
-			this.core.setOwners(dispatcherNodes(this));
-			await this.core
-				.recoverDelivered(this.core.takeDeparture())
+			this.dispatcher.setOwners(dispatcherNodes(this));
+			await this.dispatcher.recovery
+				.recoverDelivered(this.dispatcher.core.owners.takeDeparture())
 				.catch(err => this.logger.warn("Recovery after a node left failed", err));
 		}
 	},
@@ -368,11 +350,13 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 				this.gatewaysKnown.add(nodeID);
 				try {
 					const sessions = await readAll<Presence>(this.broker, "gateway.sessions", { nodeID });
-					this.core.presence.load(sessions);
+					this.dispatcher.core.presence.load(sessions);
 					// Their queues may have waited meanwhile.
 					for (const p of sessions)
-						if (this.core.owns(p.terminalId))
-							void this.core.drainAsked(p.terminalId).catch(err => this.logger.warn("Drain failed", err));
+						if (this.dispatcher.core.owns(p.terminalId))
+							void this.dispatcher.routing
+								.drainAsked(p.terminalId)
+								.catch(err => this.logger.warn("Drain failed", err));
 				} catch (err) {
 					this.gatewaysKnown.delete(nodeID);
 					this.logger.warn(`Could not read the sessions of gateway ${nodeID}: ${(err as Error).message}`);
@@ -384,25 +368,25 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		this.gatewaysKnown = new Set();
 	},
 	async started(this: DispatcherThis) {
-		this.core = new Dispatcher({
-			broker: this.broker,
+		this.dispatcher = new Dispatcher({
+			ports: this.broker,
 			logger: this.logger,
 			settings: this.settings,
 			store: await TaskStore.open(this.model, this.settings.dbUri)
 		});
-		this.core.setOwners(dispatcherNodes(this));
+		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
-		this.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
+		this.dispatcher.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
 		await this.learnGateways();
-		await this.core.recoverDelivered();
-		this.sweepTimer = setInterval(() => void this.core.sweep(), this.settings.sweepInterval);
+		await this.dispatcher.recovery.recoverDelivered();
+		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
 		// Graceful stop: a running sweep and the drains under way finish their writes before the
 		// database closes; what they have not started, the other replicas own from now on.
-		await this.core?.idle(10_000);
-		await this.core?.store.close();
+		await this.dispatcher?.idle(10_000);
+		await this.dispatcher?.core.store.close();
 	}
 };
 

@@ -51,6 +51,7 @@ export const taskBodyParams = {
 		}
 	},
 	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
+	waitForTerminal: { type: "boolean", optional: true },
 	$$strict: true
 };
 export type SubmitParams = TaskBody;

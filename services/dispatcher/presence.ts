@@ -5,7 +5,7 @@
  * on every drain before; a stale answer costs little — a push to a session that is gone fails
  * and the task goes back to its queue.
  */
-import type { ServiceBroker } from "moleculer";
+import { call, type Caller } from "../../lib/actions.ts";
 import type { Presence, TerminalRecord } from "../../lib/contracts.ts";
 
 export class PresenceMirror {
@@ -42,17 +42,17 @@ export class PresenceMirror {
 }
 
 export class TerminalRecords {
-	private readonly broker: ServiceBroker;
+	private readonly caller: Caller;
 	private readonly records = new Map<string, Promise<TerminalRecord | null>>();
 
-	constructor(broker: ServiceBroker) {
-		this.broker = broker;
+	constructor(caller: Caller) {
+		this.caller = caller;
 	}
 
 	get(id: string): Promise<TerminalRecord | null> {
 		let record = this.records.get(id);
 		if (!record) {
-			record = this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", { id });
+			record = call(this.caller, "terminals.resolve", { id });
 			this.records.set(id, record);
 			// Unknown terminals and failed lookups are asked again next time.
 			record.then(

@@ -7,10 +7,12 @@
  * writes of many tasks share one transaction and one fsync. The queries on that path are plain SQL
  * through the dispatcher's own driver (sql.ts); the rest (lists, counts) use the Sequelize model.
  */
-import type { WhereOptions } from "sequelize";
+import { Op, type WhereOptions } from "sequelize";
 import type { TaskStatus } from "../../lib/contracts.ts";
 import type { TaskModel, TaskRow } from "../../models/task.model.ts";
 import { GroupCommit } from "./commit.ts";
+import type { ListParams } from "./params.ts";
+import type { Expect } from "./transitions.ts";
 import { DuplicateKeyError, openDriver, type SqlDriver } from "./sql.ts";
 
 /** Every column of `tasks`, in insert order; names in SQL come only from this list. */
@@ -73,11 +75,6 @@ const NULLABLE: ReadonlySet<string> = new Set<(typeof COLUMNS)[number]>([
 	"notBefore",
 	"deadlineAt"
 ]);
-
-export interface Expect {
-	status: TaskStatus | TaskStatus[];
-	attempt?: number;
-}
 
 /** Rows per INSERT statement: SQLite takes at most 32,766 parameters in one. */
 const INSERT_ROWS = 500;
@@ -236,8 +233,25 @@ export class TaskStore {
 		return this.select<TaskRow>("SELECT * FROM tasks WHERE status = 'DELIVERED' LIMIT ?", [limit]);
 	}
 
-	async page(where: WhereOptions<TaskRow>, offset: number, limit: number, order: [string, "ASC" | "DESC"][]) {
-		const { rows, count } = await this.model.findAndCountAll({ where, offset, limit, order, raw: true });
+	/** One page of tasks matching the list filters, sorted (newest first by default), and the total. */
+	async page(filter: ListParams, page: number, pageSize: number) {
+		const where: Record<string | symbol, unknown> = {};
+		if (filter.status) where.status = { [Op.in]: filter.status.split(",") };
+		if (filter.terminalId) where[Op.or] = [{ terminalId: filter.terminalId }, { target: filter.terminalId }];
+		if (filter.type) where.type = filter.type;
+		if (filter.groupId) where.groupId = filter.groupId;
+		const sort = filter.sort ?? "-createdAt";
+		const direction = sort.startsWith("-") ? "DESC" : "ASC";
+		const { rows, count } = await this.model.findAndCountAll({
+			where: where as WhereOptions<TaskRow>,
+			offset: (page - 1) * pageSize,
+			limit: pageSize,
+			order: [
+				[sort.replace(/^-/, ""), direction],
+				["id", direction]
+			],
+			raw: true
+		});
 		return { rows: rows as unknown as TaskRow[], total: count };
 	}
 

@@ -1,0 +1,66 @@
+/**
+ * The typed action registry: every action one service calls on another, with its params and its
+ * result, in one place. Callers use `call()` below rather than `broker.call<R, P>()`, so that a
+ * name, a param or a result cannot drift between the caller and the action; the action's own
+ * fastest-validator schema sits beside its handler and is checked against these types by
+ * `satisfies ParamsOf<…>` where it is declared.
+ */
+import type { CallingOptions } from "moleculer";
+import type {
+	GatewayPush,
+	Presence,
+	Principal,
+	ReplyAnswer,
+	SocketErrorPayload,
+	SubmitResult,
+	TaskBody,
+	TaskPush,
+	TaskQueryView,
+	TaskView,
+	TerminalRecord,
+	TerminalReply
+} from "./contracts.ts";
+
+type Answer = SubmitResult | { error: SocketErrorPayload };
+
+export interface Actions {
+	"auth.verify": { params: { token: string }; result: Principal };
+	"auth.signTerminal": { params: { terminalId: string; keyVersion: number }; result: string };
+	"terminals.resolve": { params: { id: string }; result: TerminalRecord | null };
+	"terminals.matching": { params: Record<string, never>; result: TerminalRecord[] };
+	"terminals.touch": { params: { id: string; transport: "pull" }; result: { ok: boolean } };
+	"gateway.pushMany": { params: { pushes: GatewayPush[] }; result: boolean[] };
+	"gateway.sessions": { params: { offset: number; limit: number }; result: Presence[] };
+	"cache.presenceList": { params: { offset: number; limit: number }; result: Presence[] };
+	"dispatcher.submit": { params: TaskBody; result: SubmitResult };
+	"dispatcher.submitMany": { params: { tasks: TaskBody[] }; result: Answer[] };
+	"dispatcher.submitOwned": { params: { tasks: TaskBody[]; principal?: Principal }; result: Answer[] };
+	"dispatcher.drain": { params: { terminalId: string }; result: { ok: boolean } };
+	"dispatcher.pullOwned": { params: { terminalId: string; limit?: number }; result: TaskPush[] };
+	"dispatcher.replies": { params: { replies: TerminalReply[] }; result: ReplyAnswer[] };
+	"dispatcher.statuses": { params: { taskIds: string[] }; result: Record<string, string> };
+	"dispatcher.query": { params: { taskId: string }; result: TaskQueryView };
+	"dispatcher.get": { params: { id: string }; result: TaskView };
+	"dispatcher.cancel": { params: { id: string }; result: TaskQueryView };
+	"dispatcher.connected": { params: Presence; result: { ok: boolean } };
+	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
+}
+
+export type ActionName = keyof Actions;
+export type ParamsOf<A extends ActionName> = Actions[A]["params"];
+export type ResultOf<A extends ActionName> = Actions[A]["result"];
+
+/** A broker or a context: anything that can call an action. */
+export interface Caller {
+	call(action: string, params?: unknown, options?: CallingOptions): Promise<unknown>;
+}
+
+/** Calls a registered action with its declared params, answering its declared result. */
+export function call<A extends ActionName>(
+	caller: Caller,
+	action: A,
+	params: ParamsOf<A>,
+	options?: CallingOptions
+): Promise<ResultOf<A>> {
+	return caller.call(action, params, options) as Promise<ResultOf<A>>;
+}
