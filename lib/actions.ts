@@ -14,7 +14,6 @@ import type {
 	SocketErrorPayload,
 	SubmitResult,
 	TaskBody,
-	TaskPush,
 	TaskQueryView,
 	TaskView,
 	TerminalRecord,
@@ -36,7 +35,6 @@ export interface Actions {
 	"dispatcher.submitMany": { params: { tasks: TaskBody[] }; result: Answer[] };
 	"dispatcher.submitOwned": { params: { tasks: TaskBody[]; principal?: Principal }; result: Answer[] };
 	"dispatcher.drain": { params: { terminalId: string }; result: { ok: boolean } };
-	"dispatcher.pullOwned": { params: { terminalId: string; limit?: number }; result: TaskPush[] };
 	"dispatcher.replies": { params: { replies: TerminalReply[] }; result: ReplyAnswer[] };
 	"dispatcher.statuses": { params: { taskIds: string[] }; result: Record<string, string> };
 	"dispatcher.query": { params: { taskId: string }; result: TaskQueryView };
@@ -45,6 +43,12 @@ export interface Actions {
 	"dispatcher.connected": { params: Presence; result: { ok: boolean } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
 }
+
+/**
+ * A fastest-validator schema that has a rule for every field of `T` and no other (`$$strict`
+ * aside): `schema satisfies SchemaFor<T>` fails to compile when the type and its validator drift.
+ */
+export type SchemaFor<T> = { [K in keyof Required<T>]: unknown } & { $$strict?: boolean };
 
 export type ActionName = keyof Actions;
 export type ParamsOf<A extends ActionName> = Actions[A]["params"];

@@ -288,15 +288,6 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			}
 		},
 
-		/** `pull` forwarded to this replica, the terminal's owner. */
-		pullOwned: {
-			visibility: "public",
-			params: { terminalId: "string", limit: { type: "number", optional: true } },
-			handler(this: DispatcherThis, ctx: Context<{ terminalId: string; limit?: number }>) {
-				return this.dispatcher.pull(ctx.params.terminalId, ctx.params.limit, true);
-			}
-		},
-
 		/** A session closed: what it held but had not acknowledged goes back to the queue. */
 		disconnected: {
 			visibility: "public",

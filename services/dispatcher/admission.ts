@@ -5,7 +5,7 @@
  */
 import { call } from "../../lib/actions.ts";
 import type { Presence, Principal, Selector, SocketErrorPayload, SubmitResult, TerminalRecord } from "../../lib/contracts.ts";
-import { Errors, fromErrorPayload, toErrorPayload } from "../../lib/errors.ts";
+import { Errors, toErrorPayload } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { labelsMatch } from "../../lib/labels.ts";
 import type { TaskRow } from "../../models/task.model.ts";
@@ -35,18 +35,12 @@ export class Admission {
 		this.routing = routing;
 	}
 
-	/** One body: its task, or its fan-out's tasks. */
-	async submit(body: SubmitParams, principal?: Principal, forwarded = false): Promise<SubmitResult> {
-		const { core } = this;
-		// A task for one terminal is taken in by the replica that owns the terminal, which can then
-		// often write it as delivered and push it at once.
-		if (body.terminalId && !forwarded && !core.owns(body.terminalId)) {
-			const [answer] = await this.forward([body], core.owners.ownerOf(body.terminalId), principal);
-			if (answer) {
-				if ("error" in answer) throw fromErrorPayload(answer.error);
-				return answer;
-			}
-		}
+	/**
+	 * One body: its task, or its fan-out's tasks. A call about one terminal reaches the replica that
+	 * owns it by the TerminalOwner strategy (lib/owner-strategy.ts), so it is taken in here; while
+	 * replicas disagree on owners for a moment, any replica may take it in.
+	 */
+	async submit(body: SubmitParams, principal?: Principal): Promise<SubmitResult> {
 		const now = Date.now();
 		const template = await this.template(body, principal, now);
 		if (body.idempotencyKey) {
@@ -133,7 +127,7 @@ export class Admission {
 		);
 		for (const index of single) {
 			try {
-				results[index] = await this.submit(bodies[index], principal, true);
+				results[index] = await this.submit(bodies[index], principal);
 			} catch (err) {
 				results[index] = { error: toErrorPayload(err) };
 			}
@@ -215,7 +209,10 @@ export class Admission {
 		return { taskId: earlier.id, duplicate: true };
 	}
 
-	/** Submits bodies on the replica `nodeID` (the owner of their terminals); [] when it could not be reached. */
+	/**
+	 * Submits bodies on the replica `nodeID` (the owner of their terminals); [] when it could not be
+	 * reached. A batch names many terminals, so no call strategy can route it whole: it is split here.
+	 */
 	private async forward(bodies: SubmitParams[], nodeID: string, principal?: Principal): Promise<Answer[]> {
 		try {
 			return await call(this.core.ports, "dispatcher.submitOwned", { tasks: bodies, principal }, { nodeID });

@@ -66,16 +66,16 @@ export class Dispatcher {
 		if (this.core.owners.set(nodeIDs)) this.core.book.reset();
 	}
 
-	/** Hands a terminal its due tasks over HTTP, on the terminal's owner (`forwarded` once there). */
-	async pull(terminalId: string, limit?: number, forwarded = false): Promise<TaskPush[]> {
+	/**
+	 * Hands a terminal its due tasks over HTTP. The TerminalOwner strategy brings the call to the
+	 * terminal's owner, whose lock keeps the terminal within its concurrency.
+	 */
+	async pull(terminalId: string, limit?: number): Promise<TaskPush[]> {
 		const { core } = this;
 		const terminal = await call(core.ports, "terminals.resolve", { id: terminalId });
 		if (!terminal) throw Errors.terminalNotFound(terminalId);
 		if (!terminal.enabled) throw Errors.terminalDisabled(terminalId);
-		if (!forwarded) void this.touch(terminalId);
-		const owner = core.owners.ownerOf(terminalId);
-		if (!forwarded && owner !== core.nodeID)
-			return call(core.ports, "dispatcher.pullOwned", { terminalId, limit }, { nodeID: owner });
+		void this.touch(terminalId);
 		if (terminal.draining) return [];
 		const concurrency = core.presence.get(terminalId)?.concurrency ?? terminal.concurrency;
 		return this.delivery.pullHere(terminalId, terminal.labels, concurrency, limit);

@@ -2,10 +2,12 @@
  * The dispatcher's action params: each fastest-validator schema beside its TypeScript type.
  * `$$strict: true` refuses unknown fields, so a typo (`priorty`) is an error, not a silent default.
  */
+import type { SchemaFor } from "../../lib/actions.ts";
 import {
 	STRATEGIES,
 	TASK_STATUSES,
 	type AckParams,
+	type Presence,
 	type ProgressParams,
 	type ResultParams,
 	type TaskBody
@@ -53,7 +55,7 @@ export const taskBodyParams = {
 	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
 	waitForTerminal: { type: "boolean", optional: true },
 	$$strict: true
-};
+} satisfies SchemaFor<TaskBody>;
 export type SubmitParams = TaskBody;
 
 /** The task body's fields without the top-level strictness flag, for nesting. */
@@ -62,7 +64,11 @@ export const taskBodyProps = bodyProps;
 
 const attemptRule = { type: "number", integer: true, min: 1, convert: true };
 
-export const ackParams = { taskId: taskIdRule, attempt: attemptRule, terminalId: { ...idRule, optional: true } };
+export const ackParams = {
+	taskId: taskIdRule,
+	attempt: attemptRule,
+	terminalId: { ...idRule, optional: true }
+} satisfies SchemaFor<AckActionParams>;
 export type AckActionParams = AckParams & { terminalId?: string };
 
 export const progressParams = {
@@ -72,7 +78,7 @@ export const progressParams = {
 	log: { type: "string", max: 65_536, optional: true },
 	stream: { type: "enum", values: ["stdout", "stderr"], optional: true },
 	terminalId: { ...idRule, optional: true }
-};
+} satisfies SchemaFor<ProgressActionParams>;
 export type ProgressActionParams = ProgressParams & { terminalId?: string };
 
 export const resultParams = {
@@ -83,14 +89,14 @@ export const resultParams = {
 	error: { type: "string", max: 65_536, optional: true, nullable: true },
 	exitCode: { type: "number", integer: true, optional: true, nullable: true, convert: true },
 	terminalId: { ...idRule, optional: true }
-};
+} satisfies SchemaFor<ResultActionParams>;
 export type ResultActionParams = ResultParams & { terminalId?: string };
 
 export const logsParams = {
 	id: taskIdRule,
 	after: { type: "number", integer: true, min: 0, optional: true, convert: true },
 	limit: { type: "number", integer: true, min: 1, max: 5000, optional: true, convert: true }
-};
+} satisfies SchemaFor<LogsParams>;
 export interface LogsParams {
 	id: string;
 	after?: number;
@@ -100,7 +106,7 @@ export interface LogsParams {
 export const pullParams = {
 	terminalId: { ...idRule, optional: true },
 	limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true }
-};
+} satisfies SchemaFor<PullParams>;
 export interface PullParams {
 	terminalId?: string;
 	limit?: number;
@@ -122,7 +128,7 @@ export const listParams = {
 		values: ["createdAt", "-createdAt", "priority", "-priority", "updatedAt", "-updatedAt"],
 		optional: true
 	}
-};
+} satisfies SchemaFor<ListParams>;
 export interface ListParams {
 	status?: string;
 	terminalId?: string;
@@ -139,6 +145,7 @@ export const connectedParams = {
 	sessionId: "string",
 	concurrency: "number",
 	labels: "object",
+	capabilities: { type: "array", items: "string", optional: true },
 	connectedAt: "number",
 	lastActiveAt: "number"
-};
+} satisfies SchemaFor<Presence>;
