@@ -12,9 +12,9 @@ import type { ServiceBroker } from "moleculer";
 import { io, type Socket } from "socket.io-client";
 import WebSocket from "ws";
 import { loadConfig } from "../../moleculer.config.ts";
-import { startNode, type SettingsOverrides } from "../../lib/node.ts";
+import { startNode, type SettingsOverrides } from "../../node.ts";
 import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
-import { restCall, type Reply } from "../../bench/lib/rest.ts";
+import { restCall, type Reply } from "../support/rest.ts";
 
 export const ADMIN_PASSWORD = "test-admin-password";
 
@@ -35,7 +35,7 @@ export interface TernOptions {
 	dbUri?: string;
 }
 
-export type { Reply as ApiReply } from "../../bench/lib/rest.ts";
+export type { Reply as ApiReply } from "../support/rest.ts";
 
 export class TestTern {
 	broker!: ServiceBroker;
