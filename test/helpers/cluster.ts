@@ -1,17 +1,17 @@
 /**
  * A real Tern cluster for a test suite: every node a separate OS process (`node tern.ts`) on
  * NATS and a fresh MariaDB database, each with its own health port — the benchmark's
- * (bench/lib/node-process.ts). Plus the clients that drive it from outside: REST through fetch,
+ * (test/support/node-process.ts). Plus the clients that drive it from outside: REST through fetch,
  * terminals that fail over between gateways, and `/client` followers. Nodes can be killed
  * (`SIGKILL`) and started again.
  */
 import { io, type Socket } from "socket.io-client";
 import type { TaskPush, TaskQueryView, TaskStatus, TaskStatusEvent } from "../../lib/contracts.ts";
-import { ProcessCluster, type NodeProcess, type NodeSpec } from "../../bench/lib/node-process.ts";
-import { restCall, type Reply } from "../../bench/lib/rest.ts";
+import { ProcessCluster, type NodeProcess, type NodeSpec } from "../support/node-process.ts";
+import { restCall, type Reply } from "../support/rest.ts";
 import { ADMIN_PASSWORD, waitFor } from "./tern.ts";
 
-export { NodeProcess as ClusterNode, freePort, NATS_URL, type NodeSpec } from "../../bench/lib/node-process.ts";
+export { NodeProcess as ClusterNode, freePort, NATS_URL, type NodeSpec } from "../support/node-process.ts";
 
 /** Set TERN_CLUSTER_LOGS=1 to see every node's output (TERN_CLUSTER_LOGLEVEL=info for more of it). */
 const ECHO_LOGS = process.env.TERN_CLUSTER_LOGS === "1";
