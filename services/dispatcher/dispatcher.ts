@@ -39,7 +39,7 @@ import {
 	type Strategy
 } from "../../lib/strategies/index.ts";
 import type { TaskRow } from "../../models/task.model.ts";
-import type { DispatcherSettings } from "../dispatcher.service.ts";
+import type { DispatcherSettings } from "./settings.ts";
 import type { Expect, TaskStore } from "./store.ts";
 import { DuplicateKeyError } from "./sql.ts";
 import { PresenceMirror, TerminalRecords } from "./presence.ts";

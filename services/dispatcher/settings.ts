@@ -1,0 +1,24 @@
+/** The dispatcher service's settings, read by the service and by its core. */
+import type { ServiceSettingSchema } from "moleculer";
+
+export interface DispatcherSettings extends ServiceSettingSchema {
+	/** Defaults of a task body, in seconds as the API speaks. */
+	defaults: { priority: number; timeout: number; ackTimeout: number; ttl: number; maxRetries: number };
+	/** Largest payload, bytes of JSON. @defaultValue 256 KiB */
+	maxPayloadBytes: number;
+	/** How long an idempotency key maps to its task, ms. @defaultValue 24 h */
+	idempotencyWindow: number;
+	/** Pushes without an ack before the task times out. @defaultValue 3 */
+	maxDeliveries: number;
+	/** How often deadlines are enforced, ms. @defaultValue 250 */
+	sweepInterval: number;
+	/** How often queues of online terminals are re-checked in case a drain was missed, ms. @defaultValue 5000 */
+	rescanInterval: number;
+	/** Rows handled per deadline kind per sweep. @defaultValue 500 */
+	sweepBatch: number;
+	/** Output lines kept per task (`progress` logs). @defaultValue 10000 */
+	maxLogLines: number;
+	/** How long task output is kept, ms. @defaultValue 7 days */
+	logRetention: number;
+	dbUri: string;
+}
