@@ -15,6 +15,9 @@ import { loadConfig } from "../../moleculer.config.ts";
 import { startNode, type SettingsOverrides } from "../../node.ts";
 import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
 import { restCall, type Reply } from "../support/rest.ts";
+import { waitFor } from "../support/wait.ts";
+
+export { waitFor } from "../support/wait.ts";
 
 export const ADMIN_PASSWORD = "test-admin-password";
 
@@ -285,19 +288,5 @@ export class RawSocket {
 			this.ws.once("close", () => resolve());
 			this.ws.close();
 		});
-	}
-}
-
-/** Polls a condition until it holds; fails with what was awaited. */
-export async function waitFor(
-	condition: () => boolean | Promise<boolean>,
-	timeoutMs = 5000,
-	what: () => string = () => "condition"
-): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		if (await condition()) return;
-		if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what()}`);
-		await new Promise(resolve => setTimeout(resolve, 10));
 	}
 }
