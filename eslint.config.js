@@ -33,5 +33,40 @@ export default tseslint.config(
 	{
 		files: ["test/**/*.ts"],
 		rules: { "@typescript-eslint/no-non-null-assertion": "off" }
+	},
+	// Layers point one way: lib/ holds leaves, the composition root (node.ts) sits beside tern.ts,
+	// and bench/ may use test/support/ but tests never reach into bench/.
+	{
+		files: ["lib/**/*.ts"],
+		rules: {
+			"no-restricted-imports": [
+				"error",
+				{
+					patterns: [
+						{
+							regex: "(^|/)(services|models|mixins)/|(^|/)(moleculer\\.config|node)\\.ts$",
+							message:
+								"lib/ holds leaves: it never imports services, models, mixins, the config or the composition root."
+						}
+					]
+				}
+			]
+		}
+	},
+	{
+		files: ["test/**/*.ts"],
+		rules: {
+			"no-restricted-imports": [
+				"error",
+				{
+					patterns: [
+						{
+							regex: "(^|/)bench/",
+							message: "Tests use test/support/, which bench/ may import; never bench/ itself."
+						}
+					]
+				}
+			]
+		}
 	}
 );

@@ -4,7 +4,7 @@
  * with Tern's commands.
  */
 import { loadConfig } from "./moleculer.config.ts";
-import { startNode } from "./lib/node.ts";
+import { startNode } from "./node.ts";
 import { startHealthServer } from "./lib/health.ts";
 
 const major = Number(process.versions.node.split(".")[0]);

@@ -52,7 +52,7 @@ import { createRequire } from "node:module";
 import { QueryTypes, Sequelize } from "sequelize";
 import type { ServiceBroker } from "moleculer";
 import { loadConfig } from "../moleculer.config.ts";
-import { startNode } from "../lib/node.ts";
+import { startNode } from "../node.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import type { Part, Row } from "./lib/cells.ts";
 import { round, summarize, table, type Summary } from "./lib/stats.ts";

@@ -41,7 +41,7 @@ import { rendezvousOwner } from "../lib/strategies/index.ts";
 import type { Options, Part, Row } from "./lib/cells.ts";
 import { BenchCluster, type NodeSpec } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
-import { Rest, inBatches } from "./lib/rest.ts";
+import { Rest, inBatches } from "../test/support/rest.ts";
 import { round, summarize } from "./lib/stats.ts";
 import { printRows } from "./lib/report.ts";
 

@@ -43,7 +43,7 @@ import { connect as natsConnect, createInbox } from "nats";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Options, Part, Row } from "./lib/cells.ts";
 import { processCpuUs, serverPids } from "./lib/cluster.ts";
-import { Database, NATS_URL } from "./lib/node-process.ts";
+import { Database, NATS_URL } from "../test/support/node-process.ts";
 import { uuidv7 } from "../lib/ids.ts";
 import { round, summarize } from "./lib/stats.ts";
 import { printRows } from "./lib/report.ts";

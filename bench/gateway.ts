@@ -42,8 +42,8 @@ import type { GatewayPush, ReplyAnswer, RepliesParams, TaskPush } from "../lib/c
 import type { Options, Part, Row } from "./lib/cells.ts";
 import { pidsNamed, processCpuUs, processRss } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
-import { NATS_URL, ProcessCluster, type NodeProcess } from "./lib/node-process.ts";
-import { inBatches } from "./lib/rest.ts";
+import { NATS_URL, ProcessCluster, type NodeProcess } from "../test/support/node-process.ts";
+import { inBatches } from "../test/support/rest.ts";
 import { round, summarize } from "./lib/stats.ts";
 import type { ConnectReport, SwarmReply, SwarmRequest, SwarmStats, SwarmTerminal } from "./lib/terminal-swarm.ts";
 import { printRows } from "./lib/report.ts";

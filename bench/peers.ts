@@ -46,7 +46,7 @@ import pg from "pg";
 import { PgBoss } from "pg-boss";
 import { median, type Options, type Part, type Row } from "./lib/cells.ts";
 import { pidsNamed, processCpuUs } from "./lib/cluster.ts";
-import { freePort } from "./lib/node-process.ts";
+import { freePort } from "../test/support/node-process.ts";
 import { round } from "./lib/stats.ts";
 import { printRows } from "./lib/report.ts";
 

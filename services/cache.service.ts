@@ -1,52 +1,24 @@
 /**
- * cache: what Tern keeps in memory for speed — presence (terminalId → gateway node, activity),
- * the latest state of hot tasks (LRU) and final results (24 h). Every replica follows the same
- * broadcast events, so each holds the same picture; the database stays the source of truth.
+ * cache: terminal presence in memory (terminalId → gateway node, session, activity). Every
+ * replica follows the same broadcast events, so each holds the same picture; a replica that
+ * starts (or sees a gateway join) reads the sessions the gateways already hold.
  */
 import { readAll } from "../lib/paging.ts";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { LRUCache } from "lru-cache";
-import {
-	FINAL_STATUSES,
-	type Presence,
-	type TaskStatusEvent,
-	type TaskStatusesEvent,
-	type TerminalActiveEvent,
-	type TerminalConnectedEvent,
-	type TerminalDisconnectedEvent
-} from "../lib/contracts.ts";
+import type { Presence, TerminalActiveEvent, TerminalConnectedEvent, TerminalDisconnectedEvent } from "../lib/contracts.ts";
 
-export interface CacheSettings extends ServiceSettingSchema {
-	/** Hot tasks kept. @defaultValue 100000 */
-	taskEntries: number;
-	/** How long final results are kept, ms. @defaultValue 24 h */
-	resultTtl: number;
-	/** Results kept at most. @defaultValue 100000 */
-	resultEntries: number;
-}
+type CacheSettings = ServiceSettingSchema;
 
 interface CacheVars {
 	presence: Map<string, Presence>;
-	tasks: LRUCache<string, TaskStatusEvent>;
-	results: LRUCache<string, TaskStatusEvent>;
 }
 interface CacheMethods {
 	rebuildFrom(nodeID: string): Promise<void>;
 }
 type CacheThis = Service<CacheSettings> & CacheVars & CacheMethods;
 
-function remember(cache: CacheThis, event: TaskStatusEvent): void {
-	cache.tasks.set(event.taskId, event);
-	if (FINAL_STATUSES.has(event.status)) cache.results.set(event.taskId, event);
-}
-
 const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 	name: "cache",
-	settings: {
-		taskEntries: 100_000,
-		resultTtl: 86_400_000,
-		resultEntries: 100_000
-	},
 	actions: {
 		/** The live connection of a terminal, or null when it is offline. */
 		presence: {
@@ -75,31 +47,6 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 				}
 				return ctx.params.terminalIds.map(id => this.presence.get(id)).filter((p): p is Presence => Boolean(p));
 			}
-		},
-
-		/** Latest known state of a task, when hot. */
-		task: {
-			visibility: "public",
-			params: { taskId: "string" },
-			handler(this: CacheThis, ctx: Context<{ taskId: string }>): TaskStatusEvent | null {
-				return this.tasks.get(ctx.params.taskId) ?? null;
-			}
-		},
-
-		/** The final state of a task finished within the last 24 h. */
-		result: {
-			visibility: "public",
-			params: { taskId: "string" },
-			handler(this: CacheThis, ctx: Context<{ taskId: string }>): TaskStatusEvent | null {
-				return this.results.get(ctx.params.taskId) ?? null;
-			}
-		},
-
-		stats: {
-			visibility: "public",
-			handler(this: CacheThis) {
-				return { online: this.presence.size, hotTasks: this.tasks.size, results: this.results.size };
-			}
 		}
 	},
 	events: {
@@ -116,12 +63,6 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 				const current = this.presence.get(item.terminalId);
 				if (current && item.lastActiveAt > current.lastActiveAt) current.lastActiveAt = item.lastActiveAt;
 			}
-		},
-		"task.status"(this: CacheThis, ctx: Context<TaskStatusEvent>) {
-			remember(this, ctx.params);
-		},
-		"task.statuses"(this: CacheThis, ctx: Context<TaskStatusesEvent>) {
-			for (const event of ctx.params.events) remember(this, event);
 		},
 		/** A gateway node that left took its connections with it. */
 		"$node.disconnected"(this: CacheThis, ctx: Context<{ node: { id: string } }>) {
@@ -150,8 +91,6 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 	},
 	created(this: CacheThis) {
 		this.presence = new Map();
-		this.tasks = new LRUCache({ max: this.settings.taskEntries });
-		this.results = new LRUCache({ max: this.settings.resultEntries, ttl: this.settings.resultTtl });
 	},
 	/** A fresh replica learns what the gateways already hold; events keep it current after that. */
 	async started(this: CacheThis) {

@@ -10,7 +10,6 @@ import { StringDecoder } from "node:string_decoder";
 import type { TaskPush } from "../../lib/contracts.ts";
 import type { AgentConfig, ResourceLimits } from "../sdk/config.ts";
 import type { Logger } from "../sdk/log.ts";
-import type { ScriptStore } from "../sdk/scripts.ts";
 
 export type Stream = "stdout" | "stderr";
 
@@ -29,7 +28,7 @@ export interface RunContext {
 	deadline: number;
 	config: AgentConfig;
 	logger: Logger;
-	scripts: ScriptStore;
+	scripts: ScriptSource;
 	/** Live output, streamed to Tern as progress logs. */
 	log(stream: Stream, text: string): void;
 	/** Progress in percent, streamed to Tern. */
@@ -38,6 +37,20 @@ export interface RunContext {
 	started(pgid: number): void;
 	/** A private directory for this run, removed when it ends. */
 	workDir(): string;
+}
+
+/** A script stored in Tern, named by a task (`name@version` or `name`). */
+export interface StoredScript {
+	name: string;
+	version: number;
+	interpreter: string;
+	body: string;
+	sha256: string;
+}
+
+/** Where a runner gets the script a task names (the SDK's ScriptStore: fetched, checked, cached). */
+export interface ScriptSource {
+	get(ref: string): Promise<StoredScript>;
 }
 
 /** How a run ended; the agent turns it into the result it sends. */

@@ -18,48 +18,22 @@
  *   after a restart of the agent.
  * - The agent kills a run at its timeout (the task's `timeout`, or the payload's when shorter):
  *   SIGTERM to its process group, SIGKILL after the grace period.
+ *
+ * This class decides what happens to each task that comes; one run is run.ts, the results held
+ * until Tern takes them are outbox.ts, and what an earlier agent left is recovery.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ResultParams, TaskPush } from "../../lib/contracts.ts";
-import {
-	processStart,
-	RunnerError,
-	signalGroup,
-	terminateGroup,
-	type RunContext,
-	type Runner,
-	type StopReason
-} from "../runners/base.ts";
-import { Backoff } from "./backoff.ts";
+import type { TaskPush } from "../../lib/contracts.ts";
+import { processStart, signalGroup, type Runner, type StopReason } from "../runners/base.ts";
 import type { AgentConfig } from "./config.ts";
-import { Ledger, lockDataDir, type LedgerEntry } from "./ledger.ts";
+import { Ledger, lockDataDir, receivedEntry, type LedgerEntry } from "./ledger.ts";
 import type { Logger } from "./log.ts";
-import { LogPump } from "./logs.ts";
+import { ResultOutbox } from "./outbox.ts";
+import { recoverLeftOver } from "./recovery.ts";
 import { TernError } from "./rest.ts";
+import { newRun, perform, toResult, type Run } from "./run.ts";
 import { ScriptStore } from "./scripts.ts";
 import { TernTerminal, type CancelMessage } from "./terminal.ts";
-
-/** One task being run here. `attempt` moves up when a later attempt takes the run over. */
-interface Run {
-	taskId: string;
-	attempt: number;
-	type: string;
-	task: TaskPush;
-	controller: AbortController;
-	logs: LogPump;
-	/** The attempt Tern confirmed the ack of. */
-	acked: number;
-	/** Set when the run must end without a result (cancelled by Tern, ack refused). */
-	dropped: string | null;
-	workDir: string | null;
-	startedAt: number;
-	/** A stop put off while a later attempt may still come to take the run over. */
-	stopTimer: NodeJS.Timeout | null;
-	/** The process group the run started, if any. */
-	pgid: number | null;
-}
 
 export interface AgentOptions {
 	config: AgentConfig;
@@ -78,8 +52,6 @@ export interface AgentStats {
 
 /** How long a run's remaining output may take to reach Tern before its result goes. */
 const LOG_FLUSH_MS = 3000;
-/** How long after the task's own timeout the agent kills a run Tern did not cancel. */
-const TIMEOUT_MARGIN_MS = 1000;
 /** After Tern refuses an ack as superseded, how long to wait for the later attempt to take the run over. */
 const ADOPT_WAIT_MS = 2000;
 
@@ -95,10 +67,7 @@ export class Agent {
 	private readonly queue: TaskPush[] = [];
 	private running = 0;
 	private draining = false;
-	private flushing: Promise<void> | null = null;
-	private flushAgain = false;
-	private flushTimer: NodeJS.Timeout | null = null;
-	private readonly outboxBackoff: Backoff;
+	private readonly outbox: ResultOutbox;
 	private readonly unlock: () => void;
 	private idleWaiters: (() => void)[] = [];
 
@@ -106,7 +75,6 @@ export class Agent {
 		this.config = options.config;
 		this.runners = options.runners;
 		this.log = options.logger;
-		this.outboxBackoff = new Backoff({ initialMs: 1000, maxMs: Math.max(1000, this.config.reconnectMaxMs), jitter: 0.3 });
 		this.unlock = lockDataDir(this.config.dataDir);
 		this.ledger = new Ledger(this.config.dataDir);
 		this.terminal = new TernTerminal({
@@ -128,6 +96,14 @@ export class Agent {
 			freeSlots: () => (this.draining ? 0 : this.config.concurrency - this.running - this.queue.length)
 		});
 		this.scripts = new ScriptStore(join(this.config.dataDir, "scripts"), this.terminal.rest);
+		this.outbox = new ResultOutbox({
+			ledger: this.ledger,
+			send: result => this.terminal.result(result),
+			logger: this.log,
+			maxRetryMs: this.config.reconnectMaxMs,
+			holding: () => this.draining,
+			sent: () => this.stats.resultsSent++
+		});
 		this.terminal.on("task", (task, via) => this.onTask(task, via));
 		this.terminal.on("cancel", message => this.onCancel(message));
 		this.terminal.on("ready", () => this.onReady());
@@ -143,7 +119,7 @@ export class Agent {
 	}
 
 	start(): void {
-		this.recover();
+		recoverLeftOver(this.ledger, this.config.killGraceMs, this.log);
 		this.log.info(
 			`Agent for terminal '${this.config.terminalId}': runners ${this.capabilities.join(", ") || "(none)"}, ` +
 				`concurrency ${this.config.concurrency}, data in ${this.config.dataDir}`
@@ -178,10 +154,10 @@ export class Agent {
 			await idle;
 			clearTimeout(timer);
 		}
-		await this.flushOutbox();
+		await this.outbox.flush();
 		const held = this.ledger.outbox().length;
 		if (held > 0) this.log.warn(`${held} result(s) could not be sent: kept in ${this.ledger.path}, sent at the next start`);
-		if (this.flushTimer) clearTimeout(this.flushTimer);
+		this.outbox.close();
 		this.terminal.stop();
 		this.ledger.close();
 		this.unlock();
@@ -199,42 +175,6 @@ export class Agent {
 	private whenIdle(): Promise<void> {
 		if (this.running === 0) return Promise.resolve();
 		return new Promise(resolve => this.idleWaiters.push(resolve));
-	}
-
-	// ---------------------------------------------------------------- start-up
-
-	/** What an earlier agent left: results to send, runs that died with it. */
-	private recover(): void {
-		for (const entry of this.ledger.leftOver) {
-			if (entry.state === "done") continue; // in the outbox: sent once connected
-			if (entry.state === "received") {
-				this.ledger.put({
-					...entry,
-					state: "dropped",
-					note: "the agent stopped before it started; Tern hands it out again"
-				});
-				continue;
-			}
-			// "running": the agent died under it. Whatever of it still runs is ended; it is not run again.
-			if (entry.pgid && entry.procStart && processStart(entry.pgid) === entry.procStart) {
-				this.log.warn(
-					`Task ${entry.taskId} (attempt ${entry.attempt}) left running by an earlier agent: killing its process group ${entry.pgid}`
-				);
-				terminateGroup(entry.pgid, this.config.killGraceMs);
-			} else if (entry.pgid) signalGroup(entry.pgid, "SIGKILL");
-			this.ledger.put({
-				...entry,
-				state: "done",
-				result: {
-					taskId: entry.taskId,
-					attempt: entry.attempt,
-					status: "failed",
-					error: "The agent stopped while the task ran; it was not run again"
-				}
-			});
-		}
-		const held = this.ledger.outbox().length;
-		if (held > 0) this.log.info(`${held} result(s) held from before: sent once connected`);
 	}
 
 	// ---------------------------------------------------------------- tasks in
@@ -261,7 +201,7 @@ export class Agent {
 			this.stats.adopted++;
 			const old = this.ledger.get(task.taskId, run.attempt);
 			if (old) this.ledger.put({ ...old, state: "dropped", note: `taken over by attempt ${task.attempt}` });
-			this.ledger.put({ ...this.newEntry(task), state: "running", pgid: old?.pgid, procStart: old?.procStart });
+			this.ledger.put({ ...receivedEntry(task), state: "running", pgid: old?.pgid, procStart: old?.procStart });
 			run.attempt = task.attempt;
 			run.task = task;
 			if (run.stopTimer) clearTimeout(run.stopTimer);
@@ -289,23 +229,18 @@ export class Agent {
 			);
 			this.stats.adopted++;
 			this.ledger.put({ ...previous, state: "dropped", note: `answered as attempt ${task.attempt}` });
-			this.ledger.put({ ...this.newEntry(task), state: "done", result: { ...previous.result, attempt: task.attempt } });
+			this.ledger.put({ ...receivedEntry(task), state: "done", result: { ...previous.result, attempt: task.attempt } });
 			// The ack goes first on the same channel, so the result finds the task acknowledged.
 			void this.terminal.ack({ taskId: task.taskId, attempt: task.attempt }).catch(() => undefined);
-			this.kickOutbox();
+			this.outbox.kick();
 			return;
 		}
 
 		this.log.debug(`Task ${name} received over ${via}`);
-		this.ledger.put({ ...this.newEntry(task), state: "received" });
+		this.ledger.put({ ...receivedEntry(task), state: "received" });
 		this.queue.push(task);
 		this.queue.sort((a, b) => b.priority - a.priority);
 		this.pump();
-	}
-
-	private newEntry(task: TaskPush): LedgerEntry {
-		const now = Date.now();
-		return { taskId: task.taskId, attempt: task.attempt, type: task.type, state: "received", receivedAt: now, at: now };
 	}
 
 	/** The same (taskId, attempt) again: acked, never run again; a held result goes again. */
@@ -315,7 +250,7 @@ export class Agent {
 		void this.terminal.ack({ taskId: task.taskId, attempt: task.attempt }).catch(err => {
 			this.log.debug(`Ack of the redelivered ${task.taskId}#${task.attempt}: ${(err as Error).message}`);
 		});
-		if (entry.state === "done") this.kickOutbox();
+		if (entry.state === "done") this.outbox.kick();
 	}
 
 	private onCancel(message: CancelMessage): void {
@@ -378,91 +313,26 @@ export class Agent {
 
 	private async execute(task: TaskPush): Promise<void> {
 		this.stats.started++;
-		const controller = new AbortController();
-		const run: Run = {
-			taskId: task.taskId,
-			attempt: task.attempt,
-			type: task.type,
-			task,
-			controller,
-			logs: new LogPump(
-				item => this.terminal.progress({ taskId: run.taskId, attempt: run.attempt, ...(item as { log?: string }) }),
-				this.config.logLimit
-			),
-			acked: 0,
-			dropped: null,
-			workDir: null,
-			startedAt: Date.now(),
-			stopTimer: null,
-			pgid: null
-		};
+		const run = newRun(task, this.config.logLimit, (run, item) =>
+			this.terminal.progress({ taskId: run.taskId, attempt: run.attempt, ...(item as { log?: string }) })
+		);
 		this.runs.set(task.taskId, run);
 		const entry = this.ledger.put({
-			...(this.ledger.get(task.taskId, task.attempt) ?? this.newEntry(task)),
+			...(this.ledger.get(task.taskId, task.attempt) ?? receivedEntry(task)),
 			state: "running"
 		});
 		void this.ack(run);
 
-		const payload = task.payload;
-		const timeout = this.timeoutOf(task);
-		const deadline = timeout ? run.startedAt + timeout.ms : Infinity;
-		const timer = timeout
-			? setTimeout(() => {
-					this.log.warn(
-						`Task ${task.taskId} (attempt ${run.attempt}) timed out after ${timeout.seconds} s: killing it`
-					);
-					controller.abort({
-						kind: "timeout",
-						message: `Timed out after ${timeout.seconds} s: the agent killed it (SIGTERM, then SIGKILL after ${this.config.killGraceMs / 1000} s)`
-					} satisfies StopReason);
-				}, timeout.ms)
-			: null;
-
-		let outcome: { status: "success" | "failed"; output?: unknown; error?: string; exitCode?: number | null };
-		const runner = this.runners.get(task.type);
-		try {
-			if (!runner)
-				throw new RunnerError(
-					`Runner '${task.type}' is not available on this terminal (it has: ${this.capabilities.join(", ") || "none"})`
-				);
-			const ctx: RunContext = {
-				task,
-				payload,
-				signal: controller.signal,
-				deadline,
-				config: this.config,
-				logger: this.log,
-				scripts: this.scripts,
-				log: (stream, text) => run.logs.write(stream, text),
-				percent: value => run.logs.percent(value),
-				started: pgid => {
-					run.pgid = pgid;
-					const current = this.ledger.get(run.taskId, run.attempt) ?? entry;
-					this.ledger.put({ ...current, state: "running", pgid, procStart: processStart(pgid) });
-				},
-				workDir: () => (run.workDir ??= mkdtempSync(join(tmpdir(), "tern-task-")))
-			};
-			outcome = await runner.run(ctx);
-		} catch (err) {
-			outcome = {
-				status: "failed",
-				error:
-					err instanceof RunnerError
-						? err.message
-						: `The ${task.type} runner failed: ${(err as Error)?.message ?? String(err)}`,
-				...(err instanceof RunnerError && err.output !== undefined ? { output: err.output } : {})
-			};
-		} finally {
-			if (timer) clearTimeout(timer);
-		}
-		if (controller.signal.aborted) {
-			const reason = controller.signal.reason as StopReason;
-			if (reason?.kind === "timeout" || reason?.kind === "shutdown")
-				outcome = { ...outcome, status: "failed", error: reason.message, exitCode: outcome.exitCode ?? null };
-		}
-		if (run.stopTimer) clearTimeout(run.stopTimer);
-		if (run.workDir) rmSync(run.workDir, { recursive: true, force: true });
-
+		const outcome = await perform(run, this.runners.get(task.type), {
+			config: this.config,
+			logger: this.log,
+			scripts: this.scripts,
+			capabilities: this.capabilities,
+			started: pgid => {
+				const current = this.ledger.get(run.taskId, run.attempt) ?? entry;
+				this.ledger.put({ ...current, state: "running", pgid, procStart: processStart(pgid) });
+			}
+		});
 		await run.logs.close(run.dropped ? 0 : LOG_FLUSH_MS);
 		this.runs.delete(task.taskId);
 		const current = this.ledger.get(run.taskId, run.attempt) ?? { ...entry, attempt: run.attempt };
@@ -470,33 +340,12 @@ export class Agent {
 			this.ledger.put({ ...current, state: "dropped", note: run.dropped });
 			return;
 		}
-		const result: ResultParams = {
-			taskId: run.taskId,
-			attempt: run.attempt,
-			status: outcome.status,
-			...(outcome.output !== undefined ? { output: outcome.output } : {}),
-			...(outcome.error !== undefined ? { error: outcome.error.slice(0, 16_000) } : {}),
-			...(typeof outcome.exitCode === "number" ? { exitCode: outcome.exitCode } : {})
-		};
+		const result = toResult(run, outcome);
 		this.log.info(
 			`Task ${run.taskId} (attempt ${run.attempt}, ${run.type}) ${outcome.status}${outcome.error ? `: ${outcome.error}` : ""} in ${Date.now() - run.startedAt} ms`
 		);
 		this.ledger.put({ ...current, state: "done", result });
-		this.kickOutbox();
-	}
-
-	/**
-	 * When the agent kills a run: at the payload's `timeout` (s) when it gives one shorter than the
-	 * task's, else a moment after the task's own `timeout` — Tern's deadline, which Tern enforces
-	 * (TIMEOUT, and a cancel to the agent); the agent's own kill is for when Tern cannot say so.
-	 */
-	private timeoutOf(task: TaskPush): { seconds: number; ms: number } | null {
-		const own = (task.payload as { timeout?: unknown } | null)?.timeout;
-		const payloadSeconds = typeof own === "number" && own > 0 ? own : Infinity;
-		const taskSeconds = task.timeout > 0 ? task.timeout : Infinity;
-		if (payloadSeconds < taskSeconds) return { seconds: payloadSeconds, ms: Math.round(payloadSeconds * 1000) };
-		if (!Number.isFinite(taskSeconds)) return null;
-		return { seconds: taskSeconds, ms: Math.round(taskSeconds * 1000) + TIMEOUT_MARGIN_MS };
+		this.outbox.kick();
 	}
 
 	/** Acks the run's current attempt. A refusal that stands ends the run without a result. */
@@ -528,63 +377,11 @@ export class Agent {
 	/** A channel is up: acks Tern may not have got go again, then held results. */
 	private onReady(): void {
 		for (const run of this.runs.values()) if (run.acked < run.attempt) void this.ack(run);
-		this.kickOutbox();
+		this.outbox.kick();
 	}
 
-	// ---------------------------------------------------------------- results out
-
-	private kickOutbox(): void {
-		this.flushOutbox().catch(err => {
-			this.log.error(`Sending held results failed: ${(err as Error)?.stack ?? String(err)}`);
-			this.retryOutboxLater();
-		});
-	}
-
-	/** Sends held results, oldest first, one at a time; what cannot go now is retried later. */
+	/** Sends held results now (see ResultOutbox). */
 	flushOutbox(): Promise<void> {
-		if (this.flushing) {
-			this.flushAgain = true;
-			return this.flushing;
-		}
-		this.flushing = (async () => {
-			do {
-				this.flushAgain = false;
-				for (const entry of this.ledger.outbox()) {
-					const result = entry.result!;
-					try {
-						const reply = await this.terminal.result(result);
-						this.stats.resultsSent++;
-						this.outboxBackoff.reset();
-						this.ledger.put({ ...entry, state: "sent", note: reply?.duplicate ? "Tern had it already" : undefined });
-						this.log.debug(
-							`Result of ${entry.taskId}#${entry.attempt} taken by Tern (${String(reply?.status ?? "ok")})`
-						);
-					} catch (err) {
-						if (err instanceof TernError && err.definitive) {
-							this.log.warn(
-								`Tern refused the result of ${entry.taskId}#${entry.attempt}: ${err.message} (${err.type})`
-							);
-							this.ledger.put({ ...entry, state: "refused", note: `${err.type}: ${err.message}` });
-							continue;
-						}
-						this.log.info(
-							`Result of ${entry.taskId}#${entry.attempt} held (${(err as Error).message}): sent again later`
-						);
-						this.retryOutboxLater();
-						return;
-					}
-				}
-			} while (this.flushAgain);
-		})().finally(() => (this.flushing = null));
-		return this.flushing;
-	}
-
-	private retryOutboxLater(): void {
-		if (this.flushTimer || this.draining) return;
-		this.flushTimer = setTimeout(() => {
-			this.flushTimer = null;
-			this.kickOutbox();
-		}, this.outboxBackoff.next());
-		this.flushTimer.unref();
+		return this.outbox.flush();
 	}
 }

@@ -23,7 +23,7 @@ import {
 	writeSync
 } from "node:fs";
 import { join } from "node:path";
-import type { ResultParams } from "../../lib/contracts.ts";
+import type { ResultParams, TaskPush } from "../../lib/contracts.ts";
 
 export type EntryState =
 	/** Given to the agent, waiting for a free slot. */
@@ -62,6 +62,12 @@ export interface LedgerOptions {
 }
 
 const FINAL: ReadonlySet<EntryState> = new Set(["sent", "refused", "dropped"]);
+
+/** The entry of a task just given to the agent. */
+export function receivedEntry(task: TaskPush): LedgerEntry {
+	const now = Date.now();
+	return { taskId: task.taskId, attempt: task.attempt, type: task.type, state: "received", receivedAt: now, at: now };
+}
 
 export function entryKey(taskId: string, attempt: number): string {
 	return `${taskId}#${attempt}`;

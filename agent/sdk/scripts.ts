@@ -7,16 +7,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RunnerError } from "../runners/base.ts";
+import { RunnerError, type ScriptSource, type StoredScript } from "../runners/base.ts";
 import { TernError, type RestClient } from "./rest.ts";
-
-export interface StoredScript {
-	name: string;
-	version: number;
-	interpreter: string;
-	body: string;
-	sha256: string;
-}
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -35,7 +27,7 @@ function sha256(body: string): string {
 	return createHash("sha256").update(body).digest("hex");
 }
 
-export class ScriptStore {
+export class ScriptStore implements ScriptSource {
 	readonly dir: string;
 	private readonly rest: RestClient;
 	/** How many times each version was fetched from Tern (for tests and logs). */

@@ -1,5 +1,5 @@
 /**
- * A Tern cluster for the benchmark: the processes of bench/lib/node-process.ts (every node a
+ * A Tern cluster for the benchmark: the processes of test/support/node-process.ts (every node a
  * separate `node tern.ts` on the machine's NATS and a fresh MariaDB/MySQL database). Plus what
  * the benchmark reads from outside: each process's CPU time and resident memory from /proc, and
  * the pids of the database and NATS servers when they run on this machine.
@@ -10,7 +10,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { MYSQL_SERVER, NATS_URL, ProcessCluster, type LaunchOptions, type NodeSpec } from "./node-process.ts";
+import { MYSQL_SERVER, NATS_URL, ProcessCluster, type LaunchOptions, type NodeSpec } from "../../test/support/node-process.ts";
 
 export type { NodeSpec };
 

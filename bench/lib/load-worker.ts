@@ -11,7 +11,7 @@ import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { io, type Socket } from "socket.io-client";
 import type { PhaseReport, PhaseSpec, Totals, WorkerCommand, WorkerReply, WorkerSetup } from "./protocol.ts";
-import { inBatches } from "./rest.ts";
+import { inBatches } from "../../test/support/rest.ts";
 import { summarize } from "./stats.ts";
 
 interface TaskPush {

@@ -67,7 +67,7 @@ describe("cluster of separate processes on NATS and MariaDB", () => {
 		const started = Date.now();
 		const pending: Promise<string>[] = [];
 		for (let i = 0; i < count; i++) {
-			// Pacing the load, not waiting for a condition.
+			// Pacing the load at `rate` per second, not waiting for a condition.
 			const wait = started + (i * 1000) / rate - Date.now();
 			if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
 			await during?.(i);
@@ -331,13 +331,17 @@ describe("cluster of separate processes on NATS and MariaDB", () => {
 			() => "nats-server to stop"
 		);
 		const unready = new Map<string, number>();
-		// Down for 2 s, as the scenario says; meanwhile, what the nodes report.
-		const downUntil = Date.now() + 2000;
-		while (Date.now() < downUntil) {
-			for (const node of cluster.nodes.values())
-				if ((await node.readiness()) !== 200 && !unready.has(node.id)) unready.set(node.id, Date.now() - stoppedAt);
-			await new Promise(resolve => setTimeout(resolve, 100));
-		}
+		// Down for 2 s at least, as the scenario says, and until every node has said it is not ready.
+		const downUntil = stoppedAt + 2000;
+		await waitFor(
+			async () => {
+				for (const node of cluster.nodes.values())
+					if (!unready.has(node.id) && (await node.readiness()) !== 200) unready.set(node.id, Date.now() - stoppedAt);
+				return unready.size === cluster.nodes.size && Date.now() >= downUntil;
+			},
+			15_000,
+			() => `every node not ready while NATS is down (not ready: ${[...unready.keys()].join(", ") || "none"})`
+		);
 		startNats();
 		const startedAt = Date.now();
 		await waitFor(

@@ -1,17 +1,17 @@
 /**
  * A real Tern cluster for a test suite: every node a separate OS process (`node tern.ts`) on
  * NATS and a fresh MariaDB database, each with its own health port — the benchmark's
- * (bench/lib/node-process.ts). Plus the clients that drive it from outside: REST through fetch,
+ * (test/support/node-process.ts). Plus the clients that drive it from outside: REST through fetch,
  * terminals that fail over between gateways, and `/client` followers. Nodes can be killed
  * (`SIGKILL`) and started again.
  */
 import { io, type Socket } from "socket.io-client";
 import type { TaskPush, TaskQueryView, TaskStatus, TaskStatusEvent } from "../../lib/contracts.ts";
-import { ProcessCluster, type NodeProcess, type NodeSpec } from "../../bench/lib/node-process.ts";
-import { restCall, type Reply } from "../../bench/lib/rest.ts";
+import { ProcessCluster, type NodeProcess, type NodeSpec } from "../support/node-process.ts";
+import { restCall, type Reply } from "../support/rest.ts";
 import { ADMIN_PASSWORD, waitFor } from "./tern.ts";
 
-export { NodeProcess as ClusterNode, freePort, NATS_URL, type NodeSpec } from "../../bench/lib/node-process.ts";
+export { NodeProcess as ClusterNode, freePort, NATS_URL, type NodeSpec } from "../support/node-process.ts";
 
 /** Set TERN_CLUSTER_LOGS=1 to see every node's output (TERN_CLUSTER_LOGLEVEL=info for more of it). */
 const ECHO_LOGS = process.env.TERN_CLUSTER_LOGS === "1";
@@ -115,6 +115,7 @@ export class TestCluster extends ProcessCluster {
 			}
 			if (Date.now() > deadline) throw new Error(`submit kept failing: ${failure}`);
 			if (stats) stats.retries++;
+			// A careful client's pause before it submits again (the same key makes that safe).
 			await new Promise(resolve => setTimeout(resolve, 100));
 		}
 	}
@@ -213,6 +214,8 @@ export class ClusterTerminal {
 	readonly refused = new Map<string, number>();
 	readonly cancels: { taskId: string; attempt?: number; reason?: string }[] = [];
 	private firstConnect!: { resolve: () => void; reject: (err: Error) => void };
+	/** Sends waiting for a connection, released by the next connect (or by close). */
+	private connectWaiters: (() => void)[] = [];
 
 	constructor(id: string, token: string, urls: string[], options: TerminalOptions = {}) {
 		this.id = id;
@@ -258,6 +261,7 @@ export class ClusterTerminal {
 			this.failures = 0;
 			this.connects.push({ url: this.url, at: Date.now() });
 			this.firstConnect.resolve();
+			for (const release of this.connectWaiters.splice(0)) release();
 		});
 		socket.on("connect_error", err => {
 			const data = (err as Error & { data?: { type?: string } }).data;
@@ -280,6 +284,7 @@ export class ClusterTerminal {
 		socket.close();
 		this.socket = null;
 		this.index = (this.index + 1) % this.urls.length;
+		// A reconnecting agent's backoff, so that a gateway that is down is not hammered.
 		const pause = Math.min(50 * 2 ** this.failures++, 1000);
 		setTimeout(() => !this.closed && this.open(), pause);
 	}
@@ -304,6 +309,7 @@ export class ClusterTerminal {
 		const ref = { taskId: task.taskId, attempt: task.attempt };
 		const ack = await this.send("ack", ref);
 		if (!ack.ok || this.options.mode === "stuck") return;
+		// The terminal's work: it takes this long, then reports.
 		const [min, max] = this.options.workMs;
 		await new Promise(resolve => setTimeout(resolve, min + Math.random() * (max - min)));
 		const result = await this.send("result", { ...ref, status: "success", output: { by: this.id, attempt: task.attempt } });
@@ -312,31 +318,52 @@ export class ClusterTerminal {
 
 	/**
 	 * Emits until the server answers for good: ok, or an error that sending again would not
-	 * change. Waits for a connection (whichever gateway) between tries.
+	 * change. Without a connection it waits for the next connect (whichever gateway).
 	 */
 	private async send(event: "ack" | "result", data: Record<string, unknown>): Promise<Record<string, any>> {
 		const deadline = Date.now() + 120_000;
 		while (!this.closed && Date.now() < deadline) {
 			const socket = this.socket;
-			if (socket?.connected) {
-				try {
-					const reply = (await socket.timeout(5000).emitWithAck(event, data)) as Record<string, any>;
-					if (reply.ok) return reply;
-					if (!isRetryable(reply.error)) {
-						this.refused.set(reply.error.type, (this.refused.get(reply.error.type) ?? 0) + 1);
-						return reply;
-					}
-				} catch {
-					/* no answer: the connection dropped or the gateway is gone; try again */
-				}
+			if (!socket?.connected) {
+				await this.nextConnect(deadline - Date.now());
+				continue;
 			}
+			try {
+				const reply = (await socket.timeout(5000).emitWithAck(event, data)) as Record<string, any>;
+				if (reply.ok) return reply;
+				if (!isRetryable(reply.error)) {
+					this.refused.set(reply.error.type, (this.refused.get(reply.error.type) ?? 0) + 1);
+					return reply;
+				}
+			} catch {
+				// No answer: the connection dropped or the gateway is gone; sent again once connected.
+				continue;
+			}
+			// Refused for now (a dispatcher taking over): a client's pause before it asks again.
 			await new Promise(resolve => setTimeout(resolve, 50));
 		}
 		return { ok: false, error: { type: "GAVE_UP" } };
 	}
 
+	/** Resolves at the next connect, at close, or after `timeoutMs`, whichever comes first. */
+	private nextConnect(timeoutMs: number): Promise<void> {
+		if (this.closed || this.socket?.connected) return Promise.resolve();
+		return new Promise(resolve => {
+			const timer = setTimeout(release, timeoutMs);
+			const waiters = this.connectWaiters;
+			function release() {
+				clearTimeout(timer);
+				const index = waiters.indexOf(release);
+				if (index >= 0) waiters.splice(index, 1);
+				resolve();
+			}
+			waiters.push(release);
+		});
+	}
+
 	close(): void {
 		this.closed = true;
+		for (const release of this.connectWaiters.splice(0)) release();
 		this.socket?.removeAllListeners();
 		this.socket?.close();
 		this.socket = null;

@@ -12,9 +12,12 @@ import type { ServiceBroker } from "moleculer";
 import { io, type Socket } from "socket.io-client";
 import WebSocket from "ws";
 import { loadConfig } from "../../moleculer.config.ts";
-import { startNode, type SettingsOverrides } from "../../lib/node.ts";
+import { startNode, type SettingsOverrides } from "../../node.ts";
 import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
-import { restCall, type Reply } from "../../bench/lib/rest.ts";
+import { restCall, type Reply } from "../support/rest.ts";
+import { waitFor } from "../support/wait.ts";
+
+export { waitFor } from "../support/wait.ts";
 
 export const ADMIN_PASSWORD = "test-admin-password";
 
@@ -35,7 +38,7 @@ export interface TernOptions {
 	dbUri?: string;
 }
 
-export type { Reply as ApiReply } from "../../bench/lib/rest.ts";
+export type { Reply as ApiReply } from "../support/rest.ts";
 
 export class TestTern {
 	broker!: ServiceBroker;
@@ -285,19 +288,5 @@ export class RawSocket {
 			this.ws.once("close", () => resolve());
 			this.ws.close();
 		});
-	}
-}
-
-/** Polls a condition until it holds; fails with what was awaited. */
-export async function waitFor(
-	condition: () => boolean | Promise<boolean>,
-	timeoutMs = 5000,
-	what: () => string = () => "condition"
-): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		if (await condition()) return;
-		if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what()}`);
-		await new Promise(resolve => setTimeout(resolve, 10));
 	}
 }

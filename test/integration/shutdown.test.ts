@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { freePort } from "../../bench/lib/node-process.ts";
+import { freePort } from "../support/node-process.ts";
 import { waitFor } from "../helpers/tern.ts";
 
 describe("graceful stop", () => {

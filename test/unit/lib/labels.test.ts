@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { labelsMatch, normalizeLabels } from "../../lib/labels.ts";
+import { labelsMatch, normalizeLabels } from "../../../lib/labels.ts";
 
 describe("labels", () => {
 	it("normalizes lists to keys and values to strings", () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { backoffDelay, MAX_BACKOFF_MS } from "../../lib/backoff.ts";
+import { backoffDelay, MAX_BACKOFF_MS } from "../../../lib/backoff.ts";
 
 describe("backoffDelay", () => {
 	it("is zero without a backoff", () => {

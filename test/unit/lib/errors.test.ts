@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import Moleculer from "moleculer";
-import { Errors, toErrorPayload } from "../../lib/errors.ts";
+import { Errors, toErrorPayload } from "../../../lib/errors.ts";
 
 describe("error payloads", () => {
 	it("keep name, message, code, type and data", () => {

@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { resolve, isPickStrategy, type Candidate } from "../../lib/strategies/index.ts";
-import { ConsistentHashStrategy } from "../../lib/strategies/consistent-hash.ts";
-import { RandomStrategy } from "../../lib/strategies/random.ts";
+import { resolve, isPickStrategy, type Candidate } from "../../../lib/strategies/index.ts";
+import { ConsistentHashStrategy } from "../../../lib/strategies/consistent-hash.ts";
+import { RandomStrategy } from "../../../lib/strategies/random.ts";
 
 const candidate = (terminalId: string, inflight = 0, concurrency = 1): Candidate => ({
 	terminalId,

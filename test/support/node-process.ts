@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
+import { waitFor } from "./wait.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const NATS_URL = process.env.TERN_TEST_NATS ?? "nats://127.0.0.1:4222";
@@ -51,15 +52,6 @@ function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
 		socket.once("connect", () => done(true));
 		socket.once("error", () => done(false));
 	});
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		if (await condition()) return;
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-		await new Promise(resolve => setTimeout(resolve, 20));
-	}
 }
 
 // ---------------------------------------------------------------- the database

@@ -4,23 +4,23 @@
  * Tern through here, so they run the same thing.
  */
 import Moleculer, { type BrokerOptions, type ServiceBroker, type ServiceSchema } from "moleculer";
-import { brokerOptions, type ServiceName, type TernConfig } from "../moleculer.config.ts";
-import ApiService from "../services/api.service.ts";
-import AuthService from "../services/auth.service.ts";
-import CacheService from "../services/cache.service.ts";
-import DispatcherService from "../services/dispatcher.service.ts";
-import GatewayService from "../services/gateway.service.ts";
-import TerminalsService from "../services/terminals.service.ts";
-import SchedulerService from "../services/scheduler.service.ts";
-import ScriptsService from "../services/scripts.service.ts";
-import { replCommands } from "./repl-commands.ts";
+import { brokerOptions, type ServiceName, type TernConfig } from "./moleculer.config.ts";
+import ApiService from "./services/api.service.ts";
+import AuthService from "./services/auth.service.ts";
+import CacheService from "./services/cache.service.ts";
+import DispatcherService from "./services/dispatcher.service.ts";
+import GatewayService from "./services/gateway.service.ts";
+import TerminalsService from "./services/terminals.service.ts";
+import SchedulerService from "./services/scheduler.service.ts";
+import ScriptsService from "./services/scripts.service.ts";
+import { replCommands } from "./lib/repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
-	api: ApiService as unknown as unknown as ServiceSchema,
-	auth: AuthService as unknown as unknown as ServiceSchema,
-	terminals: TerminalsService as unknown as unknown as ServiceSchema,
-	cache: CacheService as unknown as unknown as ServiceSchema,
-	dispatcher: DispatcherService as unknown as unknown as ServiceSchema,
+	api: ApiService as unknown as ServiceSchema,
+	auth: AuthService as unknown as ServiceSchema,
+	terminals: TerminalsService as unknown as ServiceSchema,
+	cache: CacheService as unknown as ServiceSchema,
+	dispatcher: DispatcherService as unknown as ServiceSchema,
 	gateway: GatewayService as unknown as ServiceSchema,
 	scheduler: SchedulerService as unknown as ServiceSchema,
 	scripts: ScriptsService as unknown as ServiceSchema

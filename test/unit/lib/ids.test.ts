@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { uuidv7 } from "../../lib/ids.ts";
+import { uuidv7 } from "../../../lib/ids.ts";
 
 describe("uuidv7", () => {
 	it("is a version-7, variant-1 UUID carrying the time", () => {

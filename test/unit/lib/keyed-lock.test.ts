@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { KeyedLock } from "../../lib/keyed-lock.ts";
+import { KeyedLock } from "../../../lib/keyed-lock.ts";
 
 describe("KeyedLock", () => {
 	it("runs work of one key one at a time, in order, and other keys alongside", async () => {

@@ -6,8 +6,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Context, Endpoint } from "moleculer";
-import { TerminalOwnerStrategy } from "../../lib/owner-strategy.ts";
-import { rendezvousOwner } from "../../lib/strategies/index.ts";
+import { TerminalOwnerStrategy } from "../../../lib/owner-strategy.ts";
+import { rendezvousOwner } from "../../../lib/strategies/index.ts";
 
 function endpoints(ids: string[]): Endpoint[] {
 	return ids.map(id => ({ id }) as unknown as Endpoint);
