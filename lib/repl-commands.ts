@@ -4,6 +4,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { TaskView, TerminalView } from "./contracts.ts";
+import { toErrorPayload } from "./errors.ts";
 
 interface Args {
 	options: Record<string, string | boolean | undefined>;
@@ -35,7 +36,7 @@ function parsePayload(text: unknown): unknown {
 	}
 }
 
-export const replCommands: ReplCommand[] = [
+const commands: ReplCommand[] = [
 	{
 		command: "terminals",
 		description: "List terminals with their status, labels and activity",
@@ -172,3 +173,26 @@ export const replCommands: ReplCommand[] = [
 		}
 	}
 ];
+
+/**
+ * A command whose ordinary failures (a mistake of the caller's, a service briefly away) print as
+ * one line, message and type, and resolve; the REPL would otherwise log them with a stack trace.
+ * A genuine internal error is thrown on, stack and all, because that is where the stack helps.
+ */
+function printingErrors(command: ReplCommand): ReplCommand {
+	return {
+		...command,
+		async action(broker, args) {
+			try {
+				return await command.action(broker, args);
+			} catch (err) {
+				const payload = toErrorPayload(err);
+				if (payload.type === "INTERNAL_ERROR" || payload.code === 500) throw err;
+				console.error(`${payload.message} (${payload.type})`);
+				return { error: { type: payload.type, message: payload.message } };
+			}
+		}
+	};
+}
+
+export const replCommands: ReplCommand[] = commands.map(printingErrors);
