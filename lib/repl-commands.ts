@@ -4,7 +4,8 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { TaskView, TerminalView } from "./contracts.ts";
-import { toErrorPayload } from "./errors.ts";
+import { MAX_JSON_DEPTH, tooDeep } from "./bounded.ts";
+import { Errors, toErrorPayload } from "./errors.ts";
 
 interface Args {
 	options: Record<string, string | boolean | undefined>;
@@ -27,13 +28,18 @@ interface JobSummary {
 	nextFireTimes: string[];
 }
 
+/** The payload typed after a command: JSON, bounded in depth as a REST body is, or else the text itself. */
 function parsePayload(text: unknown): unknown {
 	if (typeof text !== "string" || text === "") return undefined;
+	let value: unknown;
 	try {
-		return JSON.parse(text);
+		value = JSON.parse(text);
 	} catch {
 		return text;
 	}
+	// The body of a REST submit is one level; the payload in it may nest one level less.
+	if (tooDeep(value, MAX_JSON_DEPTH - 1)) throw Errors.tooDeep("payload", MAX_JSON_DEPTH - 1);
+	return value;
 }
 
 const commands: ReplCommand[] = [

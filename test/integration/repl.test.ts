@@ -125,6 +125,21 @@ describe("REPL commands", () => {
 		assert.ok(!errors.some(line => /\n\s+at /.test(line)), "no stack trace");
 	});
 
+	it("refuses a payload nested too deep before it is sent, as an ordinary error", async () => {
+		const errors: string[] = [];
+		mock.method(console, "error", (...args: unknown[]) => void errors.push(args.join(" ")));
+		const deep = '{"a":'.repeat(10_000) + "1" + "}".repeat(10_000);
+		const reply = (await command("submit").action(tern.broker, {
+			terminalId: "repl-2",
+			type: "x",
+			payload: deep,
+			options: {}
+		})) as { error: { type: string } };
+		mock.restoreAll();
+		assert.equal(reply.error.type, "VALIDATION_ERROR");
+		assert.deepEqual(errors, ["'payload' nests deeper than 63 levels (VALIDATION_ERROR)"]);
+	});
+
 	it("throws a genuine internal error on, so that the REPL shows its stack", async () => {
 		const failing = { call: () => Promise.reject(new Error("database file is corrupt")) } as unknown as ServiceBroker;
 		await assert.rejects(command("task").action(failing, { taskId: "any", options: {} }), /database file is corrupt/);
