@@ -64,3 +64,58 @@ export function textDepth(text: string): number {
 	}
 	return max;
 }
+
+/** Most path segments a depth error names: enough to point at the field, never a message as deep as the value. */
+const MAX_PATH_SEGMENTS = 8;
+
+/**
+ * The field a caller would name for the first value nested past `maxDepth`: the path is followed
+ * from the root while the value still branches, and stops where a single-key (or single-item)
+ * chain begins, which is the shape of a value nested only to be deep. `{ selector: { labels:
+ * {a:{a:…}}, strategy } }` gives "selector.labels"; array items read as `tasks[0].payload`. Null
+ * when the value fits.
+ */
+export function deepPath(value: unknown, maxDepth = MAX_JSON_DEPTH): string | null {
+	const problem = tooDeep(value, maxDepth);
+	if (!problem) return null;
+	if (problem.field === "") return "";
+	const segments = problem.field.split(".");
+	let node: unknown = value;
+	let path = "";
+	for (let i = 0; i < segments.length && i < MAX_PATH_SEGMENTS; i++) {
+		const key = segments[i]!;
+		const isIndex = Array.isArray(node);
+		path = isIndex ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+		node = (node as Record<string, unknown>)[key];
+		if (node === null || typeof node !== "object") break;
+		const children = Array.isArray(node) ? node.length : Object.keys(node).length;
+		if (children <= 1) break;
+	}
+	return path;
+}
+
+/** Keys that change an object's prototype when assigned, at any depth of a body. */
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(["__proto__"]);
+/** Keys that shadow Object.prototype where a body is merged into the action's params (its top level). */
+const MERGE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * The path of the first key that could reach a prototype once the value is merged or copied
+ * (`__proto__` anywhere; `constructor` and `prototype` at the top level, where a body is merged
+ * into params), or null. Iterative, like tooDeep; run it on values already bounded in depth.
+ */
+export function prototypeKey(value: unknown): string | null {
+	const stack: { value: unknown; path: string; top: boolean }[] = [{ value, path: "", top: true }];
+	while (stack.length > 0) {
+		const item = stack.pop()!;
+		if (item.value === null || typeof item.value !== "object") continue;
+		const isArray = Array.isArray(item.value);
+		for (const key of Object.keys(item.value)) {
+			const path = isArray ? `${item.path}[${key}]` : item.path ? `${item.path}.${key}` : key;
+			if (!isArray && (item.top ? MERGE_KEYS : PROTOTYPE_KEYS).has(key)) return path;
+			const child = (item.value as Record<string, unknown>)[key];
+			if (child !== null && typeof child === "object") stack.push({ value: child, path, top: false });
+		}
+	}
+	return null;
+}

@@ -36,6 +36,17 @@ export const ErrorTypes = {
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
+/** Longest text of the caller's own that an error repeats back. */
+const MAX_ECHO = 120;
+
+function clip(text: string): string {
+	return text.length > MAX_ECHO ? `${text.slice(0, MAX_ECHO)}…` : text;
+}
+
+function formatBytes(bytes: number): string {
+	return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
+}
+
 function client(message: string, code: number, type: ErrorType, data?: unknown) {
 	return new MoleculerClientError(message, code, type, data);
 }
@@ -118,6 +129,19 @@ export const Errors = {
 				message: `${field ? `'${field}'` : "The body"} nests deeper than ${limit} levels`
 			}
 		]),
+	/** The whole request body over the parser's limit (a task's payload has its own, smaller one). */
+	bodyTooLarge: (limit: number) =>
+		client(`The request body is larger than ${formatBytes(limit)}`, 413, ErrorTypes.PAYLOAD_TOO_LARGE, { limit }),
+	/** A key that would reach an object's prototype once the body is merged into params. */
+	prototypeKey: (field: string) =>
+		client(`'${field}' is not an allowed key`, 422, ErrorTypes.VALIDATION, [
+			{ type: "forbiddenKey", field, message: `'${field}' is not an allowed key` }
+		]),
+	/** A path segment or query text whose percent-encoding does not decode. */
+	badEncoding: (where: "path" | "query", text: string) =>
+		client(`The request ${where} has malformed percent-encoding: '${clip(text)}'`, 400, ErrorTypes.BAD_REQUEST, {
+			[where]: clip(text)
+		}),
 	resultTooLarge: (taskId: string, bytes: number, limit: number) =>
 		client(
 			`The result of task '${taskId}' is ${bytes} bytes; the limit is ${limit} bytes`,
@@ -153,6 +177,40 @@ interface ErrorLike {
 /** Moleculer's errors for a service that no node offers right now: transient in a cluster. */
 export const TRANSIENT_TYPES: ReadonlySet<string> = new Set(["SERVICE_NOT_AVAILABLE", "SERVICE_NOT_FOUND"]);
 
+/** Where an error was raised (node, action): ours to log, not the caller's to read. */
+const INTERNAL_KEYS: ReadonlySet<string> = new Set(["nodeID", "action"]);
+/** How deep error data is copied to a caller: Tern's own data is flat; anything deeper is not ours. */
+const MAX_DATA_DEPTH = 4;
+const MAX_DATA_ITEMS = 50;
+
+/**
+ * A copy of an error's data fit to send: internal names dropped, strings clipped, bounded in
+ * depth and breadth, so that no value a caller sent (a validator's `actual`) is echoed at any size.
+ */
+function callerData(data: unknown, depth = 0): unknown {
+	if (typeof data === "string") return clip(data);
+	if (data === null || typeof data !== "object") return typeof data === "function" ? undefined : data;
+	if (depth >= MAX_DATA_DEPTH) return undefined;
+	if (Array.isArray(data)) return data.slice(0, MAX_DATA_ITEMS).map(item => callerData(item, depth + 1));
+	const out: Record<string, unknown> = {};
+	for (const key of Object.keys(data).slice(0, MAX_DATA_ITEMS)) {
+		if (INTERNAL_KEYS.has(key)) continue;
+		const value = (data as Record<string, unknown>)[key];
+		// The value a validator refused: repeated when it is a plain value, never when it is a structure.
+		if ((key === "actual" || key === "expected") && value !== null && typeof value === "object") continue;
+		const copy = callerData(value, depth + 1);
+		if (copy !== undefined) out[key] = copy;
+	}
+	return out;
+}
+
+/** fastest-validator's list of unknown keys, each named by its full path; a long list is cut short. */
+function unknownFields(parent: string | undefined, keys: string): string {
+	const all = keys.split(", ");
+	const named = all.slice(0, 10).map(f => `'${clip(parent ? `${parent}.${f}` : f)}'`);
+	return all.length > named.length ? `${named.join(", ")} and ${all.length - named.length} more` : named.join(", ");
+}
+
 /**
  * One readable message for every error, the same on REST and on sockets. A validation error's
  * message names each offending field instead of the validator's generic sentence.
@@ -164,23 +222,22 @@ export function toErrorPayload(err: unknown, event?: string): SocketErrorPayload
 	// starting, leaving or reconnecting): 503, so that clients try again rather than give up.
 	const code = TRANSIENT_TYPES.has(type) ? 503 : typeof e.code === "number" ? e.code : 500;
 	let message = e.message ?? "Internal error";
+	// Moleculer names the action (an internal name) in these; the caller only needs to try again.
+	if (TRANSIENT_TYPES.has(type)) message = "The service for this request is not available right now; try again";
 	if (type === ErrorTypes.VALIDATION && Array.isArray(e.data) && e.data.length > 0) {
 		message = (e.data as { type?: string; message?: string; field?: string; actual?: unknown; expected?: unknown }[])
 			.map(item =>
 				item.type === "objectStrict"
-					? `Unknown field(s) ${String(item.actual)
-							.split(", ")
-							.map(f => `'${item.field ? `${item.field}.` : ""}${f}'`)
-							.join(", ")}; allowed: ${String(item.expected)}`
+					? `Unknown field(s) ${unknownFields(item.field, String(item.actual))}; allowed: ${String(item.expected)}`
 					: item.type === "enumValue"
 						? // fastest-validator's own sentence shows the allowed values as if they were the value given.
-							`The '${item.field}' field value '${String(item.actual)}' is not one of the allowed values: ${String(item.expected)}`
+							`The '${item.field}' field value '${clip(String(item.actual))}' is not one of the allowed values: ${String(item.expected)}`
 						: item.message
 			)
 			.filter(Boolean)
 			.join("; ");
 	}
-	const payload: SocketErrorPayload = { name: e.name ?? "Error", message, code, type, data: e.data };
+	const payload: SocketErrorPayload = { name: e.name ?? "Error", message, code, type, data: callerData(e.data) };
 	if (event) payload.event = event;
 	return payload;
 }

@@ -4,6 +4,8 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { TaskView, TerminalView } from "./contracts.ts";
+import { MAX_JSON_DEPTH, tooDeep } from "./bounded.ts";
+import { Errors, toErrorPayload } from "./errors.ts";
 
 interface Args {
 	options: Record<string, string | boolean | undefined>;
@@ -26,16 +28,21 @@ interface JobSummary {
 	nextFireTimes: string[];
 }
 
+/** The payload typed after a command: JSON, bounded in depth as a REST body is, or else the text itself. */
 function parsePayload(text: unknown): unknown {
 	if (typeof text !== "string" || text === "") return undefined;
+	let value: unknown;
 	try {
-		return JSON.parse(text);
+		value = JSON.parse(text);
 	} catch {
 		return text;
 	}
+	// The body of a REST submit is one level; the payload in it may nest one level less.
+	if (tooDeep(value, MAX_JSON_DEPTH - 1)) throw Errors.tooDeep("payload", MAX_JSON_DEPTH - 1);
+	return value;
 }
 
-export const replCommands: ReplCommand[] = [
+const commands: ReplCommand[] = [
 	{
 		command: "terminals",
 		description: "List terminals with their status, labels and activity",
@@ -172,3 +179,26 @@ export const replCommands: ReplCommand[] = [
 		}
 	}
 ];
+
+/**
+ * A command whose ordinary failures (a mistake of the caller's, a service briefly away) print as
+ * one line, message and type, and resolve; the REPL would otherwise log them with a stack trace.
+ * A genuine internal error is thrown on, stack and all, because that is where the stack helps.
+ */
+function printingErrors(command: ReplCommand): ReplCommand {
+	return {
+		...command,
+		async action(broker, args) {
+			try {
+				return await command.action(broker, args);
+			} catch (err) {
+				const payload = toErrorPayload(err);
+				if (payload.type === "INTERNAL_ERROR" || payload.code === 500) throw err;
+				console.error(`${payload.message} (${payload.type})`);
+				return { error: { type: payload.type, message: payload.message } };
+			}
+		}
+	};
+}
+
+export const replCommands: ReplCommand[] = commands.map(printingErrors);

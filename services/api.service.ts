@@ -3,11 +3,12 @@
  * caller's principal is settled once, in `authenticate`, and the actions decide what it may do.
  */
 import { fileURLToPath } from "node:url";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
-import { Errors, ErrorTypes, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
+import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
+import { jsonBody } from "../lib/http/body.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
@@ -15,6 +16,8 @@ export interface ApiSettings extends ServiceSettingSchema {
 	port: number;
 	/** moleculer-web's rate limiter, per client address; null for none. @defaultValue 2000 requests/s */
 	rateLimit: { window: number; limit: number; headers: boolean } | null;
+	/** qs options for query strings. */
+	qsOptions: Record<string, unknown>;
 	/** moleculer-web routes. */
 	routes: Record<string, unknown>[];
 	assets: { folder: string };
@@ -29,7 +32,25 @@ type RoutedRequest = IncomingMessage & {
 
 const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
 
-const json = { json: { limit: "1mb", strict: false }, urlencoded: false };
+/**
+ * Bodies are read by Tern's own JSON parser, not body-parser: it refuses other media types (415),
+ * and nesting past the limit before any validator, redactor or logger walks the value.
+ */
+const body = { bodyParsers: false, use: [jsonBody({ limit: 1024 * 1024 })] };
+
+/**
+ * One part of a query string, decoded as qs would, except that malformed percent-encoding is the
+ * caller's mistake (400), not a value to pass on undecoded.
+ */
+function decodeQueryPart(text: string): string {
+	const spaced = text.replace(/\+/g, " ");
+	if (!spaced.includes("%")) return spaced;
+	try {
+		return decodeURIComponent(spaced);
+	} catch {
+		throw Errors.badEncoding("query", text);
+	}
+}
 
 const ApiService: ServiceSchema<ApiSettings> = {
 	name: "api",
@@ -37,11 +58,14 @@ const ApiService: ServiceSchema<ApiSettings> = {
 	settings: {
 		port: 3000,
 		rateLimit: { window: 1000, limit: 2000, headers: true },
+		// qs nests `a[b][c]` at most `depth` levels (the rest stays one literal key) and drops keys
+		// that would shadow Object.prototype; the limits are qs's defaults, written down.
+		qsOptions: { depth: 5, arrayLimit: 20, parameterLimit: 1000, allowPrototypes: false, decoder: decodeQueryPart },
 		routes: [
 			{
 				path: "/api/auth",
 				mappingPolicy: "restrict",
-				bodyParsers: json,
+				...body,
 				aliases: {
 					"POST login": "auth.login"
 				}
@@ -51,7 +75,7 @@ const ApiService: ServiceSchema<ApiSettings> = {
 				mappingPolicy: "restrict",
 				authentication: true,
 				authorization: true,
-				bodyParsers: json,
+				...body,
 				aliases: {
 					"POST task/submit": "dispatcher.submit",
 					"POST tasks/batch": "dispatcher.submitBatch",
@@ -124,29 +148,30 @@ const ApiService: ServiceSchema<ApiSettings> = {
 		},
 
 		/** Every error as `{ name, message, code, type, data }`, with messages a person can act on. */
-		reformatError(err: { type?: string; message?: string; code?: number }) {
-			if (err.type === "entity.parse.failed")
-				return toErrorPayload(Errors.badRequest(`The request body is not valid JSON: ${err.message}`));
-			if (err.type === "entity.too.large")
-				return {
-					...toErrorPayload(Errors.badRequest("The request body is larger than 1 MiB")),
-					code: 413,
-					type: ErrorTypes.PAYLOAD_TOO_LARGE
-				};
+		reformatError(err: { type?: string; message?: string; code?: number; data?: { param?: unknown } }) {
+			// moleculer-web's own, for a path parameter that does not decode.
+			if (err.type === "UNABLE_DECODE_PARAM") return toErrorPayload(Errors.badEncoding("path", String(err.data?.param)));
 			if (err.type === "RATE_LIMIT_EXCEEDED") return toErrorPayload({ ...err, message: "Too many requests: slow down" });
 			return toErrorPayload(err);
 		},
 
-		/** moleculer-web's, except that a service no node offers right now answers 503 (try again), not 404. */
-		sendError(req: IncomingMessage, res: unknown, err: unknown) {
+		/**
+		 * moleculer-web's, except that a service no node offers right now answers 503 (try again), not
+		 * 404; and an error that cannot be encoded still ends the response instead of the process.
+		 */
+		sendError(req: IncomingMessage, res: ServerResponse, err: unknown) {
 			if (err instanceof Error && TRANSIENT_TYPES.has((err as { type?: string }).type ?? ""))
 				(err as Error & { code: number }).code = 503;
-			return (ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }).methods.sendError.call(
-				this,
-				req,
-				res,
-				err
-			);
+			try {
+				return (
+					ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }
+				).methods.sendError.call(this, req, res, err);
+			} catch (failure) {
+				this.logger.error("An error answer could not be sent:", (failure as Error).message);
+				if (res.writableEnded) return;
+				if (!res.headersSent) res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+				res.end(JSON.stringify({ name: "Error", message: "Internal error", code: 500, type: "INTERNAL_ERROR" }));
+			}
 		}
 	}
 };

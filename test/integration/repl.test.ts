@@ -3,6 +3,7 @@
  */
 import { after, before, describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
+import type { ServiceBroker } from "moleculer";
 import { TestTern } from "../helpers/tern.ts";
 import { replCommands } from "../../lib/repl-commands.ts";
 
@@ -98,14 +99,49 @@ describe("REPL commands", () => {
 		mock.restoreAll();
 	});
 
-	it("surfaces errors from the cluster as they are", async () => {
-		await assert.rejects(
-			command("task").action(tern.broker, { taskId: "missing", options: {} }),
-			(err: { type?: string }) => err.type === "TASK_NOT_FOUND"
-		);
-		await assert.rejects(
-			command("submit").action(tern.broker, { terminalId: "ghost", type: "x", options: {} }),
-			(err: { type?: string }) => err.type === "TERMINAL_NOT_FOUND"
-		);
+	it("prints an ordinary error as its message and type, without a stack trace", async () => {
+		const errors: string[] = [];
+		mock.method(console, "error", (...args: unknown[]) => void errors.push(args.join(" ")));
+		const missing = (await command("task").action(tern.broker, { taskId: "missing", options: {} })) as {
+			error: { type: string; message: string };
+		};
+		assert.equal(missing.error.type, "TASK_NOT_FOUND");
+		const ghost = (await command("submit").action(tern.broker, { terminalId: "ghost", type: "x", options: {} })) as {
+			error: { type: string };
+		};
+		assert.equal(ghost.error.type, "TERMINAL_NOT_FOUND");
+		const invalid = (await command("submit").action(tern.broker, {
+			terminalId: "repl-2",
+			type: "x",
+			options: { priority: "12" }
+		})) as { error: { type: string } };
+		assert.equal(invalid.error.type, "VALIDATION_ERROR");
+		mock.restoreAll();
+		assert.deepEqual(errors, [
+			"Task 'missing' not found (TASK_NOT_FOUND)",
+			"Terminal 'ghost' not found (TERMINAL_NOT_FOUND)",
+			"The 'priority' field must be less than or equal to 9. (VALIDATION_ERROR)"
+		]);
+		assert.ok(!errors.some(line => /\n\s+at /.test(line)), "no stack trace");
+	});
+
+	it("refuses a payload nested too deep before it is sent, as an ordinary error", async () => {
+		const errors: string[] = [];
+		mock.method(console, "error", (...args: unknown[]) => void errors.push(args.join(" ")));
+		const deep = '{"a":'.repeat(10_000) + "1" + "}".repeat(10_000);
+		const reply = (await command("submit").action(tern.broker, {
+			terminalId: "repl-2",
+			type: "x",
+			payload: deep,
+			options: {}
+		})) as { error: { type: string } };
+		mock.restoreAll();
+		assert.equal(reply.error.type, "VALIDATION_ERROR");
+		assert.deepEqual(errors, ["'payload' nests deeper than 63 levels (VALIDATION_ERROR)"]);
+	});
+
+	it("throws a genuine internal error on, so that the REPL shows its stack", async () => {
+		const failing = { call: () => Promise.reject(new Error("database file is corrupt")) } as unknown as ServiceBroker;
+		await assert.rejects(command("task").action(failing, { taskId: "any", options: {} }), /database file is corrupt/);
 	});
 });
