@@ -170,9 +170,16 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		upgrade(this: GatewayThis, req: IncomingMessage, socket: Duplex, head: Buffer) {
 			const target = upgradeTarget(req.url);
 			if (target.channel === "socket.io" || !this.wss) return;
-			if (target.channel === null) refuseUpgrade(socket, target.error);
-			else if (target.channel === "terminal") void upgradeTerminal(this.hub, this.wss, req, socket, head, target.id);
-			else void this.followers.upgrade(this.wss, req, socket, head, target.id);
+			if (target.channel === null) return refuseUpgrade(socket, target.error);
+			const upgrading =
+				target.channel === "terminal"
+					? upgradeTerminal(this.hub, this.wss, req, socket, head, target.id)
+					: this.followers.upgrade(this.wss, req, socket, head, target.id);
+			// Each refuses what it can answer; anything else ends this socket, never the process.
+			upgrading.catch(err => {
+				this.logger.warn(`WebSocket upgrade to '${target.channel}' failed: ${(err as Error).message}`);
+				socket.destroy();
+			});
 		}
 	},
 	created(this: GatewayThis) {

@@ -67,7 +67,7 @@ export class TerminalHub {
 		this.sessions.set(session.terminalId, session);
 		const presence = this.presence(session);
 		this.logger.info(`Terminal '${session.terminalId}' connected (${session.transport})`);
-		await this.broker.broadcast("terminal.connected", presence);
+		await this.announce("terminal.connected", presence);
 		// Closed once the newer session is the terminal's presence: what the older one held
 		// unacknowledged then goes back to the queue, and so to the newer one (see unregister).
 		if (older) older.close("replaced by a newer connection");
@@ -86,13 +86,20 @@ export class TerminalHub {
 		}
 		this.sessions.delete(session.terminalId);
 		this.logger.info(`Terminal '${session.terminalId}' disconnected`);
-		await this.broker.broadcast("terminal.disconnected", {
+		await this.announce("terminal.disconnected", {
 			terminalId: session.terminalId,
 			nodeID: this.broker.nodeID,
 			sessionId: session.id,
 			lastActiveAt: session.lastActiveAt
 		});
 		await this.returnDelivered(session);
+	}
+
+	/** Sessions come and go from socket callbacks: a failed announcement is logged, never thrown there. */
+	private announce(event: string, payload: unknown): Promise<unknown> {
+		return this.broker
+			.broadcast(event, payload)
+			.catch(err => this.logger.warn(`'${event}' not announced: ${(err as Error).message}`));
 	}
 
 	private returnDelivered(session: TerminalSession): Promise<unknown> {
