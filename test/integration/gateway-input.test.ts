@@ -7,6 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Server as IoServer } from "socket.io";
+import { io } from "socket.io-client";
 import type { WebSocketServer } from "ws";
 import { TestTern, waitFor, type RawSocket, type TestTerminal } from "../helpers/tern.ts";
 import type { TaskPush } from "../../lib/contracts.ts";
@@ -128,6 +129,35 @@ describe("the gateway's input bounds", () => {
 		ws.send({ type: "result", taskId: task.taskId, attempt: task.attempt, status: "success", output: "fine" });
 		assert.equal((await tern.waitForStatus(task.taskId, "COMPLETED")).data, "fine");
 		await ws.close();
+	});
+
+	it("refuses a /client subscribe nested 10,000 deep with VALIDATION_ERROR, and the follower's connection goes on", async () => {
+		await tern.registerTerminal("deep-followed");
+		const taskId = await tern.submit({ terminalId: "deep-followed", type: "t" });
+		const follower = io(`${tern.url}/client`, {
+			auth: { token: tern.adminToken },
+			transports: ["websocket"],
+			reconnection: false,
+			forceNew: true
+		});
+		try {
+			await new Promise<void>((resolve, reject) => {
+				follower.once("connect", resolve);
+				follower.once("connect_error", reject);
+			});
+			const error = new Promise<{ type: string; event?: string; message: string }>(resolve =>
+				follower.once("error", resolve)
+			);
+			follower.io.engine.write(`2/client,["subscribe",{"taskId":${deepText()}}]`);
+			const refused = await error;
+			assert.equal(refused.type, "VALIDATION_ERROR");
+			assert.equal(refused.event, "subscribe");
+			assert.match(refused.message, /'taskId'/);
+			const subscribed = (await follower.timeout(5000).emitWithAck("subscribe", { taskId })) as { ok: boolean };
+			assert.equal(subscribed.ok, true);
+		} finally {
+			follower.close();
+		}
 	});
 
 	it("answers an upgrade whose id is not valid percent-encoding with 400, on both paths, and stays up", async () => {
