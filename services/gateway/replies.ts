@@ -1,8 +1,7 @@
 /**
  * The terminals' acks and results, batched: what arrives in one event-loop turn goes to the
- * dispatcher as one call (per owning dispatcher node, see the gateway's sendReplies) rather
- * than one call each. The batcher only collects and hands out answers; the sending is the
- * gateway's.
+ * dispatcher as one call (per owning dispatcher node, see routing.ts) rather than one call
+ * each. The batcher only collects and hands out answers; the sending is the router's.
  */
 import type { ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
 

@@ -1,18 +1,10 @@
 /**
  * One terminal-session model, two transports. The gateway speaks to a `TerminalSession`; the
- * adapters turn that into socket.io events or raw WebSocket JSON messages.
+ * adapters (socketio.ts, websocket.ts) turn that into socket.io events or raw WebSocket JSON
+ * messages.
  */
 import { randomUUID } from "node:crypto";
-import type { Socket } from "socket.io";
-import type { WebSocket } from "ws";
-import type {
-	ReplyAnswer,
-	SocketErrorPayload,
-	TaskPush,
-	TerminalClientToServer,
-	TerminalServerToClient,
-	Labels
-} from "../../lib/contracts.ts";
+import type { ReplyAnswer, SocketErrorPayload, TaskPush, Labels } from "../../lib/contracts.ts";
 import type { Batched } from "./replies.ts";
 
 /** Where the handling of an inbound message stands: `done` settles (never rejects) once it is answered. */
@@ -21,8 +13,6 @@ interface Step {
 	done: Promise<unknown>;
 }
 const SETTLED: Step = { open: () => false, done: Promise.resolve() };
-
-export type TerminalSocket = Socket<TerminalClientToServer, TerminalServerToClient>;
 
 /** What the gateway may send a terminal. */
 export type OutboundEvent =
@@ -94,47 +84,4 @@ export abstract class TerminalSession {
 
 	abstract send(message: OutboundEvent): void;
 	abstract close(reason: string): void;
-}
-
-export class SocketIoSession extends TerminalSession {
-	readonly transport = "socket.io" as const;
-	private readonly socket: TerminalSocket;
-
-	constructor(socket: TerminalSocket, info: SessionInfo) {
-		super(info);
-		this.socket = socket;
-	}
-
-	send(message: OutboundEvent): void {
-		(this.socket.emit as (event: string, data: unknown) => boolean)(message.event, message.data);
-	}
-
-	close(): void {
-		this.socket.disconnect(true);
-	}
-}
-
-export class WebSocketSession extends TerminalSession {
-	readonly transport = "websocket" as const;
-	private readonly ws: WebSocket;
-
-	constructor(ws: WebSocket, info: SessionInfo) {
-		super(info);
-		this.ws = ws;
-	}
-
-	send(message: OutboundEvent): void {
-		if (this.ws.readyState !== this.ws.OPEN) return;
-		switch (message.event) {
-			case "task":
-				this.ws.send(JSON.stringify({ type: "task", task: message.data }));
-				break;
-			default:
-				this.ws.send(JSON.stringify({ type: message.event, ...message.data }));
-		}
-	}
-
-	close(reason: string): void {
-		this.ws.close(1000, reason.slice(0, 120));
-	}
 }

@@ -2,9 +2,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import Moleculer, { type Context, type ServiceBroker } from "moleculer";
 import type { RepliesParams, ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
-import GatewayService from "../../services/gateway.service.ts";
 import { ackParams, resultParams } from "../../services/dispatcher/params.ts";
 import { ReplyBatcher } from "../../services/gateway/replies.ts";
+import { ReplyRouter } from "../../services/gateway/routing.ts";
 import { TerminalSession } from "../../services/gateway/sessions.ts";
 
 class QuietSession extends TerminalSession {
@@ -77,10 +77,7 @@ describe("gateway: terminals' acks and results in batches", () => {
 	describe("sendReplies", () => {
 		let broker: ServiceBroker;
 		const handled: string[][] = [];
-		const sendReplies = GatewayService.methods!.sendReplies as unknown as (
-			this: { broker: ServiceBroker },
-			replies: TerminalReply[]
-		) => Promise<ReplyAnswer[]>;
+		const sendReplies = (broker: ServiceBroker, replies: TerminalReply[]) => new ReplyRouter(broker).send(replies);
 
 		before(async () => {
 			broker = new Moleculer.ServiceBroker({ logger: false, validator: true });
@@ -113,7 +110,7 @@ describe("gateway: terminals' acks and results in batches", () => {
 
 		it("answers a malformed reply with its validation error, about it alone, and the others of its batch as usual", async () => {
 			const replies = [ack("t1", "a"), ack("t2", "b", "first"), ack("t3", "c")];
-			const answers = await sendReplies.call({ broker }, replies);
+			const answers = await sendReplies(broker, replies);
 			assert.ok("ok" in answers[0] && "ok" in answers[2], JSON.stringify(answers));
 			const error = (answers[1] as { error: SocketErrorPayload }).error;
 			assert.equal(error.type, "VALIDATION_ERROR");
@@ -126,7 +123,7 @@ describe("gateway: terminals' acks and results in batches", () => {
 			const alone = new Moleculer.ServiceBroker({ logger: false });
 			await alone.start();
 			try {
-				const answers = await sendReplies.call({ broker: alone }, [ack("t1", "a"), ack("t2", "b")]);
+				const answers = await sendReplies(alone, [ack("t1", "a"), ack("t2", "b")]);
 				for (const answer of answers) {
 					assert.ok("error" in answer);
 					assert.equal(answer.error.code, 503, "transient: the terminal may send it again");
