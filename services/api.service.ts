@@ -9,6 +9,7 @@ import ApiGateway from "moleculer-web";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, ErrorTypes, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
+import { confirmHeader } from "../lib/confirm.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -72,6 +73,10 @@ const ApiService: ServiceSchema<ApiSettings> = {
 					"POST terminals/:id/disable": "terminals.disable",
 					"POST terminals/:id/enable": "terminals.enable",
 					"POST terminals/:id/rotate-key": "terminals.rotateKey",
+					"PATCH terminals/:id": "terminals.patch",
+					"DELETE terminals/:id": [confirmHeader, "terminals.delete"],
+					"POST terminals/:id/drain": "terminals.drain",
+					"POST terminals/:id/undrain": "terminals.undrain",
 
 					"POST jobs": "scheduler.create",
 					"GET jobs": "scheduler.list",
