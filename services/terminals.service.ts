@@ -5,10 +5,10 @@
  * Admin CRUD goes through moleculer-db's entity methods; the modules under terminals/ hold the
  * params, views, drains, SQL and the calls to other services.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { LRUCache } from "lru-cache";
-import { DbMixin, isEntityNotFound, type DbEntityMethods, type DbMixinSettings } from "../mixins/db.mixin.ts";
-import { defineTerminal, type TerminalModel, type TerminalRow } from "../models/terminal.model.ts";
+import { DbMixin, isEntityNotFound, type DbEntityMethods } from "../mixins/db.mixin.ts";
+import { defineTerminal, type TerminalRow } from "../models/terminal.model.ts";
 import type {
 	ConfirmationChallenge,
 	TaskStatusesEvent,
@@ -38,37 +38,20 @@ import {
 	type PatchParams,
 	type RegisterParams
 } from "./terminals/params.ts";
-import { hasLabel, NO_TASKS, statusOf, toRecord, toView, type TaskCounts } from "./terminals/views.ts";
-import { cancelPinned, presenceOf, runningCount, taskCounts, withTransports } from "./terminals/fleet.ts";
+import { hasLabel, NO_TASKS, statusOf, toRecord, toView } from "./terminals/views.ts";
+import { cancelPinned, presenceOf, runningCount, taskCounts } from "./terminals/fleet.ts";
+import {
+	methods,
+	type TerminalsMethods,
+	type TerminalsSettings,
+	type TerminalsThis,
+	type TerminalsVars
+} from "./terminals/methods.ts";
 import { Drains } from "./terminals/drains.ts";
 import { recordActivity } from "./terminals/store.ts";
 
 export type { RegisterParams } from "./terminals/params.ts";
-
-export interface TerminalsSettings extends ServiceSettingSchema, DbMixinSettings {
-	/** Concurrency of a terminal registered without one. @defaultValue 16 */
-	defaultConcurrency: number;
-	/** A terminal that pulled within this long is online (as a socket's heartbeat window), ms. @defaultValue 60000 */
-	pullWindow: number;
-	/** A terminal's pulls are written at most this often, ms. @defaultValue 5000 */
-	touchInterval: number;
-}
-
-interface TerminalsVars {
-	model: TerminalModel;
-	records: LRUCache<string, TerminalRecord>;
-	drains: Drains;
-	/** When each terminal's last pull was written by this replica. */
-	touched: LRUCache<string, number>;
-}
-interface TerminalsMethods {
-	findRow(ctx: Context, id: string): Promise<TerminalRow>;
-	change(ctx: Context, id: string, changes: Partial<TerminalRow>): Promise<TerminalRow>;
-	viewsOf(ctx: Context, rows: TerminalRow[], live?: boolean): Promise<TerminalView[]>;
-	setEnabled(ctx: Context<{ id: string }, TernMeta>, enabled: boolean): Promise<TerminalView>;
-	setDraining(ctx: Context<{ id: string }, TernMeta>, draining: boolean): Promise<TerminalView>;
-}
-type TerminalsThis = Service<TerminalsSettings> & TerminalsVars & TerminalsMethods & DbEntityMethods;
+export type { TerminalsSettings } from "./terminals/methods.ts";
 
 const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEntityMethods, TerminalsVars> = {
 	name: "terminals",
@@ -333,64 +316,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 			);
 		}
 	},
-	methods: {
-		/** The row, as moleculer-db's entity methods give it; TERMINAL_NOT_FOUND otherwise. */
-		async findRow(this: TerminalsThis, ctx: Context, id: string): Promise<TerminalRow> {
-			try {
-				return (await this._get(ctx, { id })) as TerminalRow;
-			} catch (err) {
-				if (isEntityNotFound(err)) throw Errors.terminalNotFound(id);
-				throw err;
-			}
-		},
-
-		/** Writes `changes` and announces them; the row as it is now. */
-		async change(this: TerminalsThis, ctx: Context, id: string, changes: Partial<TerminalRow>): Promise<TerminalRow> {
-			let row: TerminalRow;
-			try {
-				row = (await this._update(ctx, { id, ...changes, updatedAt: Date.now() })) as TerminalRow;
-			} catch (err) {
-				if (isEntityNotFound(err)) throw Errors.terminalNotFound(id);
-				throw err;
-			}
-			await ctx.broadcast("terminal.updated", { terminalId: id } satisfies TerminalUpdatedEvent);
-			return row;
-		},
-
-		/** Views of `rows`, with presence, transports and task counts (`live`: presence is looked up). */
-		async viewsOf(this: TerminalsThis, ctx: Context, rows: TerminalRow[], live = true): Promise<TerminalView[]> {
-			const ids = rows.map(row => row.id);
-			const presence = live ? await presenceOf(ctx, ids) : new Map();
-			await withTransports(ctx, presence);
-			const counts: Map<string, TaskCounts> = await taskCounts(ctx, ids);
-			const now = Date.now();
-			return rows.map(row =>
-				toView(row, presence.get(row.id), counts.get(row.id) ?? NO_TASKS, now, this.settings.pullWindow)
-			);
-		},
-
-		async setEnabled(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>, enabled: boolean) {
-			requireUser(ctx, "operator");
-			const row = await this.change(ctx, ctx.params.id, { enabled });
-			if (!enabled)
-				await ctx.broadcast("terminal.revoked", {
-					terminalId: row.id,
-					reason: "disabled"
-				} satisfies TerminalRevokedEvent);
-			const [view] = await this.viewsOf(ctx, [row], enabled);
-			return view;
-		},
-
-		async setDraining(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>, draining: boolean) {
-			requireUser(ctx, "operator");
-			const row = await this.change(ctx, ctx.params.id, { draining });
-			this.drains.set(row.id, draining, true);
-			// Holding nothing already: it is told at once.
-			if (draining) await this.drains.settle(ctx, row.id);
-			const [view] = await this.viewsOf(ctx, [row]);
-			return view;
-		}
-	},
+	methods,
 	created(this: TerminalsThis) {
 		this.records = new LRUCache({ max: 100_000, ttl: 60_000 });
 		this.touched = new LRUCache({ max: 100_000 });
