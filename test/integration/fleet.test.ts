@@ -1,18 +1,15 @@
 /**
  * Terminal fleet management against a real Tern (design.md §10): PATCH, DELETE with the second
- * confirmation of §6, drain and undrain, and the terminal view's transport, capabilities and
- * task counts — including a terminal that only polls over HTTP. Refusals are checked by status,
- * error `type`, and that nothing changed.
- *
- * Tests marked `todo` need the dispatcher's side (it must skip draining terminals and record
- * pulls with `terminals.touch`); they run, and are reported, but do not fail the suite.
+ * confirmation of §6, drain and undrain, the view's transport, capabilities and task counts, pull
+ * activity; on SQLite and MariaDB. Refusals are checked by status, error `type`, and that nothing
+ * changed. Tests marked `todo` need the dispatcher to skip draining terminals and to call
+ * `terminals.touch` from `pull`: they run and are reported, but do not fail the suite.
  */
 import { after, before, describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
 import { TestTern, waitFor, type ApiReply } from "../helpers/tern.ts";
+import { TestDatabase } from "../helpers/mysql.ts";
 import type { ConfirmationChallenge, TerminalRecord, TerminalView } from "../../lib/contracts.ts";
-import { toView } from "../../services/terminals/views.ts";
-import type { TerminalRow } from "../../models/terminal.model.ts";
 
 function assertError(reply: ApiReply, status: number, type: string, message?: RegExp): void {
 	assert.equal(reply.status, status, `expected ${status} ${type}, got ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -21,11 +18,25 @@ function assertError(reply: ApiReply, status: number, type: string, message?: Re
 	if (message) assert.match(reply.body.message, message);
 }
 
-/** A REST call with extra headers (X-Confirm). */
-async function call(tern: TestTern, method: string, path: string, headers: Record<string, string>, token = tern.adminToken) {
-	const res = await fetch(tern.url + path, { method, headers: { authorization: `Bearer ${token}`, ...headers } });
+/** The first DELETE: the confirmation token it answers with. */
+async function askToken(tern: TestTern, path: string): Promise<string> {
+	return (await tern.api<ConfirmationChallenge>("DELETE", path)).body.confirm.token;
+}
+
+/** The DELETE repeated with `X-Confirm`. */
+async function confirmed(tern: TestTern, path: string, confirm: string, bearer = tern.adminToken): Promise<ApiReply> {
+	const res = await fetch(tern.url + path, {
+		method: "DELETE",
+		headers: { authorization: `Bearer ${bearer}`, "x-confirm": confirm }
+	});
 	const text = await res.text();
-	return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers } as ApiReply;
+	return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+}
+
+/** Resolves once the server has closed the terminal's socket. */
+async function disconnected(terminal: { socket: { connected: boolean } }, what: string): Promise<void> {
+	const awaited = () => what;
+	await waitFor(() => !terminal.socket.connected, 5000, awaited);
 }
 
 async function view(tern: TestTern, id: string): Promise<TerminalView> {
@@ -57,9 +68,8 @@ describe("terminal fleet", () => {
 				concurrency: 3
 			});
 			assert.equal(patched.status, 200, JSON.stringify(patched.body));
-			assert.equal(patched.body.name, "Build box");
-			assert.deepEqual(patched.body.labels, { gpu: "true" });
-			assert.equal(patched.body.concurrency, 3);
+			const { name, labels, concurrency } = patched.body;
+			assert.deepEqual({ name, labels, concurrency }, { name: "Build box", labels: { gpu: "true" }, concurrency: 3 });
 			assert.deepEqual(await view(tern, "patch-1"), patched.body);
 
 			// The record was read again (not served from a cache): the session takes the new labels.
@@ -124,7 +134,7 @@ describe("terminal fleet", () => {
 			assert.equal((await tern.query(queued)).status, "PENDING");
 			assert.ok(terminal.socket.connected);
 
-			const done = await call(tern, "DELETE", "/api/terminals/del-1", { "X-Confirm": confirm.token });
+			const done = await confirmed(tern, "/api/terminals/del-1", confirm.token);
 			assert.equal(done.status, 200, JSON.stringify(done.body));
 			assert.deepEqual(done.body, { id: "del-1", deleted: true, tasks: { cancelled: 2 } });
 			assertError(await tern.api("GET", "/api/terminals/del-1"), 404, "TERMINAL_NOT_FOUND");
@@ -134,29 +144,21 @@ describe("terminal fleet", () => {
 			assert.equal((await tern.query(selectorTask)).status, "PENDING", "a selector task is not the terminal's");
 
 			// Its session is closed and its token no longer works, on any channel.
-			await waitFor(
-				() => !terminal.socket.connected,
-				5000,
-				() => "the deleted terminal's socket to close"
-			);
+			await disconnected(terminal, "the deleted terminal's socket to close");
 			assertError(await tern.api("GET", "/api/task/pull", undefined, token), 401, "INVALID_TOKEN");
 			await assert.rejects(tern.connectTerminal("del-1", token), (err: Error & { data?: { type: string } }) => {
 				assert.equal(err.data?.type, "INVALID_TOKEN");
 				return true;
 			});
 			// Deleting it again: it is gone.
-			assertError(
-				await call(tern, "DELETE", "/api/terminals/del-1", { "X-Confirm": confirm.token }),
-				404,
-				"TERMINAL_NOT_FOUND"
-			);
+			assertError(await confirmed(tern, "/api/terminals/del-1", confirm.token), 404, "TERMINAL_NOT_FOUND");
 		});
 
 		it("refuses a wrong confirmation with 412 CONFIRMATION_INVALID and deletes nothing", async () => {
 			await tern.registerTerminal("del-2");
 			await tern.registerTerminal("del-3");
-			const forOther = (await tern.api<ConfirmationChallenge>("DELETE", "/api/terminals/del-3")).body.confirm.token;
-			const forThis = (await tern.api<ConfirmationChallenge>("DELETE", "/api/terminals/del-2")).body.confirm.token;
+			const forOther = await askToken(tern, "/api/terminals/del-3");
+			const forThis = await askToken(tern, "/api/terminals/del-2");
 			const [body, signature] = forThis.split(".");
 			const operator = await login(tern, "del-operator", "operator");
 			const refusals: [string, string][] = [
@@ -167,11 +169,7 @@ describe("terminal fleet", () => {
 				[forThis, operator]
 			];
 			for (const [confirmToken, bearer] of refusals)
-				assertError(
-					await call(tern, "DELETE", "/api/terminals/del-2", { "X-Confirm": confirmToken }, bearer),
-					412,
-					"CONFIRMATION_INVALID"
-				);
+				assertError(await confirmed(tern, "/api/terminals/del-2", confirmToken, bearer), 412, "CONFIRMATION_INVALID");
 			assert.equal((await view(tern, "del-2")).id, "del-2", "still there");
 
 			const viewer = await login(tern, "del-viewer", "viewer");
@@ -207,11 +205,7 @@ describe("terminal fleet", () => {
 
 			await terminal.result(task);
 			await tern.waitForStatus(taskId, "COMPLETED");
-			await waitFor(
-				() => !terminal.socket.connected,
-				5000,
-				() => "the drained terminal to be disconnected"
-			);
+			await disconnected(terminal, "the drained terminal to be disconnected");
 			await tern.waitForTerminal("drain-1", "offline");
 			assert.equal((await view(tern, "drain-1")).draining, true, "still draining until undrained");
 
@@ -228,11 +222,7 @@ describe("terminal fleet", () => {
 			const token = await tern.registerTerminal("drain-idle");
 			const terminal = await tern.connectTerminal("drain-idle", token);
 			assert.equal((await tern.api("POST", "/api/terminals/drain-idle/drain")).status, 200);
-			await waitFor(
-				() => !terminal.socket.connected,
-				5000,
-				() => "the idle drained terminal to be disconnected"
-			);
+			await disconnected(terminal, "the idle drained terminal to be disconnected");
 			assertError(await tern.api("POST", "/api/terminals/no-such/drain"), 404, "TERMINAL_NOT_FOUND");
 			assertError(await tern.api("POST", "/api/terminals/no-such/undrain"), 404, "TERMINAL_NOT_FOUND");
 			const viewer = await login(tern, "drain-viewer", "viewer");
@@ -305,33 +295,6 @@ describe("terminal fleet", () => {
 			await ws.close();
 		});
 
-		it("lists a terminal that polls as online over pull, and offline once it stops (defect 7)", () => {
-			const now = Date.parse("2026-03-01T12:00:00Z");
-			const row: TerminalRow = {
-				id: "p",
-				name: null,
-				labels: "{}",
-				concurrency: 1,
-				enabled: true,
-				keyVersion: 1,
-				lastActiveAt: now - 600_000,
-				draining: false,
-				pulledAt: now - 59_000,
-				createdAt: now - 3_600_000,
-				updatedAt: now - 3_600_000
-			};
-			const counts = { running: 0, queued: 0 };
-			const polling = toView(row, undefined, counts, now, 60_000);
-			assert.equal(polling.status, "online");
-			assert.equal(polling.transport, "pull");
-			assert.equal(polling.lastActiveAt, new Date(now - 59_000).toISOString());
-			const stopped = toView({ ...row, pulledAt: now - 60_000 }, undefined, counts, now, 60_000);
-			assert.equal(stopped.status, "offline");
-			assert.equal(stopped.transport, null);
-			assert.equal(stopped.lastActiveAt, new Date(now - 60_000).toISOString(), "when it was last seen");
-			assert.equal(toView({ ...row, enabled: false }, undefined, counts, now, 60_000).status, "disabled");
-		});
-
 		it("records a pull's activity (terminals.touch): online, transport pull, lastActiveAt now", async () => {
 			await tern.registerTerminal("pull-1");
 			assert.equal((await view(tern, "pull-1")).status, "offline");
@@ -378,20 +341,59 @@ describe("terminal fleet: confirmations expire", () => {
 		await tern.registerTerminal("exp-1");
 		await tern.registerTerminal("exp-2");
 		const issuedAt = Date.now();
-		const late = (await tern.api<ConfirmationChallenge>("DELETE", "/api/terminals/exp-1")).body.confirm.token;
-		const inTime = (await tern.api<ConfirmationChallenge>("DELETE", "/api/terminals/exp-2")).body.confirm.token;
+		const late = await askToken(tern, "/api/terminals/exp-1");
+		const inTime = await askToken(tern, "/api/terminals/exp-2");
 
 		// Only Date is faked, so that the server's own timers keep running; nothing else is live here.
 		mock.timers.enable({ apis: ["Date"], now: issuedAt + 59_000 });
-		assert.equal((await call(tern, "DELETE", "/api/terminals/exp-2", { "X-Confirm": inTime })).status, 200);
+		assert.equal((await confirmed(tern, "/api/terminals/exp-2", inTime)).status, 200);
 		mock.timers.setTime(issuedAt + 61_000);
-		assertError(
-			await call(tern, "DELETE", "/api/terminals/exp-1", { "X-Confirm": late }),
-			412,
-			"CONFIRMATION_EXPIRED",
-			/expired/
-		);
+		assertError(await confirmed(tern, "/api/terminals/exp-1", late), 412, "CONFIRMATION_EXPIRED", /expired/);
 		mock.timers.reset();
 		assert.equal((await view(tern, "exp-1")).id, "exp-1", "nothing was deleted");
+	});
+});
+
+describe("terminal fleet on MariaDB", () => {
+	let db: TestDatabase;
+	let tern: TestTern;
+
+	before(async () => {
+		db = await TestDatabase.create("tern_fleet");
+		tern = await TestTern.start({ dbUri: db.uri });
+	});
+	after(async () => {
+		await tern?.close();
+		await db?.drop();
+	});
+
+	it("migrates draining and pulledAt, and patches, drains, records activity and deletes there", async () => {
+		await tern.registerTerminal("my-1", { labels: { zone: "a" } });
+		await tern.registerTerminal("my-2");
+		const patched = await tern.api<TerminalView>("PATCH", "/api/terminals/my-1", { name: "maria", concurrency: 5 });
+		assert.deepEqual([patched.status, patched.body.name, patched.body.concurrency], [200, "maria", 5]);
+
+		assert.equal((await tern.api<TerminalView>("POST", "/api/terminals/my-1/drain")).body.draining, true);
+		const record = await tern.broker.call<TerminalRecord, { id: string }>("terminals.resolve", { id: "my-1" });
+		assert.equal(record.draining, true);
+		assert.equal((await tern.api<TerminalView>("POST", "/api/terminals/my-1/undrain")).body.draining, false);
+
+		await tern.broker.call("terminals.touch", { id: "my-2", transport: "pull" });
+		assert.equal((await view(tern, "my-2")).transport, "pull");
+
+		// The batched lastActiveAt statement, with its bound parameters, on this dialect.
+		const at = Date.parse("2026-01-01T00:00:00Z");
+		const items = ["my-1", "unknown"].map(terminalId => ({ terminalId, lastActiveAt: at }));
+		await tern.broker.broadcast("terminal.active", { items });
+		await waitFor(
+			async () => (await view(tern, "my-1")).lastActiveAt === new Date(at).toISOString(),
+			5000,
+			() => "my-1's lastActiveAt to be recorded"
+		);
+
+		const token = await askToken(tern, "/api/terminals/my-1");
+		const done = await confirmed(tern, "/api/terminals/my-1", token);
+		assert.deepEqual(done.body, { id: "my-1", deleted: true, tasks: { cancelled: 0 } });
+		assertError(await tern.api("GET", "/api/terminals/my-1"), 404, "TERMINAL_NOT_FOUND");
 	});
 });
