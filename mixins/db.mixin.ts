@@ -101,6 +101,17 @@ export function DbMixin(define: Define): Partial<ServiceSchema> {
 				}
 			}
 		},
+		methods: {
+			/**
+			 * moleculer-db broadcasts `cache.clean.<service>` to every node on each write, for
+			 * cachers; Tern runs none, so without one the broadcast is skipped.
+			 */
+			clearCache(this: Service) {
+				if (!this.broker.cacher) return Promise.resolve();
+				void this.broker.broadcast(`cache.clean.${this.fullName}`);
+				return this.broker.cacher.clean(`${this.fullName}.**`);
+			}
+		},
 		created() {
 			const uri = (this.settings as DbMixinSettings).dbUri;
 			if (!uri) throw new TypeError(`Service '${this.name}' needs settings.dbUri`);
