@@ -37,6 +37,12 @@ export interface TernConfig {
 	healthPort: number | null;
 	/** REST requests per second per client address the api accepts; 0 turns the limit off. @defaultValue 2000 */
 	rateLimit: number;
+	/**
+	 * Largest result `output` a terminal may send, bytes of JSON (`TERN_MAX_RESULT_BYTES`); a larger
+	 * one fails its task with RESULT_TOO_LARGE. The gateway and the dispatcher both enforce it.
+	 * @defaultValue 1 MiB
+	 */
+	maxResultBytes: number;
 }
 
 /** `all` (or unset) runs every service; `none` runs none (a REPL-only node joining a cluster). */
@@ -74,8 +80,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const rateLimit = env.TERN_RATE_LIMIT?.trim() ? Number(env.TERN_RATE_LIMIT) : 2000;
 	if (!Number.isInteger(rateLimit) || rateLimit < 0)
 		throw new TypeError(`TERN_RATE_LIMIT '${env.TERN_RATE_LIMIT}' is not a number of requests per second (0 for no limit)`);
+	const maxResultBytes = env.TERN_MAX_RESULT_BYTES?.trim() ? Number(env.TERN_MAX_RESULT_BYTES) : 1024 * 1024;
+	if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1)
+		throw new TypeError(`TERN_MAX_RESULT_BYTES '${env.TERN_MAX_RESULT_BYTES}' is not a number of bytes`);
 	return {
 		port,
+		maxResultBytes,
 		transporter,
 		services: parseServices(env.SERVICES),
 		namespace: env.NAMESPACE ?? "tern",

@@ -44,13 +44,14 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 			};
 		case "auth":
 			return { dbUri: config.dbUri, jwtSecret: config.jwtSecret, adminPassword: config.adminPassword };
-		case "terminals":
 		case "dispatcher":
+			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes };
+		case "terminals":
 		case "scheduler":
 		case "scripts":
 			return { dbUri: config.dbUri };
 		case "gateway":
-			return { port: config.port };
+			return { port: config.port, maxResultBytes: config.maxResultBytes };
 		default:
 			return {};
 	}

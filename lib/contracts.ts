@@ -175,9 +175,14 @@ export interface TernMeta {
 	$statusCode?: number;
 	/** The created resource of a 201 (moleculer-web warns on a 201 without one). */
 	$location?: string;
+	/** The `X-Confirm` header: the token of a second confirmation (see lib/confirm.ts). */
+	confirm?: string;
 }
 
 export type TerminalStatus = "online" | "offline" | "disabled";
+
+/** How a terminal is connected: socket.io, raw WebSocket, or HTTP pull. */
+export type TerminalTransport = "socketio" | "ws" | "pull";
 
 export interface TerminalView {
 	id: string;
@@ -190,6 +195,16 @@ export interface TerminalView {
 	connectedAt: string | null;
 	nodeID: string | null;
 	createdAt: string;
+	/** Gets no new work; disconnected once its running tasks have ended. `status` is unchanged. */
+	draining: boolean;
+	/** null when offline. */
+	transport: TerminalTransport | null;
+	/** Task types its session takes; null: any type, or offline. */
+	capabilities: string[] | null;
+	/** Tasks it holds (DELIVERED, PROCESSING). */
+	running: number;
+	/** Tasks waiting for it (PENDING). */
+	queued: number;
 }
 
 /** What the registry knows of a terminal, as the gateway and the dispatcher need it. */
@@ -199,8 +214,8 @@ export interface TerminalRecord {
 	concurrency: number;
 	enabled: boolean;
 	keyVersion: number;
-	/** Draining: it finishes what it holds and takes no new work. */
-	draining?: boolean;
+	/** Takes no new work (but stays registered and may stay connected). */
+	draining: boolean;
 }
 
 /** One live terminal connection, as the cache holds it. */
@@ -214,6 +229,8 @@ export interface Presence {
 	capabilities?: string[];
 	connectedAt: number;
 	lastActiveAt: number;
+	/** The session's transport, as its gateway names it ("socket.io"/"websocket" or the view's names). */
+	transport?: string;
 }
 
 // ---- Between the gateway and the dispatcher ----
@@ -260,10 +277,13 @@ export interface TerminalActiveEvent {
 	items: { terminalId: string; lastActiveAt: number }[];
 }
 
-/** `terminal.revoked`: disabled or key rotated; gateways close its sessions. */
+/**
+ * `terminal.revoked`: gateways close its sessions. Disabled, key rotated or deleted: its token no
+ * longer works. Drained: its running tasks have ended; it may connect again but gets no work.
+ */
 export interface TerminalRevokedEvent {
 	terminalId: string;
-	reason: "disabled" | "key-rotated";
+	reason: "disabled" | "key-rotated" | "deleted" | "drained";
 }
 
 /** `terminal.updated`: registry data changed; replicas drop what they cached. */
@@ -340,4 +360,37 @@ export interface ClientServerToClient {
 export interface ClientClientToServer {
 	subscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
 	unsubscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+}
+
+// ---- Terminal fleet ----
+
+/** `terminals.touch`: a terminal showed it is alive without a session (an HTTP pull). */
+export interface TerminalTouchParams {
+	id: string;
+	transport: "pull";
+}
+
+/** `PATCH /api/terminals/:id` */
+export interface TerminalPatch {
+	name?: string | null;
+	labels?: Labels | string[];
+	concurrency?: number;
+}
+
+/** `DELETE /api/terminals/:id`, once confirmed: the pinned tasks it left behind were cancelled. */
+export interface TerminalDeleted {
+	id: string;
+	deleted: true;
+	tasks: { cancelled: number };
+}
+
+/** The 202 of a destructive call made without `X-Confirm`: repeat it with the token to execute. */
+export interface ConfirmationChallenge {
+	confirm: {
+		token: string;
+		/** ISO-8601. */
+		expiresAt: string;
+		action: string;
+		summary: string;
+	};
 }

@@ -2,6 +2,7 @@ import type { QueryInterface } from "sequelize";
 import * as initial from "./0001-initial.ts";
 import * as jobs from "./0002-jobs.ts";
 import * as scriptsAndLogs from "./0003-scripts-and-logs.ts";
+import * as terminalFleet from "./0004-terminal-fleet.ts";
 
 export interface Migration {
 	name: string;
@@ -13,5 +14,6 @@ export interface Migration {
 export const migrations: Migration[] = [
 	{ name: "0001-initial", ...initial },
 	{ name: "0002-jobs", ...jobs },
-	{ name: "0003-scripts-and-logs", ...scriptsAndLogs }
+	{ name: "0003-scripts-and-logs", ...scriptsAndLogs },
+	{ name: "0004-terminal-fleet", ...terminalFleet }
 ];

@@ -11,6 +11,10 @@ export interface TerminalRow {
 	/** Bumped by key rotation; tokens carry it and older ones are refused. */
 	keyVersion: number;
 	lastActiveAt: number | null;
+	/** No new work; told to disconnect once its running tasks have ended. */
+	draining: boolean;
+	/** Last HTTP pull, ms: a terminal that only polls is online while it polls. */
+	pulledAt: number | null;
 	createdAt: number;
 	updatedAt: number;
 }
@@ -26,6 +30,8 @@ export function defineTerminal(sequelize: Sequelize): TerminalModel {
 		enabled: { type: DataTypes.BOOLEAN, allowNull: false },
 		keyVersion: { type: DataTypes.INTEGER, allowNull: false },
 		lastActiveAt: { type: DataTypes.BIGINT },
+		draining: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+		pulledAt: { type: DataTypes.BIGINT },
 		createdAt: { type: DataTypes.BIGINT, allowNull: false },
 		updatedAt: { type: DataTypes.BIGINT, allowNull: false }
 	});

@@ -10,6 +10,7 @@ import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
 import { jsonBody } from "../lib/http/body.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
+import { confirmHeader } from "../lib/confirm.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -36,7 +37,9 @@ const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
  * Bodies are read by Tern's own JSON parser, not body-parser: it refuses other media types (415),
  * and nesting past the limit before any validator, redactor or logger walks the value.
  */
-const body = { bodyParsers: false, use: [jsonBody({ limit: 1024 * 1024 })] };
+// 2 MiB: room for a result a little past the default result limit, so that it is read and refused
+// as RESULT_TOO_LARGE (its task failed) rather than cut off as a body too large.
+const body = { bodyParsers: false, use: [jsonBody({ limit: 2 * 1024 * 1024 })] };
 
 /**
  * One part of a query string, decoded as qs would, except that malformed percent-encoding is the
@@ -96,6 +99,10 @@ const ApiService: ServiceSchema<ApiSettings> = {
 					"POST terminals/:id/disable": "terminals.disable",
 					"POST terminals/:id/enable": "terminals.enable",
 					"POST terminals/:id/rotate-key": "terminals.rotateKey",
+					"PATCH terminals/:id": "terminals.patch",
+					"DELETE terminals/:id": [confirmHeader, "terminals.delete"],
+					"POST terminals/:id/drain": "terminals.drain",
+					"POST terminals/:id/undrain": "terminals.undrain",
 
 					"POST jobs": "scheduler.create",
 					"GET jobs": "scheduler.list",

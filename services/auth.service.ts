@@ -3,21 +3,31 @@
  * token names its key version, so rotating the key refuses every older token at once.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { createHmac } from "node:crypto";
 import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from "jose";
 import { UniqueConstraintError } from "sequelize";
 import { LRUCache } from "lru-cache";
-import { DbMixin } from "../mixins/db.mixin.ts";
+import { DbMixin, isEntityNotFound, type DbEntityMethods, type DbMixinSettings } from "../mixins/db.mixin.ts";
 import { defineUser, type UserModel, type UserRow } from "../models/user.model.ts";
-import type { Principal, Role, TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import type { ConfirmationChallenge, Principal, Role, TerminalRecord, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { generatePassword, hashPassword, verifyPassword } from "../lib/passwords.ts";
+import {
+	actorOf,
+	signConfirmation,
+	verifyConfirmation,
+	type CheckConfirmationParams,
+	type ConfirmRequest
+} from "../lib/confirm.ts";
 
-export interface AuthSettings extends ServiceSettingSchema {
+export interface AuthSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** HS256 secret (secure setting). */
 	jwtSecret: string;
 	/** Lifetime of a user token. @defaultValue "12h" */
 	userTokenTtl: string;
+	/** Lifetime of a second-confirmation token, ms. @defaultValue 60000 */
+	confirmTtl: number;
 	/** Password of the `admin` created on first start; generated and logged once when null. */
 	adminPassword: string | null;
 	dbUri: string;
@@ -26,6 +36,8 @@ export interface AuthSettings extends ServiceSettingSchema {
 interface AuthVars {
 	model: UserModel;
 	key: Uint8Array;
+	/** Signs second confirmations; derived from the JWT secret, so that one key does one job. */
+	confirmKey: Uint8Array;
 	/** Users seen recently, so that checking a token costs no query on every request. */
 	users: LRUCache<number, UserRow>;
 	/**
@@ -36,9 +48,10 @@ interface AuthVars {
 }
 interface AuthMethods {
 	userView(row: UserRow): UserView;
+	findUser(ctx: Context, id: number): Promise<UserRow>;
 	ensureAdmin(): Promise<void>;
 }
-type AuthThis = Service<AuthSettings> & AuthVars & AuthMethods;
+type AuthThis = Service<AuthSettings> & AuthVars & AuthMethods & DbEntityMethods;
 
 export interface UserView {
 	id: number;
@@ -69,7 +82,7 @@ const createUserParams = {
 	$$strict: true
 };
 
-const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
+const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, AuthVars> = {
 	name: "auth",
 	mixins: [DbMixin(defineUser)],
 	settings: {
@@ -77,6 +90,11 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 		jwtSecret: "",
 		userTokenTtl: "12h",
 		adminPassword: null,
+		/** Second confirmations expire after this, ms. @defaultValue 60 s */
+		confirmTtl: 60_000,
+		idField: "id",
+		/** What moleculer-db's entity methods return of a user: never the password hash. */
+		fields: ["id", "username", "role", "createdAt"],
 		dbUri: ""
 	},
 	actions: {
@@ -171,15 +189,15 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 				requireUser(ctx, "admin");
 				const now = Date.now();
 				try {
-					const row = await this.model.create({
+					const user = (await this._create(ctx, {
 						username: ctx.params.username,
 						passwordHash: await hashPassword(ctx.params.password),
 						role: ctx.params.role,
 						createdAt: now,
 						updatedAt: now
-					});
+					})) as UserRow;
 					ctx.meta.$statusCode = 201;
-					return this.userView(row.get({ plain: true }));
+					return this.userView(user);
 				} catch (err) {
 					if (err instanceof UniqueConstraintError) throw Errors.userExists(ctx.params.username);
 					throw err;
@@ -191,7 +209,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 		listUsers: {
 			async handler(this: AuthThis, ctx: Context<unknown, TernMeta>) {
 				requireUser(ctx, "admin");
-				const rows = (await this.model.findAll({ order: [["id", "ASC"]], raw: true })) as unknown as UserRow[];
+				const rows = (await this._find(ctx, { sort: ["id"] })) as UserRow[];
 				return rows.map(row => this.userView(row));
 			}
 		},
@@ -201,13 +219,35 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 			params: { id: { type: "number", integer: true, positive: true, convert: true } },
 			async handler(this: AuthThis, ctx: Context<{ id: number }, TernMeta>) {
 				requireUser(ctx, "admin");
-				const row = (await this.model.findByPk(ctx.params.id, { raw: true })) as unknown as UserRow | null;
-				if (!row) throw Errors.userNotFound(ctx.params.id);
-				if (row.role === "admin" && (await this.model.count({ where: { role: "admin" } })) <= 1)
+				const row = await this.findUser(ctx, ctx.params.id);
+				if (row.role === "admin" && (await this._count(ctx, { query: { role: "admin" } })) <= 1)
 					throw Errors.forbidden("The last admin cannot be removed");
-				await this.model.destroy({ where: { id: row.id } });
+				await this._remove(ctx, { id: row.id });
 				await ctx.broadcast("user.removed", { id: row.id });
 				return this.userView(row);
+			}
+		},
+
+		/** The 202 challenge of a destructive call (lib/confirm.ts), bound to its caller. */
+		issueConfirmation: {
+			visibility: "public",
+			params: { action: "string", object: "string", summary: "string" },
+			handler(this: AuthThis, ctx: Context<ConfirmRequest, TernMeta>): ConfirmationChallenge {
+				const { action, object, summary } = ctx.params;
+				const subject = { action, object, actor: actorOf(ctx.meta.principal) };
+				const { token, expiresAt } = signConfirmation(this.confirmKey, subject, Date.now(), this.settings.confirmTtl);
+				return { confirm: { token, expiresAt: new Date(expiresAt).toISOString(), action, summary } };
+			}
+		},
+
+		/** Checks an `X-Confirm` token for this call and caller; CONFIRMATION_INVALID or _EXPIRED otherwise. */
+		checkConfirmation: {
+			visibility: "public",
+			params: { token: { type: "string", min: 1, max: 2048 }, action: "string", object: "string" },
+			handler(this: AuthThis, ctx: Context<CheckConfirmationParams, TernMeta>) {
+				const { token, action, object } = ctx.params;
+				verifyConfirmation(this.confirmKey, token, { action, object, actor: actorOf(ctx.meta.principal) }, Date.now());
+				return { ok: true };
 			}
 		}
 	},
@@ -217,6 +257,16 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 		}
 	},
 	methods: {
+		/** A user as moleculer-db's entity methods give it (no password hash); USER_NOT_FOUND otherwise. */
+		async findUser(this: AuthThis, ctx: Context, id: number): Promise<UserRow> {
+			try {
+				return (await this._get(ctx, { id })) as UserRow;
+			} catch (err) {
+				if (isEntityNotFound(err)) throw Errors.userNotFound(id);
+				throw err;
+			}
+		},
+
 		userView(row: UserRow): UserView {
 			return {
 				id: row.id,
@@ -252,6 +302,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods, AuthVars> = {
 	created(this: AuthThis) {
 		if (!this.settings.jwtSecret) throw new TypeError("auth needs settings.jwtSecret");
 		this.key = new TextEncoder().encode(this.settings.jwtSecret);
+		this.confirmKey = createHmac("sha256", this.key).update("tern/second-confirmation/v1").digest();
 		// A removed user's token is refused at once here and within `ttl` on other replicas.
 		this.users = new LRUCache({ max: 10_000, ttl: 5000 });
 		this.verified = new LRUCache({ max: 100_000 });

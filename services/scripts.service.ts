@@ -6,13 +6,13 @@
 import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
-import { DbMixin } from "../mixins/db.mixin.ts";
+import { DbMixin, type DbEntityMethods, type DbMixinSettings } from "../mixins/db.mixin.ts";
 import { defineScript, INTERPRETERS, type Interpreter, type ScriptModel, type ScriptRow } from "../models/script.model.ts";
 import type { TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
 
-export interface ScriptsSettings extends ServiceSettingSchema {
+export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** Largest script body, bytes. @defaultValue 1 MiB */
 	maxBodyBytes: number;
 	dbUri: string;
@@ -21,7 +21,7 @@ export interface ScriptsSettings extends ServiceSettingSchema {
 interface ScriptsVars {
 	model: ScriptModel;
 }
-type ScriptsThis = Service<ScriptsSettings> & ScriptsVars;
+type ScriptsThis = Service<ScriptsSettings> & ScriptsVars & DbEntityMethods;
 
 const nameRule = { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_.-]+$/ };
 
@@ -37,14 +37,19 @@ function view(row: ScriptRow, withBody: boolean) {
 	};
 }
 
-async function latest(model: ScriptModel, name: string): Promise<ScriptRow | null> {
-	return (await model.findOne({ where: { name }, order: [["version", "DESC"]], raw: true })) as unknown as ScriptRow | null;
+/** Without the body: what lists show. */
+const SUMMARY_FIELDS = ["name", "version", "interpreter", "sha256", "createdBy", "createdAt"];
+
+/** The one version `query` names (or the latest of a name), or null. */
+async function findOne(service: ScriptsThis, ctx: Context, query: Partial<ScriptRow>): Promise<ScriptRow | null> {
+	const [row] = (await service._find(ctx, { query, sort: ["-version"], limit: 1 })) as ScriptRow[];
+	return row ?? null;
 }
 
-const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, ScriptsVars> = {
+const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVars> = {
 	name: "scripts",
 	mixins: [DbMixin(defineScript)],
-	settings: { maxBodyBytes: 1024 * 1024, dbUri: "" },
+	settings: { maxBodyBytes: 1024 * 1024, idField: "name", dbUri: "" },
 	actions: {
 		// moleculer-db's generic reads stay off: their params would merge into same-named actions.
 		find: false,
@@ -66,7 +71,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, Scri
 				if (bytes > this.settings.maxBodyBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxBodyBytes);
 				const principal = ctx.meta.principal;
 				for (let tries = 0; ; tries++) {
-					const version = ((await latest(this.model, ctx.params.name))?.version ?? 0) + 1;
+					const version = ((await findOne(this, ctx, { name: ctx.params.name }))?.version ?? 0) + 1;
 					const row: ScriptRow = {
 						name: ctx.params.name,
 						version,
@@ -77,7 +82,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, Scri
 						createdAt: Date.now()
 					};
 					try {
-						await this.model.create(row);
+						await this._create(ctx, row);
 						ctx.meta.$statusCode = 201;
 						ctx.meta.$location = `/api/scripts/${row.name}/versions/${row.version}`;
 						return view(row, false);
@@ -93,13 +98,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, Scri
 		catalog: {
 			async handler(this: ScriptsThis, ctx: Context<unknown, TernMeta>) {
 				requireUserOrTerminal(ctx);
-				const rows = (await this.model.findAll({
-					order: [
-						["name", "ASC"],
-						["version", "DESC"]
-					],
-					raw: true
-				})) as unknown as ScriptRow[];
+				const rows = (await this._find(ctx, { sort: ["name", "-version"], fields: SUMMARY_FIELDS })) as ScriptRow[];
 				const seen = new Set<string>();
 				return rows.filter(r => !seen.has(r.name) && seen.add(r.name)).map(r => view(r, false));
 			}
@@ -110,7 +109,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, Scri
 			params: { name: nameRule },
 			async handler(this: ScriptsThis, ctx: Context<{ name: string }, TernMeta>) {
 				requireUserOrTerminal(ctx);
-				const row = await latest(this.model, ctx.params.name);
+				const row = await findOne(this, ctx, { name: ctx.params.name });
 				if (!row) throw Errors.scriptNotFound(ctx.params.name);
 				return view(row, true);
 			}
@@ -121,10 +120,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, Record<string, never>, Scri
 			params: { name: nameRule, version: { type: "number", integer: true, positive: true, convert: true } },
 			async handler(this: ScriptsThis, ctx: Context<{ name: string; version: number }, TernMeta>) {
 				requireUserOrTerminal(ctx);
-				const row = (await this.model.findOne({
-					where: { name: ctx.params.name, version: ctx.params.version },
-					raw: true
-				})) as unknown as ScriptRow | null;
+				const row = await findOne(this, ctx, { name: ctx.params.name, version: ctx.params.version });
 				if (!row) throw Errors.scriptNotFound(ctx.params.name, ctx.params.version);
 				return view(row, true);
 			}

@@ -1,18 +1,23 @@
 /**
- * terminals: the registry of terminals — identity, labels, concurrency, enabled, key version.
- * Whether a terminal is online is presence, which the cache holds; the views here join both.
+ * terminals: the registry of terminals — identity, labels, concurrency, enabled, draining, key
+ * version — and the fleet operations on it. Whether a terminal is online is presence, which the
+ * cache holds (or a recent HTTP pull, which the registry records); the views here join both.
+ * Admin CRUD goes through moleculer-db's entity methods; the modules under terminals/ hold the
+ * params, views, drains, SQL and the calls to other services.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { LRUCache } from "lru-cache";
-import { DbMixin } from "../mixins/db.mixin.ts";
-import { defineTerminal, type TerminalModel, type TerminalRow } from "../models/terminal.model.ts";
+import { DbMixin, isEntityNotFound, type DbEntityMethods } from "../mixins/db.mixin.ts";
+import { defineTerminal, type TerminalRow } from "../models/terminal.model.ts";
 import type {
-	Labels,
-	Presence,
+	ConfirmationChallenge,
+	TaskStatusesEvent,
 	TerminalActiveEvent,
+	TerminalDeleted,
 	TerminalDisconnectedEvent,
 	TerminalRecord,
 	TerminalRevokedEvent,
+	TerminalTouchParams,
 	TerminalUpdatedEvent,
 	TerminalView,
 	TernMeta
@@ -21,44 +26,41 @@ import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { normalizeLabels } from "../lib/labels.ts";
 import { uuidv7 } from "../lib/ids.ts";
+import { secondConfirmation } from "../lib/confirm.ts";
+import {
+	byIdParams,
+	listParams,
+	PATCH_FIELDS,
+	patchParams,
+	registerParams,
+	touchParams,
+	type ListParams,
+	type PatchParams,
+	type RegisterParams
+} from "./terminals/params.ts";
+import { hasLabel, NO_TASKS, statusOf, toRecord, toView } from "./terminals/views.ts";
+import { cancelPinned, presenceOf, runningCount, taskCounts } from "./terminals/fleet.ts";
+import {
+	methods,
+	type TerminalsMethods,
+	type TerminalsSettings,
+	type TerminalsThis,
+	type TerminalsVars
+} from "./terminals/methods.ts";
+import { Drains } from "./terminals/drains.ts";
+import { recordActivity } from "./terminals/store.ts";
 
-export interface TerminalsSettings extends ServiceSettingSchema {
-	/** Concurrency of a terminal registered without one. @defaultValue 16 */
-	defaultConcurrency: number;
-	dbUri: string;
-}
+export type { RegisterParams } from "./terminals/params.ts";
+export type { TerminalsSettings } from "./terminals/methods.ts";
 
-interface TerminalsVars {
-	model: TerminalModel;
-	records: LRUCache<string, TerminalRecord>;
-}
-interface TerminalsMethods {
-	findRow(id: string): Promise<TerminalRow>;
-	record(row: TerminalRow): TerminalRecord;
-	view(row: TerminalRow, presence: Presence | undefined): TerminalView;
-	presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>>;
-	setEnabled(ctx: Context<{ id: string }, TernMeta>, enabled: boolean): Promise<TerminalView>;
-}
-type TerminalsThis = Service<TerminalsSettings> & TerminalsVars & TerminalsMethods;
-
-export interface RegisterParams {
-	id?: string;
-	name?: string;
-	labels?: Labels | string[];
-	concurrency?: number;
-}
-
-const idRule = { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ };
-const labelsRule = [
-	{ type: "record", key: { type: "string", min: 1, max: 64 }, value: { type: "string", max: 256 } },
-	{ type: "array", items: { type: "string", min: 1, max: 64 }, max: 64 }
-];
-
-const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, TerminalsVars> = {
+const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEntityMethods, TerminalsVars> = {
 	name: "terminals",
 	mixins: [DbMixin(defineTerminal)],
 	settings: {
 		defaultConcurrency: 16,
+		pullWindow: 60_000,
+		touchInterval: 5000,
+		idField: "id",
 		dbUri: ""
 	},
 	actions: {
@@ -67,13 +69,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 
 		/** `POST /api/terminals` (operator) → the terminal and its token. */
 		register: {
-			params: {
-				id: { ...idRule, optional: true },
-				name: { type: "string", max: 255, optional: true },
-				labels: { type: "multi", rules: labelsRule, optional: true },
-				concurrency: { type: "number", integer: true, min: 1, max: 10_000, optional: true },
-				$$strict: true
-			},
+			params: registerParams,
 			async handler(this: TerminalsThis, ctx: Context<RegisterParams, TernMeta>) {
 				requireUser(ctx, "operator");
 				const id = ctx.params.id ?? `t-${uuidv7()}`;
@@ -87,11 +83,13 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 					enabled: true,
 					keyVersion: 1,
 					lastActiveAt: null,
+					draining: false,
+					pulledAt: null,
 					createdAt: now,
 					updatedAt: now
 				};
 				try {
-					await this.model.create(row);
+					await this._create(ctx, row);
 				} catch (err) {
 					if ((err as Error).name === "SequelizeUniqueConstraintError") throw Errors.terminalExists(id);
 					throw err;
@@ -102,44 +100,117 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 				});
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/terminals/${encodeURIComponent(id)}`;
-				return { ...this.view(row, undefined), token };
+				return { ...toView(row, undefined, NO_TASKS, now, this.settings.pullWindow), token };
 			}
 		},
 
-		/** `GET /api/terminals` → `[{ id, status, lastActiveAt, labels, … }]` */
+		/** `GET /api/terminals` → `[{ id, status, lastActiveAt, labels, transport, running, queued, … }]` */
 		list: {
-			params: {
-				status: { type: "enum", values: ["online", "offline", "disabled"], optional: true },
-				label: { type: "string", optional: true }
-			},
-			async handler(this: TerminalsThis, ctx: Context<{ status?: string; label?: string }, TernMeta>) {
+			params: listParams,
+			async handler(this: TerminalsThis, ctx: Context<ListParams, TernMeta>): Promise<TerminalView[]> {
 				requireUser(ctx, "viewer");
-				const rows = (await this.model.findAll({ order: [["id", "ASC"]], raw: true })) as unknown as TerminalRow[];
-				const presence = await this.presenceOf(ctx);
-				let views = rows.map(row => this.view(row, presence.get(row.id)));
-				if (ctx.params.status) views = views.filter(v => v.status === ctx.params.status);
-				if (ctx.params.label) {
-					const [key, value] = ctx.params.label.split("=");
-					views = views.filter(v => key in v.labels && (value === undefined || v.labels[key] === value));
+				const { status, label } = ctx.params;
+				let rows = (await this._find(ctx, {
+					sort: ["id"],
+					query: status === "disabled" ? { enabled: false } : {}
+				})) as TerminalRow[];
+				if (label) rows = rows.filter(row => hasLabel(JSON.parse(row.labels) as Record<string, string>, label));
+				if (status && status !== "disabled") {
+					const presence = await presenceOf(ctx);
+					const now = Date.now();
+					rows = rows.filter(row => statusOf(row, presence.get(row.id), now, this.settings.pullWindow) === status);
 				}
-				return views;
+				return this.viewsOf(ctx, rows);
 			}
 		},
 
 		/** `GET /api/terminals/:id` */
 		get: {
-			params: { id: idRule },
-			async handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
+			params: byIdParams,
+			async handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>): Promise<TerminalView> {
 				requireUser(ctx, "viewer");
-				const row = await this.findRow(ctx.params.id);
-				const presence = await this.presenceOf(ctx, [row.id]);
-				return this.view(row, presence.get(row.id));
+				const [view] = await this.viewsOf(ctx, [await this.findRow(ctx, ctx.params.id)]);
+				return view;
+			}
+		},
+
+		/**
+		 * `PATCH /api/terminals/:id` (operator) `{ name?, labels?, concurrency? }` → the terminal.
+		 * Announced, so that the dispatcher and gateways read the record again.
+		 */
+		patch: {
+			params: patchParams,
+			async handler(this: TerminalsThis, ctx: Context<PatchParams, TernMeta>): Promise<TerminalView> {
+				requireUser(ctx, "operator");
+				const { id, name, labels, concurrency } = ctx.params;
+				if (PATCH_FIELDS.every(field => ctx.params[field] === undefined)) {
+					const message = `Give at least one of ${PATCH_FIELDS.map(f => `'${f}'`).join(", ")}`;
+					throw Errors.validation(message, [{ type: "required", field: "body", message }]);
+				}
+				const changes: Partial<TerminalRow> = {};
+				if (name !== undefined) changes.name = name;
+				if (labels !== undefined) changes.labels = JSON.stringify(normalizeLabels(labels));
+				if (concurrency !== undefined) changes.concurrency = concurrency;
+				const row = await this.change(ctx, id, changes);
+				const [view] = await this.viewsOf(ctx, [row]);
+				return view;
+			}
+		},
+
+		/**
+		 * `DELETE /api/terminals/:id` (operator), with a second confirmation: 202 `{ confirm }` first;
+		 * repeated with `X-Confirm` → `{ id, deleted: true, tasks: { cancelled } }`. Its token stops
+		 * working, its session is closed, and the tasks submitted for it by id are cancelled.
+		 */
+		delete: {
+			params: byIdParams,
+			async handler(
+				this: TerminalsThis,
+				ctx: Context<{ id: string }, TernMeta>
+			): Promise<TerminalDeleted | ConfirmationChallenge> {
+				requireUser(ctx, "operator");
+				const row = await this.findRow(ctx, ctx.params.id);
+				const [counts] = (await taskCounts(ctx, [row.id])).values();
+				const challenge = await secondConfirmation(ctx, {
+					action: "terminals.delete",
+					object: `terminal:${row.id}`,
+					summary:
+						`Delete terminal '${row.id}': its token stops working, its session is closed, and the ` +
+						`${counts.queued + counts.running} unfinished task(s) submitted for it are cancelled`
+				});
+				if (challenge) return challenge;
+				try {
+					await this._remove(ctx, { id: row.id });
+				} catch (err) {
+					if (isEntityNotFound(err)) throw Errors.terminalNotFound(row.id);
+					throw err;
+				}
+				this.drains.set(row.id, false);
+				await ctx.broadcast("terminal.updated", { terminalId: row.id } satisfies TerminalUpdatedEvent);
+				await ctx.broadcast("terminal.revoked", { terminalId: row.id, reason: "deleted" } satisfies TerminalRevokedEvent);
+				return { id: row.id, deleted: true, tasks: { cancelled: await cancelPinned(ctx, row.id) } };
+			}
+		},
+
+		/** `POST /api/terminals/:id/drain` (operator): no new work; disconnected once its running tasks end. */
+		drain: {
+			params: byIdParams,
+			handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
+				return this.setDraining(ctx, true);
+			}
+		},
+
+		/** `POST /api/terminals/:id/undrain` (operator): takes work again. */
+		undrain: {
+			params: byIdParams,
+			handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
+				return this.setDraining(ctx, false);
 			}
 		},
 
 		/** `POST /api/terminals/:id/disable`: no more tasks; its connections are closed. */
 		disable: {
-			params: { id: idRule },
+			params: byIdParams,
 			handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
 				return this.setEnabled(ctx, false);
 			}
@@ -147,7 +218,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 
 		/** `POST /api/terminals/:id/enable` */
 		enable: {
-			params: { id: idRule },
+			params: byIdParams,
 			handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
 				return this.setEnabled(ctx, true);
 			}
@@ -155,11 +226,12 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 
 		/** `POST /api/terminals/:id/rotate-key` → a new token; every older one is refused from now. */
 		rotateKey: {
-			params: { id: idRule },
+			params: byIdParams,
 			async handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				const row = await this.findRow(ctx.params.id);
+				const row = await this.findRow(ctx, ctx.params.id);
 				const keyVersion = row.keyVersion + 1;
+				// Compare-and-set: two rotations at once make one new version, not two.
 				await this.model.update(
 					{ keyVersion, updatedAt: Date.now() },
 					{ where: { id: row.id, keyVersion: row.keyVersion } }
@@ -177,6 +249,24 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 			}
 		},
 
+		/**
+		 * A terminal showed it is alive without a session: an HTTP pull (the dispatcher calls this
+		 * from `pull`). It is online, transport `pull`, while it pulls within `pullWindow`.
+		 */
+		touch: {
+			visibility: "public",
+			params: touchParams,
+			async handler(this: TerminalsThis, ctx: Context<TerminalTouchParams>) {
+				const now = Date.now();
+				const last = this.touched.get(ctx.params.id);
+				if (last !== undefined && now - last < this.settings.touchInterval) return { ok: true };
+				const [changed] = await this.model.update({ pulledAt: now, lastActiveAt: now }, { where: { id: ctx.params.id } });
+				if (changed === 0) throw Errors.terminalNotFound(ctx.params.id);
+				this.touched.set(ctx.params.id, now);
+				return { ok: true };
+			}
+		},
+
 		/** What the gateway, auth and the dispatcher need of a terminal; null when unknown. Cached. */
 		resolve: {
 			visibility: "public",
@@ -186,107 +276,62 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods, Termi
 				if (cached) return cached;
 				const row = (await this.model.findByPk(ctx.params.id, { raw: true })) as unknown as TerminalRow | null;
 				if (!row) return null;
-				const record = this.record(row);
+				const record = toRecord(row);
 				this.records.set(row.id, record);
 				return record;
 			}
 		},
 
-		/** Every enabled terminal whose labels include these; for fan-out at submit. */
+		/** Every enabled terminal; for fan-out at submit. */
 		matching: {
 			visibility: "public",
-			async handler(this: TerminalsThis): Promise<TerminalRecord[]> {
-				const rows = (await this.model.findAll({
-					where: { enabled: true },
-					order: [["id", "ASC"]],
-					raw: true
-				})) as unknown as TerminalRow[];
-				return rows.map(row => this.record(row));
+			async handler(this: TerminalsThis, ctx: Context): Promise<TerminalRecord[]> {
+				const rows = (await this._find(ctx, { query: { enabled: true }, sort: ["id"] })) as TerminalRow[];
+				return rows.map(toRecord);
 			}
 		}
 	},
 	events: {
-		"terminal.updated"(this: TerminalsThis, ctx: Context<TerminalUpdatedEvent>) {
-			this.records.delete(ctx.params.terminalId);
+		/** Its record changed (here or on another replica): forget the cached one, follow its drain. */
+		async "terminal.updated"(this: TerminalsThis, ctx: Context<TerminalUpdatedEvent>) {
+			const id = ctx.params.terminalId;
+			this.records.delete(id);
+			const row = (await this.model.findByPk(id, { raw: true })) as unknown as TerminalRow | null;
+			this.drains.set(id, Boolean(row?.draining));
 		},
 		/** Keep the registry's lastActiveAt roughly current, in batches. */
 		async "terminal.active"(this: TerminalsThis, ctx: Context<TerminalActiveEvent>) {
-			// One statement (one commit) per 500 terminals rather than one each: a gateway with many
-			// thousands of terminals reports them all every few seconds.
-			const items = ctx.params.items;
-			for (let start = 0; start < items.length; start += 500) {
-				const chunk = items.slice(start, start + 500);
-				const replacements: unknown[] = [];
-				for (const item of chunk) replacements.push(item.terminalId, item.lastActiveAt);
-				replacements.push(chunk.map(item => item.terminalId));
-				await this.model.sequelize!.query(
-					`UPDATE terminals SET lastActiveAt = CASE id ${chunk.map(() => "WHEN ? THEN ?").join(" ")} ELSE lastActiveAt END WHERE id IN (?)`,
-					{ replacements }
-				);
-			}
+			await recordActivity(this.model.sequelize!, ctx.params.items);
 		},
 		async "terminal.disconnected"(this: TerminalsThis, ctx: Context<TerminalDisconnectedEvent>) {
 			await this.model.update({ lastActiveAt: ctx.params.lastActiveAt }, { where: { id: ctx.params.terminalId } });
-		}
-	},
-	methods: {
-		async findRow(this: TerminalsThis, id: string): Promise<TerminalRow> {
-			const row = (await this.model.findByPk(id, { raw: true })) as unknown as TerminalRow | null;
-			if (!row) throw Errors.terminalNotFound(id);
-			return row;
 		},
-
-		record(row: TerminalRow): TerminalRecord {
-			return {
-				id: row.id,
-				labels: JSON.parse(row.labels) as Labels,
-				concurrency: row.concurrency,
-				enabled: Boolean(row.enabled),
-				keyVersion: row.keyVersion
-			};
-		},
-
-		view(row: TerminalRow, presence: Presence | undefined): TerminalView {
-			const enabled = Boolean(row.enabled);
-			const lastActive = presence?.lastActiveAt ?? (row.lastActiveAt === null ? null : Number(row.lastActiveAt));
-			return {
-				id: row.id,
-				name: row.name,
-				status: !enabled ? "disabled" : presence ? "online" : "offline",
-				labels: JSON.parse(row.labels) as Labels,
-				concurrency: presence?.concurrency ?? row.concurrency,
-				enabled,
-				lastActiveAt: lastActive === null ? null : new Date(lastActive).toISOString(),
-				connectedAt: presence ? new Date(presence.connectedAt).toISOString() : null,
-				nodeID: presence?.nodeID ?? null,
-				createdAt: new Date(Number(row.createdAt)).toISOString()
-			};
-		},
-
-		async presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>> {
-			const list = await ctx.call<Presence[], { terminalIds?: string[] }>(
-				"cache.presenceList",
-				ids ? { terminalIds: ids } : {}
+		/** A task of a draining terminal moved: it may hold nothing now, and be told to disconnect. */
+		async "task.statuses"(this: TerminalsThis, ctx: Context<TaskStatusesEvent>) {
+			const ids = new Set<string>();
+			for (const event of ctx.params.events)
+				if (event.terminalId && this.drains.has(event.terminalId)) ids.add(event.terminalId);
+			await Promise.all(
+				[...ids].map(id => this.drains.settle(ctx, id).catch(err => this.logger.warn(`Drain of '${id}'`, err)))
 			);
-			return new Map(list.map(p => [p.terminalId, p]));
-		},
-
-		async setEnabled(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>, enabled: boolean) {
-			requireUser(ctx, "operator");
-			const row = await this.findRow(ctx.params.id);
-			await this.model.update({ enabled, updatedAt: Date.now() }, { where: { id: row.id } });
-			await ctx.broadcast("terminal.updated", { terminalId: row.id } satisfies TerminalUpdatedEvent);
-			if (!enabled)
-				await ctx.broadcast("terminal.revoked", {
-					terminalId: row.id,
-					reason: "disabled"
-				} satisfies TerminalRevokedEvent);
-			const presence = await this.presenceOf(ctx, [row.id]);
-			return this.view({ ...row, enabled }, enabled ? presence.get(row.id) : undefined);
 		}
 	},
+	methods,
 	created(this: TerminalsThis) {
 		this.records = new LRUCache({ max: 100_000, ttl: 60_000 });
+		this.touched = new LRUCache({ max: 100_000 });
+		this.drains = new Drains({
+			running: runningCount,
+			disconnect: async (ctx, terminalId) => {
+				await ctx.broadcast("terminal.revoked", { terminalId, reason: "drained" } satisfies TerminalRevokedEvent);
+			}
+		});
+	},
+	async started(this: TerminalsThis) {
+		const rows = (await this.model.findAll({ where: { draining: true }, attributes: ["id"], raw: true })) as unknown as {
+			id: string;
+		}[];
+		for (const row of rows) this.drains.set(row.id, true);
 	}
 };
 

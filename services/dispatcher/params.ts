@@ -146,6 +146,7 @@ export const connectedParams = {
 	concurrency: "number",
 	labels: "object",
 	capabilities: { type: "array", items: "string", optional: true },
+	transport: { type: "string", max: 32, optional: true },
 	connectedAt: "number",
 	lastActiveAt: "number"
 } satisfies SchemaFor<Presence>;

@@ -252,13 +252,13 @@ describe("REST hardening", () => {
 	});
 
 	describe("size", () => {
-		it("refuses a body over 1 MiB with 413 PAYLOAD_TOO_LARGE as JSON, and keeps running", async () => {
+		it("refuses a body over 2 MiB with 413 PAYLOAD_TOO_LARGE as JSON, and keeps running", async () => {
 			const before = await taskTotal();
-			const body = JSON.stringify({ terminalId: "hard-term", type: "t", payload: "x".repeat(1024 * 1024) });
+			const body = JSON.stringify({ terminalId: "hard-term", type: "t", payload: "x".repeat(2 * 1024 * 1024) });
 			const reply = await send("POST", "/api/task/submit", body, json(tern.adminToken));
-			assertError(reply, 413, "PAYLOAD_TOO_LARGE", /larger than 1 MiB/);
+			assertError(reply, 413, "PAYLOAD_TOO_LARGE", /larger than 2 MiB/);
 			assert.match(reply.headers.get("content-type") ?? "", /application\/json/);
-			assert.equal(reply.body.data.limit, 1024 * 1024);
+			assert.equal(reply.body.data.limit, 2 * 1024 * 1024);
 			// Unauthenticated, too: the limit holds before any token is read.
 			assertError(await send("POST", "/api/auth/login", body, json()), 413, "PAYLOAD_TOO_LARGE");
 			assert.equal(await taskTotal(), before);
