@@ -36,6 +36,7 @@ export interface Actions {
 	"dispatcher.submitOwned": { params: { tasks: TaskBody[]; principal?: Principal }; result: Answer[] };
 	"dispatcher.drain": { params: { terminalId: string }; result: { ok: boolean } };
 	"dispatcher.replies": { params: { replies: TerminalReply[] }; result: ReplyAnswer[] };
+	"dispatcher.counts": { params: { terminalIds: string[] }; result: Record<string, { running: number; queued: number }> };
 	"dispatcher.statuses": { params: { taskIds: string[] }; result: Record<string, string> };
 	"dispatcher.query": { params: { taskId: string }; result: TaskQueryView };
 	"dispatcher.get": { params: { id: string }; result: TaskView };

@@ -10,36 +10,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context } from "moleculer";
-import Moleculer from "moleculer";
+import { Errors } from "./errors.ts";
 import type { ConfirmationChallenge, Principal, TernMeta } from "./contracts.ts";
-
-const { MoleculerClientError } = Moleculer.Errors;
 
 /** How long a confirmation token is good for, ms. */
 export const CONFIRM_TTL_MS = 60_000;
-
-export const ConfirmErrorTypes = {
-	INVALID: "CONFIRMATION_INVALID",
-	EXPIRED: "CONFIRMATION_EXPIRED"
-} as const;
-
-export const ConfirmErrors = {
-	/** Malformed, signed by another key, or made for another action, object or caller. */
-	invalid: (reason: string, action: string, object: string) =>
-		new MoleculerClientError(
-			`The confirmation token is not valid for this call: ${reason}. Repeat the call without X-Confirm for a new one`,
-			412,
-			ConfirmErrorTypes.INVALID,
-			{ action, object }
-		),
-	expired: (action: string, object: string, expiredAt: number) =>
-		new MoleculerClientError(
-			"The confirmation token has expired. Repeat the call without X-Confirm for a new one",
-			412,
-			ConfirmErrorTypes.EXPIRED,
-			{ action, object, expiredAt: new Date(expiredAt).toISOString() }
-		)
-};
 
 /** What a token is bound to. */
 export interface ConfirmSubject {
@@ -86,7 +61,7 @@ export function signConfirmation(
 
 /** Throws CONFIRMATION_INVALID or CONFIRMATION_EXPIRED unless `token` confirms `subject` at `now`. */
 export function verifyConfirmation(key: Uint8Array, token: string, subject: ConfirmSubject, now: number): void {
-	const fail = (reason: string) => ConfirmErrors.invalid(reason, subject.action, subject.object);
+	const fail = (reason: string) => Errors.confirmationInvalid(reason, subject.action, subject.object);
 	const [body, signature, extra] = token.split(".");
 	if (!body || !signature || extra !== undefined) throw fail("it is malformed");
 	const given = Buffer.from(signature, "base64url");
@@ -100,7 +75,8 @@ export function verifyConfirmation(key: Uint8Array, token: string, subject: Conf
 	}
 	if (claims.a !== subject.action || claims.o !== subject.object) throw fail("it was issued for another operation");
 	if (claims.u !== subject.actor) throw fail("it was issued to another caller");
-	if (typeof claims.e !== "number" || now >= claims.e) throw ConfirmErrors.expired(subject.action, subject.object, claims.e);
+	if (typeof claims.e !== "number" || now >= claims.e)
+		throw Errors.confirmationExpired(subject.action, subject.object, claims.e);
 }
 
 /** The caller as a token names it. */

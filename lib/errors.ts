@@ -32,7 +32,9 @@ export const ErrorTypes = {
 	STATE_CONFLICT: "STATE_CONFLICT",
 	UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
 	RESULT_TOO_LARGE: "RESULT_TOO_LARGE",
-	IDEMPOTENCY_CONFLICT: "IDEMPOTENCY_CONFLICT"
+	IDEMPOTENCY_CONFLICT: "IDEMPOTENCY_CONFLICT",
+	CONFIRMATION_INVALID: "CONFIRMATION_INVALID",
+	CONFIRMATION_EXPIRED: "CONFIRMATION_EXPIRED"
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -159,6 +161,21 @@ export const Errors = {
 			409,
 			ErrorTypes.IDEMPOTENCY_CONFLICT,
 			{ idempotencyKey: key, taskId }
+		),
+	/** A second confirmation malformed, signed by another key, or made for another action, object or caller. */
+	confirmationInvalid: (reason: string, action: string, object: string) =>
+		client(
+			`The confirmation token is not valid for this call: ${reason}. Repeat the call without X-Confirm for a new one`,
+			412,
+			ErrorTypes.CONFIRMATION_INVALID,
+			{ action, object }
+		),
+	confirmationExpired: (action: string, object: string, expiredAt: number) =>
+		client(
+			"The confirmation token has expired. Repeat the call without X-Confirm for a new one",
+			412,
+			ErrorTypes.CONFIRMATION_EXPIRED,
+			{ action, object, expiredAt: new Date(expiredAt).toISOString() }
 		),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {

@@ -37,6 +37,7 @@ import { readAll } from "../lib/paging.ts";
 import {
 	ackParams,
 	connectedParams,
+	idRule,
 	listParams,
 	logsParams,
 	progressParams,
@@ -223,6 +224,15 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: { taskIds: { type: "array", max: 5000, items: taskIdRule } },
 			async handler(this: DispatcherThis, ctx: Context<{ taskIds: string[] }>): Promise<Record<string, string>> {
 				return Object.fromEntries(await this.dispatcher.core.store.statuses(ctx.params.taskIds));
+			}
+		},
+
+		/** `{ [terminalId]: { running, queued } }` for the terminal views: one query each, whatever the number of terminals. */
+		counts: {
+			visibility: "public",
+			params: { terminalIds: { type: "array", max: 5000, items: idRule } },
+			async handler(this: DispatcherThis, ctx: Context<{ terminalIds: string[] }>) {
+				return Object.fromEntries(await this.dispatcher.core.store.countsFor(ctx.params.terminalIds));
 			}
 		},
 

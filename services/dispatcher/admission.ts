@@ -169,7 +169,10 @@ export class Admission {
 	private async fanOut(body: SubmitParams, template: TaskRow, now: number): Promise<TaskRow[]> {
 		const strategy = body.selector?.strategy;
 		const labels = body.selector?.labels;
-		const registered = (await call(this.core.ports, "terminals.matching", {})).filter(t => labelsMatch(labels, t.labels));
+		// A draining terminal takes no new work, a fan-out's share included.
+		const registered = (await call(this.core.ports, "terminals.matching", {})).filter(
+			t => !t.draining && labelsMatch(labels, t.labels)
+		);
 		let targets = registered.map(t => t.id);
 		if (strategy === "sharding") {
 			const online = new Set(this.core.presence.list().map(p => p.terminalId));

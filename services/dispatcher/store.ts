@@ -204,6 +204,20 @@ export class TaskStore {
 		return counts;
 	}
 
+	/** Per terminal: tasks it holds (DELIVERED, PROCESSING) and tasks waiting for it by id (PENDING). */
+	async countsFor(terminalIds: string[]): Promise<Map<string, { running: number; queued: number }>> {
+		const counts = new Map(terminalIds.map(id => [id, { running: 0, queued: 0 }]));
+		if (terminalIds.length === 0) return counts;
+		const running = await this.inflight(terminalIds);
+		const queued = await this.select<{ target: string; n: number | string }>(
+			"SELECT target, COUNT(*) AS n FROM tasks WHERE status = 'PENDING' AND target IN (?) GROUP BY target",
+			[terminalIds]
+		);
+		for (const [id, n] of running) counts.get(id)!.running = n;
+		for (const row of queued) counts.get(row.target)!.queued = Number(row.n);
+		return counts;
+	}
+
 	/** Tasks in `status` whose `column` time has come. */
 	async due(
 		status: TaskStatus,

@@ -3,6 +3,7 @@
  * dispatcher as one call (per owning dispatcher node, see routing.ts) rather than one call
  * each. The batcher only collects and hands out answers; the sending is the router's.
  */
+import { TurnBatcher } from "../../lib/batcher.ts";
 import type { ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
 
 /** A reply in a batch. */
@@ -28,34 +29,31 @@ const NO_ANSWER: SocketErrorPayload = {
 };
 
 export class ReplyBatcher {
-	private entries: Entry[] = [];
 	/** Counts the batches sent: a reply's batch is open while this has not moved on. */
 	private generation = 0;
-	private scheduled: NodeJS.Immediate | null = null;
 	private readonly send: SendReplies;
-	private readonly limit: number;
+	private readonly batcher: TurnBatcher<Entry>;
 
 	/** `limit`: a batch this big goes at once rather than at the end of the turn. */
 	constructor(send: SendReplies, limit = 500) {
 		this.send = send;
-		this.limit = limit;
+		this.batcher = new TurnBatcher<Entry>({ maxItems: limit, flush: entries => this.sendBatch(entries) });
 	}
 
 	add(reply: TerminalReply): Batched {
 		const generation = this.generation;
-		const answer = new Promise<ReplyAnswer>(resolve => this.entries.push({ reply, resolve }));
-		if (this.entries.length >= this.limit) this.flush();
-		else this.scheduled ??= setImmediate(() => this.flush());
+		let entry!: Entry;
+		const answer = new Promise<ReplyAnswer>(resolve => (entry = { reply, resolve }));
+		this.batcher.add(entry);
 		return { open: () => this.generation === generation, answer };
 	}
 
 	/** Sends what was collected. */
 	flush(): void {
-		if (this.scheduled) clearImmediate(this.scheduled);
-		this.scheduled = null;
-		if (this.entries.length === 0) return;
-		const entries = this.entries;
-		this.entries = [];
+		this.batcher.flushNow();
+	}
+
+	private sendBatch(entries: Entry[]): void {
 		this.generation++;
 		this.send(entries.map(e => e.reply)).then(
 			answers => {

@@ -5,6 +5,7 @@
  */
 import type { Context } from "moleculer";
 import type { Presence, TaskQueryView, TaskView } from "../../lib/contracts.ts";
+import { call } from "../../lib/actions.ts";
 import { readAll } from "../../lib/paging.ts";
 import { transportName, type TaskCounts } from "./views.ts";
 
@@ -23,8 +24,6 @@ interface ListQuery {
 
 /** The states in which a task is on a terminal. */
 const RUNNING = "DELIVERED,PROCESSING";
-/** Parallel count queries when a list is shown. */
-const COUNT_PARALLELISM = 8;
 
 export async function presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>> {
 	const list = await ctx.call<Presence[], { terminalIds?: string[] }>("cache.presenceList", ids ? { terminalIds: ids } : {});
@@ -53,28 +52,16 @@ export async function withTransports(ctx: Context, presence: Map<string, Presenc
 	);
 }
 
-function total(ctx: Context, terminalId: string, status: string): Promise<number> {
-	return ctx.call<TaskPage, ListQuery>("dispatcher.list", { terminalId, status, pageSize: 1 }).then(page => page.total);
-}
-
 /** How many tasks a terminal holds (DELIVERED, PROCESSING). */
-export function runningCount(ctx: Context, terminalId: string): Promise<number> {
-	return total(ctx, terminalId, RUNNING);
+export async function runningCount(ctx: Context, terminalId: string): Promise<number> {
+	return (await taskCounts(ctx, [terminalId])).get(terminalId)?.running ?? 0;
 }
 
-/** Running and queued tasks of each terminal, a few terminals at a time. */
+/** How many tasks each terminal holds (DELIVERED, PROCESSING) and has waiting (PENDING): one call. */
 export async function taskCounts(ctx: Context, ids: string[]): Promise<Map<string, TaskCounts>> {
-	const counts = new Map<string, TaskCounts>();
-	let next = 0;
-	const worker = async () => {
-		while (next < ids.length) {
-			const id = ids[next++];
-			const [running, queued] = await Promise.all([total(ctx, id, RUNNING), total(ctx, id, "PENDING")]);
-			counts.set(id, { running, queued });
-		}
-	};
-	await Promise.all(Array.from({ length: Math.min(COUNT_PARALLELISM, ids.length) }, worker));
-	return counts;
+	if (ids.length === 0) return new Map();
+	const counts = await call(ctx, "dispatcher.counts", { terminalIds: ids });
+	return new Map(ids.map(id => [id, counts[id] ?? { running: 0, queued: 0 }]));
 }
 
 /**

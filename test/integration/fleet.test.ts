@@ -2,8 +2,7 @@
  * Terminal fleet management against a real Tern (design.md §10): PATCH, DELETE with the second
  * confirmation of §6, drain and undrain, the view's transport, capabilities and task counts, pull
  * activity; on SQLite and MariaDB. Refusals are checked by status, error `type`, and that nothing
- * changed. Tests marked `todo` need the dispatcher to skip draining terminals and to call
- * `terminals.touch` from `pull`: they run and are reported, but do not fail the suite.
+ * changed.
  */
 import { after, before, describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
@@ -119,7 +118,11 @@ describe("terminal fleet", () => {
 			const running = await tern.submit({ terminalId: "del-1", type: "t" });
 			await terminal.nextTask();
 			const queued = await tern.submit({ terminalId: "del-1", type: "t" });
-			const selectorTask = await tern.submit({ selector: { labels: { nobody: "here" } }, type: "t" });
+			const selectorTask = await tern.submit({
+				selector: { labels: { nobody: "here" } },
+				type: "t",
+				waitForTerminal: true
+			});
 
 			const asked = await tern.api<ConfirmationChallenge>("DELETE", "/api/terminals/del-1");
 			assert.equal(asked.status, 202, JSON.stringify(asked.body));
@@ -230,36 +233,32 @@ describe("terminal fleet", () => {
 			assert.equal((await view(tern, "drain-idle")).draining, true);
 		});
 
-		it(
-			"gives a draining terminal no new task, pushed or pulled",
-			{ todo: "the dispatcher must check draining" },
-			async () => {
-				const token = await tern.registerTerminal("drain-busy", { concurrency: 4 });
-				const terminal = await tern.connectTerminal("drain-busy", token);
-				await tern.submit({ terminalId: "drain-busy", type: "t" });
-				const held = await terminal.nextTask();
-				await terminal.ack(held);
-				assert.equal((await tern.api("POST", "/api/terminals/drain-busy/drain")).status, 200);
+		it("gives a draining terminal no new task, pushed or pulled", async () => {
+			const token = await tern.registerTerminal("drain-busy", { concurrency: 4 });
+			const terminal = await tern.connectTerminal("drain-busy", token);
+			await tern.submit({ terminalId: "drain-busy", type: "t" });
+			const held = await terminal.nextTask();
+			await terminal.ack(held);
+			assert.equal((await tern.api("POST", "/api/terminals/drain-busy/drain")).status, 200);
 
-				const waiting = await tern.submit({ terminalId: "drain-busy", type: "t" });
-				// Another terminal's task goes through a full drain meanwhile: the draining one's still waits.
-				const probeToken = await tern.registerTerminal("drain-probe");
-				const probe = await tern.connectTerminal("drain-probe", probeToken);
-				await tern.submit({ terminalId: "drain-probe", type: "t" });
-				await probe.nextTask();
-				probe.close();
-				assert.equal((await tern.query(waiting)).status, "PENDING");
-				assert.equal(terminal.tasks.length, 1);
-				const pulled = await tern.api("GET", "/api/task/pull", undefined, token);
-				assert.equal(pulled.status, 200);
-				assert.deepEqual(pulled.body.tasks, []);
-				assert.equal((await view(tern, "drain-busy")).queued, 1);
+			const waiting = await tern.submit({ terminalId: "drain-busy", type: "t" });
+			// Another terminal's task goes through a full drain meanwhile: the draining one's still waits.
+			const probeToken = await tern.registerTerminal("drain-probe");
+			const probe = await tern.connectTerminal("drain-probe", probeToken);
+			await tern.submit({ terminalId: "drain-probe", type: "t" });
+			await probe.nextTask();
+			probe.close();
+			assert.equal((await tern.query(waiting)).status, "PENDING");
+			assert.equal(terminal.tasks.length, 1);
+			const pulled = await tern.api("GET", "/api/task/pull", undefined, token);
+			assert.equal(pulled.status, 200);
+			assert.deepEqual(pulled.body.tasks, []);
+			assert.equal((await view(tern, "drain-busy")).queued, 1);
 
-				await tern.api("POST", "/api/terminals/drain-busy/undrain");
-				assert.equal((await terminal.nextTask()).taskId, waiting);
-				terminal.close();
-			}
-		);
+			await tern.api("POST", "/api/terminals/drain-busy/undrain");
+			assert.equal((await terminal.nextTask()).taskId, waiting);
+			terminal.close();
+		});
 	});
 
 	describe("the terminal view", () => {
@@ -316,7 +315,7 @@ describe("terminal fleet", () => {
 			);
 		});
 
-		it("lists a terminal that pulls over REST as online", { todo: "dispatcher.pull must call terminals.touch" }, async () => {
+		it("lists a terminal that pulls over REST as online", async () => {
 			const token = await tern.registerTerminal("pull-rest");
 			assert.equal((await tern.api("GET", "/api/task/pull", undefined, token)).status, 200);
 			const pulled = await view(tern, "pull-rest");

@@ -190,7 +190,9 @@ describe("recovery after a crash", () => {
 			assert.equal((await terminal.nextTask()).attempt, 1);
 			// A crash hands nothing back on the way down: forget the sessions so that closing them
 			// returns no task, and the database still says DELIVERED when the new node starts.
-			(tern.broker.getLocalService("gateway") as unknown as { sessions: Map<string, unknown> }).sessions.clear();
+			(
+				tern.broker.getLocalService("gateway") as unknown as { hub: { sessions: Map<string, unknown> } }
+			).hub.sessions.clear();
 			tern = await tern.restart();
 
 			const view = await tern.query(taskId);

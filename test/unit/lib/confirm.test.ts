@@ -4,14 +4,8 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-	CONFIRM_TTL_MS,
-	ConfirmErrorTypes,
-	actorOf,
-	signConfirmation,
-	verifyConfirmation,
-	type ConfirmSubject
-} from "../../../lib/confirm.ts";
+import { CONFIRM_TTL_MS, actorOf, signConfirmation, verifyConfirmation, type ConfirmSubject } from "../../../lib/confirm.ts";
+import { ErrorTypes } from "../../../lib/errors.ts";
 
 const KEY = new TextEncoder().encode("a-test-key-of-some-length");
 const NOW = Date.parse("2026-03-01T12:00:00Z");
@@ -32,8 +26,11 @@ describe("second confirmation tokens", () => {
 		assert.equal(CONFIRM_TTL_MS, 60_000);
 		verifyConfirmation(KEY, token, SUBJECT, NOW);
 		verifyConfirmation(KEY, token, SUBJECT, expiresAt - 1);
-		assert.throws(() => verifyConfirmation(KEY, token, SUBJECT, expiresAt), refusedAs(ConfirmErrorTypes.EXPIRED));
-		assert.throws(() => verifyConfirmation(KEY, token, SUBJECT, expiresAt + 3_600_000), refusedAs(ConfirmErrorTypes.EXPIRED));
+		assert.throws(() => verifyConfirmation(KEY, token, SUBJECT, expiresAt), refusedAs(ErrorTypes.CONFIRMATION_EXPIRED));
+		assert.throws(
+			() => verifyConfirmation(KEY, token, SUBJECT, expiresAt + 3_600_000),
+			refusedAs(ErrorTypes.CONFIRMATION_EXPIRED)
+		);
 	});
 
 	it("differ each time, so that one does not predict the next", () => {
@@ -47,24 +44,24 @@ describe("second confirmation tokens", () => {
 			{ ...SUBJECT, object: "terminal:t2" },
 			{ ...SUBJECT, actor: "user:2" }
 		])
-			assert.throws(() => verifyConfirmation(KEY, token, other, NOW), refusedAs(ConfirmErrorTypes.INVALID));
+			assert.throws(() => verifyConfirmation(KEY, token, other, NOW), refusedAs(ErrorTypes.CONFIRMATION_INVALID));
 	});
 
 	it("are refused when signed by another key, tampered with or malformed", () => {
 		const { token } = signConfirmation(KEY, SUBJECT, NOW);
 		const otherKey = new TextEncoder().encode("another-key");
-		assert.throws(() => verifyConfirmation(otherKey, token, SUBJECT, NOW), refusedAs(ConfirmErrorTypes.INVALID));
+		assert.throws(() => verifyConfirmation(otherKey, token, SUBJECT, NOW), refusedAs(ErrorTypes.CONFIRMATION_INVALID));
 
 		const [body, signature] = token.split(".");
 		const claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
 		const later = Buffer.from(JSON.stringify({ ...claims, e: claims.e + 3_600_000 })).toString("base64url");
 		assert.throws(
 			() => verifyConfirmation(KEY, `${later}.${signature}`, SUBJECT, NOW),
-			refusedAs(ConfirmErrorTypes.INVALID),
+			refusedAs(ErrorTypes.CONFIRMATION_INVALID),
 			"a longer expiry under the old signature"
 		);
 		for (const bad of ["", "abc", `${body}.`, `${body}.${signature}.x`, `${body}.${signature.slice(2)}`, "..."])
-			assert.throws(() => verifyConfirmation(KEY, bad, SUBJECT, NOW), refusedAs(ConfirmErrorTypes.INVALID), bad);
+			assert.throws(() => verifyConfirmation(KEY, bad, SUBJECT, NOW), refusedAs(ErrorTypes.CONFIRMATION_INVALID), bad);
 	});
 
 	it("name the caller by kind and id", () => {
