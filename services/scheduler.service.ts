@@ -12,7 +12,7 @@ import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
 import { nodesRunning } from "../lib/membership.ts";
-import { parseSchedule, ScheduleError, type Schedule } from "../lib/schedule.ts";
+import { parseSchedule, ScheduleError, type Schedule } from "../lib/cron/index.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { JobStore } from "./scheduler/store.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";

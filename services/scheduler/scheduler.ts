@@ -21,7 +21,7 @@ import {
 	type TaskStatus,
 	type TaskStatusEvent
 } from "../../lib/contracts.ts";
-import { fireTimesBetween, nextFireTime, nextFireTimes, type Bounds, type Schedule } from "../../lib/schedule.ts";
+import { fireTimesBetween, nextFireTime, nextFireTimes, type Bounds, type Schedule } from "../../lib/cron/index.ts";
 import { rendezvousOwner } from "../../lib/strategies/index.ts";
 import { TimerHeap } from "../../lib/timer-heap.ts";
 import type { FireOutcome, FireRow, JobRow } from "../../models/job.model.ts";
