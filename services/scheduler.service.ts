@@ -3,18 +3,17 @@
  * number of replicas, with a ledger row for every computed fire time. See scheduler/scheduler.ts
  * for how firing and ownership work.
  */
-import { DateTime } from "luxon";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
-import type { TaskStatusesEvent, TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import type { TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
 import { nodesRunning } from "../lib/membership.ts";
-import { parseSchedule, ScheduleError, type Schedule } from "../lib/cron/index.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { JobStore } from "./scheduler/store.ts";
+import { jobFields } from "./scheduler/validate.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";
 import { createParams, historyParams, idParams, listParams, updateParams, type JobBody } from "./scheduler/params.ts";
 
@@ -31,6 +30,7 @@ interface SchedulerVars {
 	store: JobStore;
 	core: Scheduler;
 	recoveryTimer: NodeJS.Timeout;
+	completionTimer: NodeJS.Timeout;
 }
 interface SchedulerMethods {
 	mustGet(id: string): Promise<JobRow>;
@@ -41,17 +41,6 @@ interface SchedulerMethods {
 }
 type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMethods;
 
-function invalid(field: string, message: string) {
-	return Errors.validation(message, [{ field, message }]);
-}
-
-function parseTime(field: string, value: string | null | undefined): number | null | undefined {
-	if (value === undefined || value === null) return value;
-	const t = DateTime.fromISO(value, { setZone: true });
-	if (!t.isValid) throw invalid(field, `'${field}' must be an ISO-8601 date-time; got ${JSON.stringify(value)}`);
-	return t.toMillis();
-}
-
 const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, SchedulerVars> = {
 	name: "scheduler",
 	mixins: [DbMixin(defineJob)],
@@ -61,6 +50,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		maxMissedRecords: 1000,
 		recoveryInterval: 1000,
 		staleClaimAfter: 5000,
+		completionCheckInterval: 5000,
 		fireConcurrency: 64,
 		defaultCatchUpWindow: 3600,
 		maxPayloadBytes: 256 * 1024,
@@ -274,11 +264,9 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		async "job.changed"(this: SchedulerThis, ctx: Context<{ jobId: string }>) {
 			await this.core?.onJobChanged(ctx.params.jobId);
 		},
-		async "task.status"(this: SchedulerThis, ctx: Context<Parameters<Scheduler["onTaskStatus"]>[0]>) {
-			await this.core?.onTaskStatus(ctx.params);
-		},
+		/** Which runs to read from the tasks table sooner; a lost one is caught by the completion check. */
 		async "task.statuses"(this: SchedulerThis, ctx: Context<TaskStatusesEvent>) {
-			for (const event of ctx.params.events) await this.core?.onTaskStatus(event);
+			await this.core?.onTaskStatuses(ctx.params.events);
 		},
 		/** Replicas came or went: jobs move with them. */
 		async "$services.changed"(this: SchedulerThis) {
@@ -303,42 +291,8 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		},
 
 		/** Checks what the validator cannot (schedule, target, payload size, dates) and returns row fields. */
-		async validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
-			const fields: Partial<JobRow> = {};
-			if (body.schedule !== undefined) {
-				let schedule: Schedule;
-				try {
-					schedule = parseSchedule(body.schedule);
-				} catch (err) {
-					if (err instanceof ScheduleError) throw invalid(err.field, err.message);
-					throw err;
-				}
-				fields.schedule = JSON.stringify(schedule);
-			}
-			if (body.task !== undefined) {
-				const task = body.task;
-				if (Boolean(task.terminalId) === Boolean(task.selector))
-					throw invalid("task.terminalId", "Give the task either 'terminalId' or 'selector' (and not both)");
-				if (task.selector?.strategy === "consistent_hash" && !task.selector.key)
-					throw invalid("task.selector.key", "'task.selector.key' is required by strategy 'consistent_hash'");
-				const bytes = task.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(task.payload));
-				if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
-				if (task.terminalId) {
-					const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
-						id: task.terminalId
-					});
-					if (!terminal) throw Errors.terminalNotFound(task.terminalId);
-				}
-				fields.task = JSON.stringify(task);
-			}
-			const startAt = parseTime("startAt", body.startAt);
-			const endAt = parseTime("endAt", body.endAt);
-			if (startAt !== undefined) fields.startAt = startAt;
-			if (endAt !== undefined) fields.endAt = endAt;
-			const start = fields.startAt !== undefined ? fields.startAt : (base?.startAt ?? null);
-			const end = fields.endAt !== undefined ? fields.endAt : (base?.endAt ?? null);
-			if (start !== null && end !== null && end <= start) throw invalid("endAt", "'endAt' must be after 'startAt'");
-			return fields;
+		validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
+			return jobFields(this.broker, this.settings.maxPayloadBytes, body, base);
 		},
 
 		view(this: SchedulerThis, row: JobRow) {
@@ -359,9 +313,14 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			() => void this.core.recover().catch(err => this.logger.warn("Recovery failed", err)),
 			this.settings.recoveryInterval
 		);
+		this.completionTimer = setInterval(
+			() => void this.core.checkOpenRuns().catch(err => this.logger.warn("Completion check failed", err)),
+			this.settings.completionCheckInterval
+		);
 	},
 	async stopped(this: SchedulerThis) {
 		clearInterval(this.recoveryTimer);
+		clearInterval(this.completionTimer);
 		this.core?.stop();
 	}
 };
