@@ -7,10 +7,10 @@
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Context, Service } from "moleculer";
+import type { Context, Service, ServiceBroker } from "moleculer";
 import { TestTern, waitFor, type ApiReply, type TestTerminal } from "../helpers/tern.ts";
 import type { TaskPush, TaskView } from "../../lib/contracts.ts";
-import type { FireEvent } from "../../services/scheduler/scheduler.ts";
+import type { FireEvent } from "../../services/scheduler/types.ts";
 
 interface JobView {
 	id: string;
@@ -785,6 +785,33 @@ describe("scheduler", () => {
 				assert.equal(row.taskId, null);
 			}
 			assertNoGaps(rows, 300);
+			// Run now goes the single-fire way (claim, submit, settle): the same outcome.
+			const run = await tern.api("POST", `/api/jobs/${job.id}/execute`);
+			assert.equal(run.status, 200, JSON.stringify(run.body));
+			assert.deepEqual(run.body.taskIds, []);
+			const manual = (await ledger(job.id)).find(r => r.manual);
+			assert.equal(manual?.outcome, "NO_TERMINAL", outcomes(await ledger(job.id)));
+			assert.match(manual?.detail ?? "", /No registered terminal matches the selector/);
+		});
+
+		// The dispatcher refuses a selector no registered terminal matches with 422
+		// NO_MATCHING_TERMINAL for every strategy (design §3), not only broadcast and sharding.
+		it("a round_robin job whose selector matches no registered terminal records NO_TERMINAL, not FIRED", async () => {
+			const job = await createJob({
+				name: "nobody-rr",
+				schedule: { every: 300 },
+				task: { selector: { labels: { pool: "nobody-rr" }, strategy: "round_robin" }, type: "t" }
+			});
+			const rows = await waitForLedger(
+				job.id,
+				rows => rows.filter(r => r.outcome !== "CLAIMED").length >= 2,
+				"two settled fires"
+			);
+			for (const row of rows.filter(r => r.outcome !== "CLAIMED")) {
+				assert.equal(row.outcome, "NO_TERMINAL", outcomes(rows));
+				assert.match(row.detail ?? "", /No registered terminal matches the selector/);
+				assert.deepEqual(row.taskIds, []);
+			}
 		});
 	});
 
@@ -932,6 +959,88 @@ describe("scheduler", () => {
 			assert.equal((await tern.api("GET", `/api/jobs/${job.id}/history`, undefined, v)).status, 200);
 			assert.deepEqual(await ledger(job.id), []);
 		});
+	});
+});
+
+// ---------------------------------------------------------------------- lost broadcasts
+
+/**
+ * Drops every `task.statuses` on its way to the scheduler, as a lost broadcast would be (the
+ * broker's delivery of events to local services, wrapped as a middleware would). Answers how
+ * many were dropped.
+ */
+function dropTaskStatuses(broker: ServiceBroker): () => number {
+	const catalog = (broker.registry as unknown as { events: { callEventHandler(ctx: Context): Promise<unknown> } }).events;
+	const deliver = catalog.callEventHandler.bind(catalog);
+	let dropped = 0;
+	catalog.callEventHandler = ctx => {
+		if (ctx.eventName === "task.statuses" && ctx.service?.name === "scheduler") {
+			dropped++;
+			return Promise.resolve();
+		}
+		return deliver(ctx);
+	};
+	return () => dropped;
+}
+
+describe("scheduler without task.statuses: run ends read from the tasks table", () => {
+	let tern: TestTern;
+	const jobs = jobsClient(() => tern);
+	const { createJob, waitForLedger, fired } = jobs;
+	let dropped: () => number;
+
+	before(async () => {
+		tern = await TestTern.start({ settings: { scheduler: { completionCheckInterval: 200 } } });
+		dropped = dropTaskStatuses(tern.broker);
+	});
+	afterEach(() => jobs.removeAll());
+	after(() => tern.close());
+
+	async function answeringTerminal(id: string) {
+		const token = await tern.registerTerminal(id);
+		const terminal = await tern.connectTerminal(id, token);
+		answerAll(terminal);
+		return terminal;
+	}
+
+	it("delayAfterFinish re-arms after each run though no status event reaches the scheduler", async () => {
+		const terminal = await answeringTerminal("lost-delay");
+		const job = await createJob({
+			name: "lost-delay",
+			schedule: { delayAfterFinish: 200 },
+			task: { terminalId: "lost-delay", type: "chain" }
+		});
+		const rows = await waitForLedger(
+			job.id,
+			rows => rows.length >= 3 && rows.slice(0, 3).every(r => r.finishedAt !== null),
+			"three finished runs"
+		);
+		assert.ok(dropped() >= 3, `status events dropped: ${dropped()}`);
+		for (let i = 1; i < 3; i++) {
+			assert.equal(rows[i].outcome, "FIRED");
+			assert.equal(ms(rows[i].fireTime), ms(rows[i - 1].finishedAt) + 200, "delay counted from the run's end");
+			assert.equal((await tern.query(rows[i - 1].taskId!)).status, "COMPLETED");
+		}
+		terminal.close();
+	});
+
+	it("forbid fires again once the previous run's task is COMPLETED in the tasks table", async () => {
+		const terminal = await answeringTerminal("lost-forbid");
+		const job = await createJob({
+			name: "lost-forbid",
+			schedule: { every: 300 },
+			overlapPolicy: "forbid",
+			task: { terminalId: "lost-forbid", type: "quick" }
+		});
+		const rows = await waitForLedger(job.id, rows => fired(rows).length >= 3, "three fires");
+		const runs = fired(rows);
+		assert.equal(new Set(runs.map(r => r.taskId)).size, runs.length, "a new task each run");
+		for (const run of runs.slice(0, -1)) {
+			assert.notEqual(run.finishedAt, null, `run ${run.fireTime} ended`);
+			assert.equal((await tern.query(run.taskId!)).status, "COMPLETED");
+		}
+		assert.ok(dropped() > 0);
+		terminal.close();
 	});
 });
 
