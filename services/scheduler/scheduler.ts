@@ -10,14 +10,15 @@
 import type { Logger, ServiceBroker } from "moleculer";
 import type { TaskStatusEvent } from "../../lib/contracts.ts";
 import { fireTimesBetween, nextFireTime, nextFireTimes } from "../../lib/cron/index.ts";
-import { rendezvousOwner } from "../../lib/strategies/index.ts";
 import { TimerHeap } from "../../lib/timer-heap.ts";
 import type { FireRow, JobRow } from "../../models/job.model.ts";
+import { AfterFinish } from "./after-finish.ts";
 import { DispatcherClient } from "./dispatcher-client.ts";
 import { Firer } from "./firing.ts";
 import { Ledger } from "./ledger.ts";
 import { eachLimited, Slots } from "./limit.ts";
 import { planLate } from "./misfire-policy.ts";
+import { Ownership } from "./ownership.ts";
 import { completeStaleClaims } from "./recovery.ts";
 import { RunBook } from "./runs.ts";
 import type { JobStore } from "./store.ts";
@@ -42,18 +43,17 @@ export class Scheduler {
 	private readonly runs: RunBook;
 	private readonly jobs = new Map<string, ArmedJob>();
 	private readonly heap: TimerHeap;
-	private owners: string[];
+	private readonly ownership: Ownership;
+	private readonly afterFinish: AfterFinish;
 	private recovering = false;
 	private checking = false;
-	/** Delay-after-finish jobs whose fire is in flight: neither idle nor running yet. */
-	private readonly firing = new Set<ArmedJob>();
 
 	constructor(deps: { broker: ServiceBroker; logger: Logger; store: JobStore; options: SchedulerOptions }) {
 		this.broker = deps.broker;
 		this.logger = deps.logger;
 		this.store = deps.store;
 		this.options = deps.options;
-		this.owners = [this.broker.nodeID];
+		this.ownership = new Ownership(this.broker.nodeID);
 		this.heap = new TimerHeap(due => void this.onDue(due));
 		this.dispatcher = new DispatcherClient(this.broker);
 		this.runs = new RunBook({
@@ -71,6 +71,13 @@ export class Scheduler {
 			dispatcher: this.dispatcher,
 			runs: this.runs,
 			slots: new Slots(this.options.fireConcurrency)
+		});
+		this.afterFinish = new AfterFinish({
+			heap: this.heap,
+			jobs: this.jobs,
+			runs: this.runs,
+			store: this.store,
+			firer: this.firer
 		});
 	}
 
@@ -90,19 +97,16 @@ export class Scheduler {
 	// ------------------------------------------------------------ ownership
 
 	ownerOf(jobId: string): string {
-		return rendezvousOwner(jobId, this.owners) ?? this.broker.nodeID;
+		return this.ownership.ownerOf(jobId);
 	}
 
 	owns(jobId: string): boolean {
-		return this.ownerOf(jobId) === this.broker.nodeID;
+		return this.ownership.owns(jobId);
 	}
 
 	/** Replicas changed: arm the jobs now ours, drop the ones no longer ours. */
 	async setOwners(nodeIDs: string[]): Promise<void> {
-		const owners = [...new Set([...nodeIDs, this.broker.nodeID])].sort();
-		if (owners.join() === this.owners.join()) return;
-		this.owners = owners;
-		await this.resync();
+		if (this.ownership.update(nodeIDs)) await this.resync();
 	}
 
 	/** Loads every job and arms the ones this replica owns (start-up, membership changes). */
@@ -194,7 +198,7 @@ export class Scheduler {
 
 		if ("delayAfterFinish" in job.schedule) {
 			if (job.run !== null) return; // armed when the run ends
-			this.armAfterFinish(job, finishedAt ?? this.beforeFirst(job));
+			this.afterFinish.arm(job, finishedAt ?? this.afterFinish.beforeFirst(job));
 			return;
 		}
 
@@ -205,19 +209,6 @@ export class Scheduler {
 		if (late.times.length > 0) await this.late(job, late.times, late.more, now);
 		const next = nextFireTime(job.schedule, Math.max(last, now), job.bounds);
 		if (next !== null) this.heap.set(row.id, next);
-	}
-
-	/** For a delay-after-finish job that never ran: the "end" that makes its first fire its startAt (or creation). */
-	private beforeFirst(job: ArmedJob): number {
-		const delay = "delayAfterFinish" in job.schedule ? job.schedule.delayAfterFinish : 0;
-		return (job.row.startAt ?? job.row.createdAt) - delay;
-	}
-
-	/** Arms a delay-after-finish job for `delay` after its last run ended (within endAt). */
-	private armAfterFinish(job: ArmedJob, endedAt: number): void {
-		if (!("delayAfterFinish" in job.schedule)) return;
-		const next = nextFireTime(job.schedule, endedAt, job.bounds);
-		if (next !== null) this.heap.set(job.row.id, next);
 	}
 
 	/** Fire times that passed unfired: the misfire policy decides (see misfire-policy.ts). */
@@ -253,7 +244,7 @@ export class Scheduler {
 			const job = this.jobs.get(key);
 			if (!job) continue;
 			if ("delayAfterFinish" in job.schedule) {
-				work.push(this.fireAfterFinish(job, at).catch(failed(key, at)));
+				work.push(this.afterFinish.fire(job, at).catch(failed(key, at)));
 				continue;
 			}
 			// Arm the next one first: a slow fire must not delay it.
@@ -271,18 +262,6 @@ export class Scheduler {
 		}
 		await this.firer.fireMany(batch);
 		await Promise.all(work);
-	}
-
-	/** A fire that created no task (NO_TERMINAL) ended at once: the next comes `delay` after it. */
-	private async fireAfterFinish(job: ArmedJob, at: number): Promise<void> {
-		this.firing.add(job);
-		try {
-			await this.firer.fireAt(job, at, "FIRED", null);
-		} finally {
-			this.firing.delete(job);
-		}
-		if (job.run === null && this.jobs.get(job.row.id) === job && !this.heap.has(job.row.id))
-			this.armAfterFinish(job, Date.now());
 	}
 
 	/** Run now: a fire at this moment, outside the schedule. */
@@ -321,7 +300,7 @@ export class Scheduler {
 	}
 
 	private onRunEnded(job: ArmedJob, at: number): void {
-		if (this.jobs.get(job.row.id) === job) this.armAfterFinish(job, at);
+		this.afterFinish.arm(job, at);
 	}
 
 	/**
@@ -345,21 +324,7 @@ export class Scheduler {
 					return row ? (this.jobs.get(row.id) ?? armedJob(row)) : null;
 				}
 			});
-			const idle = [...this.jobs.values()].filter(
-				job => "delayAfterFinish" in job.schedule && !this.heap.has(job.row.id) && !this.firing.has(job)
-			);
-			await this.runs.check(idle.filter(job => job.run !== null));
-			for (const job of idle) {
-				if (job.run !== null || this.heap.has(job.row.id) || this.firing.has(job)) continue;
-				const lastRun = await this.store.lastRun(job.row.id);
-				if (lastRun && lastRun.finishedAt === null) {
-					// A run this replica lost track of: its end is read from the tasks table.
-					this.runs.begin(job, lastRun.fireTime, JSON.parse(lastRun.taskIds ?? "[]") as string[]);
-					await this.runs.check([job]);
-					if (job.run !== null || this.heap.has(job.row.id)) continue;
-				}
-				this.armAfterFinish(job, lastRun?.finishedAt ?? lastRun?.firedAt ?? this.beforeFirst(job));
-			}
+			await this.afterFinish.takeUpIdle();
 		} finally {
 			this.recovering = false;
 		}
