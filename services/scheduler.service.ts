@@ -12,20 +12,40 @@ import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
-import { JobStore } from "./scheduler/store.ts";
+import { JobStore, normalize } from "./scheduler/store.ts";
 import { jobFields } from "./scheduler/validate.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";
-import { createParams, historyParams, idParams, listParams, updateParams, type JobBody } from "./scheduler/params.ts";
+import {
+	createParams,
+	historyParams,
+	idParams,
+	listParams,
+	updateParams,
+	type JobBody,
+	type ListParams
+} from "./scheduler/params.ts";
 
 export interface SchedulerSettings extends ServiceSettingSchema, SchedulerOptions {
 	/** catch_up window of a job created without one, s. @defaultValue 3600 */
 	defaultCatchUpWindow: number;
 	/** Largest task payload, bytes of JSON. @defaultValue 256 KiB */
 	maxPayloadBytes: number;
+	/** Jobs per page of the list when not asked (moleculer-db). @defaultValue 20 */
+	pageSize: number;
+	/** Largest page of the list (moleculer-db). @defaultValue 500 */
+	maxPageSize: number;
 	dbUri: string;
 }
 
-interface SchedulerVars {
+/** What moleculer-db's mixin adds that the list uses. */
+interface DbMethods {
+	sanitizeParams(ctx: Context, params: Record<string, unknown>): Record<string, unknown>;
+	_list(
+		ctx: Context,
+		params: Record<string, unknown>
+	): Promise<{ rows: JobRow[]; total: number; page: number; pageSize: number; totalPages: number }>;
+}
+interface SchedulerVars extends DbMethods {
 	model: JobModel;
 	store: JobStore;
 	core: Scheduler;
@@ -53,6 +73,9 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		completionCheckInterval: 5000,
 		fireConcurrency: 64,
 		defaultCatchUpWindow: 3600,
+		// moleculer-db's paging of the job list.
+		pageSize: 20,
+		maxPageSize: 500,
 		maxPayloadBytes: 256 * 1024,
 		dbUri: ""
 	},
@@ -97,18 +120,22 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		/** `GET /api/jobs` → `{ rows, total, page, pageSize, totalPages }`, newest first. */
 		list: {
 			params: listParams,
-			async handler(
-				this: SchedulerThis,
-				ctx: Context<{ enabled?: boolean; name?: string; page?: number; pageSize?: number }, TernMeta>
-			) {
+			async handler(this: SchedulerThis, ctx: Context<ListParams, TernMeta>) {
 				requireUser(ctx, "viewer");
-				const where: Record<string, unknown> = {};
-				if (ctx.params.enabled !== undefined) where.enabled = ctx.params.enabled;
-				if (ctx.params.name) where.name = ctx.params.name;
-				const page = ctx.params.page ?? 1;
-				const pageSize = ctx.params.pageSize ?? 20;
-				const { rows, total } = await this.store.page(where, (page - 1) * pageSize, pageSize);
-				return { rows: rows.map(row => this.view(row)), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+				const { enabled, name, page, pageSize, sort, search } = ctx.params;
+				const query: Record<string, unknown> = {};
+				if (enabled !== undefined) query.enabled = enabled;
+				if (name) query.name = name;
+				// moleculer-db's own list (pages, sort, search over the model); rows become job views.
+				const params = this.sanitizeParams(ctx, {
+					query,
+					page,
+					pageSize,
+					sort: [sort ?? "-createdAt", sort?.startsWith("-") === false ? "id" : "-id"],
+					...(search ? { search, searchFields: ["name"] } : {})
+				});
+				const result = await this._list(ctx, params);
+				return { ...result, rows: result.rows.map(row => this.view(normalize(row))) };
 			}
 		},
 

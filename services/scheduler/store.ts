@@ -94,21 +94,6 @@ export class JobStore {
 		await this.run("DELETE FROM jobs WHERE id = $1", [id], QueryTypes.DELETE);
 	}
 
-	/** A page of jobs, newest first, through the model (the admin list). */
-	async page(where: Record<string, unknown>, offset: number, limit: number) {
-		const { rows, count } = await this.model.findAndCountAll({
-			where,
-			offset,
-			limit,
-			order: [
-				["createdAt", "DESC"],
-				["id", "DESC"]
-			],
-			raw: true
-		});
-		return { rows: (rows as unknown as JobRow[]).map(normalize), total: count };
-	}
-
 	// ------------------------------------------------------------ claims
 
 	/** Claims a fire time; false when another actor (a replica, a retry) holds it already. */

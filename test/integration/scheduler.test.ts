@@ -260,6 +260,44 @@ describe("scheduler", () => {
 			assert.equal(await jobTotal(), before);
 		});
 
+		it("lists jobs a page at a time, newest first unless sorted otherwise, and finds them by part of the name", async () => {
+			const made: JobView[] = [];
+			for (const name of ["list-b", "list-a", "list-c"])
+				made.push(
+					await createJob({ name, schedule: { cron: "0 0 1 1 *" }, task: { terminalId: "api-term", type: "t" } })
+				);
+			const reply = await tern.api("GET", "/api/jobs?search=LIST-&pageSize=2");
+			assert.equal(reply.status, 200, JSON.stringify(reply.body));
+			assert.deepEqual(Object.keys(reply.body).sort(), ["page", "pageSize", "rows", "total", "totalPages"]);
+			assert.deepEqual(
+				{
+					total: reply.body.total,
+					page: reply.body.page,
+					pageSize: reply.body.pageSize,
+					totalPages: reply.body.totalPages
+				},
+				{ total: 3, page: 1, pageSize: 2, totalPages: 2 }
+			);
+			assert.deepEqual(
+				reply.body.rows.map((r: JobView) => r.name),
+				["list-c", "list-a"]
+			);
+			// Rows are job views, as GET /api/jobs/:id answers them.
+			assert.deepEqual(reply.body.rows[0], await getJob(made[2].id));
+			const second = await tern.api("GET", "/api/jobs?search=list-&pageSize=2&page=2");
+			assert.deepEqual(
+				second.body.rows.map((r: JobView) => r.name),
+				["list-b"]
+			);
+			const byName = await tern.api("GET", "/api/jobs?search=list-&sort=name");
+			assert.deepEqual(
+				byName.body.rows.map((r: JobView) => r.name),
+				["list-a", "list-b", "list-c"]
+			);
+			assertError(await tern.api("GET", "/api/jobs?sort=task"), 422, "VALIDATION_ERROR");
+			assertError(await tern.api("GET", "/api/jobs?pageSize=501"), 422, "VALIDATION_ERROR");
+		});
+
 		it("refuses invalid jobs with 422 naming the field, and creates nothing", async () => {
 			const valid = { name: "api-bad", schedule: { every: 1000 }, task: { terminalId: "api-term", type: "t" } };
 			const cases: { what: string; body: Record<string, unknown>; field?: string; message: RegExp }[] = [
