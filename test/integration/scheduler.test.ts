@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Sequelize } from "sequelize";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import { TestTern, waitFor, type ApiReply, type TestTerminal } from "../helpers/tern.ts";
+import { TestDatabase } from "../helpers/mysql.ts";
 import type { TaskPush, TaskView } from "../../lib/contracts.ts";
 import type { FireEvent } from "../../services/scheduler/types.ts";
 
@@ -999,6 +1000,77 @@ describe("scheduler", () => {
 			assert.equal((await tern.api("GET", `/api/jobs/${job.id}/history`, undefined, v)).status, 200);
 			assert.deepEqual(await ledger(job.id), []);
 		});
+	});
+});
+
+// ---------------------------------------------------------------------- MariaDB
+
+// The store's statements have a MySQL form apiece (INSERT IGNORE, the CASE update of a batch):
+// the same jobs on MariaDB.
+describe("scheduler on MariaDB", () => {
+	let db: TestDatabase;
+	let tern: TestTern;
+	const jobs = jobsClient(() => tern);
+	const { createJob, getJob, waitForLedger, fired } = jobs;
+
+	before(async () => {
+		db = await TestDatabase.create("tern_sched");
+		tern = await TestTern.start({ dbUri: db.uri });
+	});
+	after(async () => {
+		await tern?.close();
+		await db.drop();
+	});
+
+	it("creates, lists, changes and removes jobs; batched, forbid, delay-after-finish and refused fires reach the ledger", async () => {
+		const token = await tern.registerTerminal("maria-term");
+		const terminal = await tern.connectTerminal("maria-term", token, { concurrency: 10 });
+		answerAll(terminal);
+		const task = { terminalId: "maria-term", type: "m" };
+		const plain = await Promise.all(
+			["maria-a", "maria-b", "maria-c"].map(name => createJob({ name, schedule: { every: 300 }, task }))
+		);
+		const forbid = await createJob({ name: "maria-forbid", schedule: { every: 300 }, overlapPolicy: "forbid", task });
+		const chain = await createJob({ name: "maria-chain", schedule: { delayAfterFinish: 200 }, task });
+		const nobody = await createJob({
+			name: "maria-nobody",
+			schedule: { every: 300 },
+			task: { selector: { labels: { pool: "nobody" }, strategy: "broadcast" }, type: "m" }
+		});
+
+		for (const job of plain) {
+			const rows = await waitForLedger(job.id, rows => fired(rows).length >= 3, "three fires");
+			assertNoGaps(rows, 300);
+		}
+		await waitForLedger(forbid.id, rows => fired(rows).length >= 2, "forbid to fire twice");
+		const runs = await waitForLedger(
+			chain.id,
+			rows => rows.filter(r => r.finishedAt !== null).length >= 2,
+			"two finished delay-after-finish runs"
+		);
+		assert.equal(ms(runs[1].fireTime), ms(runs[0].finishedAt) + 200);
+		const refused = await waitForLedger(nobody.id, rows => rows.some(r => r.outcome === "NO_TERMINAL"), "NO_TERMINAL");
+		assert.ok(refused.every(r => r.outcome === "NO_TERMINAL" || r.outcome === "CLAIMED"));
+
+		const list = await tern.api("GET", "/api/jobs?search=maria-&sort=-name&pageSize=2&page=2");
+		assert.equal(list.status, 200, JSON.stringify(list.body));
+		assert.deepEqual(
+			{ total: list.body.total, totalPages: list.body.totalPages, names: list.body.rows.map((r: JobView) => r.name) },
+			{ total: 6, totalPages: 3, names: ["maria-chain", "maria-c"] }
+		);
+		const history = await tern.api("GET", `/api/jobs/${plain[0].id}/history?outcome=FIRED&pageSize=2`);
+		assert.equal(history.body.rows.length, 2);
+		assert.ok(history.body.total >= 3);
+
+		const changed = await tern.api<JobView>("PUT", `/api/jobs/${plain[0].id}`, { name: "maria-a-2", enabled: false });
+		assert.equal(changed.status, 200, JSON.stringify(changed.body));
+		assert.deepEqual([changed.body.name, changed.body.enabled, changed.body.version], ["maria-a-2", false, 2]);
+		assert.equal((await getJob(plain[0].id)).status, "paused");
+		await jobs.removeAll();
+		assert.equal((await tern.api("GET", `/api/jobs/${plain[0].id}`)).status, 404);
+		assert.deepEqual((await tern.api("GET", "/api/jobs?search=maria-")).body.rows, []);
+		assert.equal((await tern.api("GET", `/api/jobs/${forbid.id}/history`)).status, 404);
+		terminal.close();
 	});
 });
 
