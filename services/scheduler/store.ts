@@ -4,7 +4,7 @@
  * text). A fire is claimed by inserting its (jobId, fireTime) row: the primary key lets one
  * insert win, on any number of replicas.
  */
-import { QueryTypes, UniqueConstraintError, type Sequelize } from "sequelize";
+import { isDuplicate, Statements } from "./sql.ts";
 import type { FireOutcome, FireRow, JobModel, JobRow } from "../../models/job.model.ts";
 
 /** Columns a job update may set; names in SQL come only from this list. */
@@ -37,23 +37,23 @@ function rowPlaceholders(rows: number, width: number, from = 1): string {
 
 export class JobStore {
 	readonly model: JobModel;
-	private readonly sequelize: Sequelize;
+	private readonly sql: Statements;
 
 	constructor(model: JobModel) {
 		this.model = model;
-		this.sequelize = model.sequelize!;
+		this.sql = new Statements(model.sequelize!);
 	}
 
-	private select<T extends object>(sql: string, bind: unknown[]): Promise<T[]> {
-		return this.sequelize.query<T>(sql, { bind, type: QueryTypes.SELECT, raw: true });
+	private select<T extends object>(sql: string, params: unknown[]): Promise<T[]> {
+		return this.sql.select<T>(sql, params);
 	}
 
-	private async run(sql: string, bind: unknown[], type: QueryTypes.INSERT | QueryTypes.UPDATE | QueryTypes.DELETE) {
-		return (await this.sequelize.query(sql, { bind, type })) as unknown;
+	private run(sql: string, params: unknown[]): Promise<number> {
+		return this.sql.run(sql, params);
 	}
 
 	private get isMysql(): boolean {
-		return this.sequelize.getDialect() === "mysql";
+		return this.sql.dialect === "mysql";
 	}
 
 	// ------------------------------------------------------------ jobs
@@ -71,8 +71,7 @@ export class JobStore {
 		const columns = ["id", ...JOB_COLUMNS, "version"] as const;
 		await this.run(
 			`INSERT INTO jobs (${columns.join(", ")}) VALUES (${placeholders(columns.length)})`,
-			columns.map(c => row[c]),
-			QueryTypes.INSERT
+			columns.map(c => row[c])
 		);
 	}
 
@@ -80,18 +79,17 @@ export class JobStore {
 	async update(id: string, changes: Partial<JobRow>): Promise<boolean> {
 		const columns = JOB_COLUMNS.filter(c => changes[c] !== undefined);
 		const sets = columns.map((c, i) => `${c} = $${i + 1}`);
-		const result = await this.run(
+		const changed = await this.run(
 			`UPDATE jobs SET ${[...sets, "version = version + 1"].join(", ")} WHERE id = $${columns.length + 1}`,
-			[...columns.map(c => changes[c]), id],
-			QueryTypes.UPDATE
+			[...columns.map(c => changes[c]), id]
 		);
-		return affected(result) === 1;
+		return changed === 1;
 	}
 
 	/** The job and its ledger. */
 	async remove(id: string): Promise<void> {
-		await this.run("DELETE FROM job_fires WHERE jobId = $1", [id], QueryTypes.DELETE);
-		await this.run("DELETE FROM jobs WHERE id = $1", [id], QueryTypes.DELETE);
+		await this.run("DELETE FROM job_fires WHERE jobId = $1", [id]);
+		await this.run("DELETE FROM jobs WHERE id = $1", [id]);
 	}
 
 	// ------------------------------------------------------------ claims
@@ -108,11 +106,10 @@ export class JobStore {
 	async claimMany(fires: { jobId: string; fireTime: number }[], node: string, now: number): Promise<Set<string>> {
 		if (fires.length === 0) return new Set();
 		const verb = this.isMysql ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
-		const [, inserted] = (await this.run(
+		const inserted = await this.run(
 			`${verb} job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES ${rowPlaceholders(fires.length, 6)}`,
-			fires.flatMap(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now]),
-			QueryTypes.INSERT
-		)) as [unknown, number];
+			fires.flatMap(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now])
+		);
 		// Every row went in (the usual case): all are ours, no need to ask which.
 		if (inserted === fires.length) return new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
 		const jobIds = [...new Set(fires.map(f => f.jobId))];
@@ -149,12 +146,11 @@ export class JobStore {
 		try {
 			await this.run(
 				"INSERT INTO job_fires (jobId, fireTime, outcome, manual, node, claimedAt, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				[jobId, fireTime, outcome, manual, node, now, detail],
-				QueryTypes.INSERT
+				[jobId, fireTime, outcome, manual, node, now, detail]
 			);
 			return true;
 		} catch (err) {
-			if (err instanceof UniqueConstraintError) return false;
+			if (isDuplicate(err)) return false;
 			throw err;
 		}
 	}
@@ -177,8 +173,7 @@ export class JobStore {
 				changes.detail ?? null,
 				jobId,
 				fireTime
-			],
-			QueryTypes.UPDATE
+			]
 		);
 	}
 
@@ -199,8 +194,7 @@ export class JobStore {
 				"UPDATE job_fires SET outcome = $1, firedAt = $2, taskIds = v.column3 " +
 					`FROM (VALUES ${rowPlaceholders(fires.length, 3, 3)}) AS v ` +
 					"WHERE job_fires.jobId = v.column1 AND job_fires.fireTime = v.column2 AND job_fires.outcome = 'CLAIMED'",
-				[outcome, firedAt, ...perFire],
-				QueryTypes.UPDATE
+				[outcome, firedAt, ...perFire]
 			);
 			return;
 		}
@@ -209,18 +203,17 @@ export class JobStore {
 		await this.run(
 			`UPDATE job_fires SET outcome = $1, firedAt = $2, taskIds = CASE ${cases.join(" ")} END ` +
 				`WHERE outcome = 'CLAIMED' AND (${keys.join(" OR ")})`,
-			[outcome, firedAt, ...perFire],
-			QueryTypes.UPDATE
+			[outcome, firedAt, ...perFire]
 		);
 	}
 
 	/** Marks a run ended: its tasks all reached a final state. */
 	async finished(jobId: string, fireTime: number, at: number): Promise<void> {
-		await this.run(
-			"UPDATE job_fires SET finishedAt = $1 WHERE jobId = $2 AND fireTime = $3 AND finishedAt IS NULL",
-			[at, jobId, fireTime],
-			QueryTypes.UPDATE
-		);
+		await this.run("UPDATE job_fires SET finishedAt = $1 WHERE jobId = $2 AND fireTime = $3 AND finishedAt IS NULL", [
+			at,
+			jobId,
+			fireTime
+		]);
 	}
 
 	// ------------------------------------------------------------ reading the ledger
@@ -287,11 +280,6 @@ export class JobStore {
 		);
 		return { rows: rows.map(normalizeFire), total: Number(n) };
 	}
-}
-
-/** Rows changed by an UPDATE: both dialects answer `[result, count]`. */
-function affected(result: unknown): number {
-	return Number((result as [unknown, number])[1]);
 }
 
 /** MySQL returns BIGINT as numbers here, SQLite booleans as 0/1: make rows uniform. */
