@@ -9,11 +9,10 @@ import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
 import type { TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
-import { uuidv7 } from "../lib/ids.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { JobStore, normalize } from "./scheduler/store.ts";
-import { jobFields } from "./scheduler/validate.ts";
+import { jobChanges, jobFields, newJobRow } from "./scheduler/job-body.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";
 import {
 	createParams,
@@ -58,6 +57,7 @@ interface SchedulerMethods {
 	validate(body: Partial<JobBody>, base?: JobRow): Promise<Partial<JobRow>>;
 	view(row: JobRow): ReturnType<typeof toJobView>;
 	changed(ctx: Context, jobId: string): Promise<void>;
+	setEnabled(ctx: Context<{ id: string }, TernMeta>, enabled: boolean): Promise<ReturnType<typeof toJobView>>;
 }
 type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMethods;
 
@@ -88,27 +88,14 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: createParams,
 			async handler(this: SchedulerThis, ctx: Context<JobBody, TernMeta>) {
 				requireUser(ctx, "operator");
-				const fields = await this.validate(ctx.params);
-				const now = Date.now();
 				const principal = ctx.meta.principal;
-				const row: JobRow = {
-					id: uuidv7(now),
-					name: ctx.params.name,
-					schedule: fields.schedule!,
-					task: fields.task!,
-					misfirePolicy: ctx.params.misfirePolicy ?? "skip",
-					overlapPolicy: ctx.params.overlapPolicy ?? "allow",
-					catchUpWindowMs: Math.round((ctx.params.catchUpWindow ?? this.settings.defaultCatchUpWindow) * 1000),
-					startAt: fields.startAt ?? null,
-					endAt: fields.endAt ?? null,
-					enabled: ctx.params.enabled ?? true,
-					pausedAt: ctx.params.enabled === false ? now : null,
-					resumedAt: null,
-					createdBy: principal?.kind === "user" ? principal.username : null,
-					createdAt: now,
-					updatedAt: now,
-					version: 1
-				};
+				const row = newJobRow(
+					ctx.params,
+					await this.validate(ctx.params),
+					principal?.kind === "user" ? principal.username : null,
+					this.settings.defaultCatchUpWindow,
+					Date.now()
+				);
 				await this.store.insert(row);
 				await this.changed(ctx, row.id);
 				ctx.meta.$statusCode = 201;
@@ -156,17 +143,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 				const row = await this.mustGet(ctx.params.id);
 				this.checkOwner(ctx, row);
 				const { id, ...body } = ctx.params;
-				const changes = await this.validate(body, row);
-				if (body.name !== undefined) changes.name = body.name;
-				if (body.misfirePolicy !== undefined) changes.misfirePolicy = body.misfirePolicy;
-				if (body.overlapPolicy !== undefined) changes.overlapPolicy = body.overlapPolicy;
-				if (body.catchUpWindow !== undefined) changes.catchUpWindowMs = Math.round(body.catchUpWindow * 1000);
-				if (body.enabled !== undefined && body.enabled !== row.enabled) {
-					changes.enabled = body.enabled;
-					if (body.enabled) changes.resumedAt = Date.now();
-					else Object.assign(changes, { pausedAt: Date.now(), resumedAt: null });
-				}
-				changes.updatedAt = Date.now();
+				const changes = jobChanges(body, row, await this.validate(body, row), Date.now());
 				await this.store.update(id, changes);
 				await this.changed(ctx, id);
 				return this.view(await this.mustGet(id));
@@ -236,14 +213,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: idParams,
 			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				const row = await this.mustGet(ctx.params.id);
-				this.checkOwner(ctx, row);
-				if (row.enabled) {
-					const now = Date.now();
-					await this.store.update(row.id, { enabled: false, pausedAt: now, resumedAt: null, updatedAt: now });
-					await this.changed(ctx, row.id);
-				}
-				return this.view(await this.mustGet(row.id));
+				return this.setEnabled(ctx, false);
 			}
 		},
 
@@ -252,14 +222,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: idParams,
 			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				const row = await this.mustGet(ctx.params.id);
-				this.checkOwner(ctx, row);
-				if (!row.enabled) {
-					const now = Date.now();
-					await this.store.update(row.id, { enabled: true, resumedAt: now, updatedAt: now });
-					await this.changed(ctx, row.id);
-				}
-				return this.view(await this.mustGet(row.id));
+				return this.setEnabled(ctx, true);
 			}
 		},
 
@@ -320,6 +283,17 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		/** Checks what the validator cannot (schedule, target, payload size, dates) and returns row fields. */
 		validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
 			return jobFields(this.broker, this.settings.maxPayloadBytes, body, base);
+		},
+
+		/** Pauses or resumes the job of `ctx.params.id` (no change if it is so already); answers its view. */
+		async setEnabled(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>, enabled: boolean) {
+			const row = await this.mustGet(ctx.params.id);
+			this.checkOwner(ctx, row);
+			if (row.enabled !== enabled) {
+				await this.store.update(row.id, jobChanges({ enabled }, row, {}, Date.now()));
+				await this.changed(ctx, row.id);
+			}
+			return this.view(await this.mustGet(row.id));
 		},
 
 		view(this: SchedulerThis, row: JobRow) {

@@ -1,12 +1,14 @@
 /**
- * A job body's checks beyond what the params validator can say: the schedule, the task's
- * target and payload size, the dates. Answers the row fields they become.
+ * A job body as the REST API takes it, made into a `jobs` row: the checks beyond what the
+ * params validator can say (the schedule, the task's target and payload size, the dates), a
+ * new job's row, and a change's fields (pausing and resuming stamp their times).
  */
 import { DateTime } from "luxon";
 import type { ServiceBroker } from "moleculer";
 import type { TerminalRecord } from "../../lib/contracts.ts";
 import { parseSchedule, ScheduleError, type Schedule } from "../../lib/cron/index.ts";
 import { Errors } from "../../lib/errors.ts";
+import { uuidv7 } from "../../lib/ids.ts";
 import type { JobRow } from "../../models/job.model.ts";
 import type { JobBody } from "./params.ts";
 
@@ -63,4 +65,48 @@ export async function jobFields(
 	const end = fields.endAt !== undefined ? fields.endAt : (base?.endAt ?? null);
 	if (start !== null && end !== null && end <= start) throw invalid("endAt", "'endAt' must be after 'startAt'");
 	return fields;
+}
+
+/** A new job's row from its checked body. @param defaultCatchUpWindow s */
+export function newJobRow(
+	body: JobBody,
+	fields: Partial<JobRow>,
+	createdBy: string | null,
+	defaultCatchUpWindow: number,
+	now: number
+): JobRow {
+	return {
+		id: uuidv7(now),
+		name: body.name,
+		schedule: fields.schedule!,
+		task: fields.task!,
+		misfirePolicy: body.misfirePolicy ?? "skip",
+		overlapPolicy: body.overlapPolicy ?? "allow",
+		catchUpWindowMs: Math.round((body.catchUpWindow ?? defaultCatchUpWindow) * 1000),
+		startAt: fields.startAt ?? null,
+		endAt: fields.endAt ?? null,
+		enabled: body.enabled ?? true,
+		pausedAt: body.enabled === false ? now : null,
+		resumedAt: null,
+		createdBy,
+		createdAt: now,
+		updatedAt: now,
+		version: 1
+	};
+}
+
+/** The fields a PUT changes: those given, on top of the checked ones. */
+export function jobChanges(body: Partial<JobBody>, row: JobRow, fields: Partial<JobRow>, now: number): Partial<JobRow> {
+	const changes = { ...fields };
+	if (body.name !== undefined) changes.name = body.name;
+	if (body.misfirePolicy !== undefined) changes.misfirePolicy = body.misfirePolicy;
+	if (body.overlapPolicy !== undefined) changes.overlapPolicy = body.overlapPolicy;
+	if (body.catchUpWindow !== undefined) changes.catchUpWindowMs = Math.round(body.catchUpWindow * 1000);
+	if (body.enabled !== undefined && body.enabled !== row.enabled) {
+		changes.enabled = body.enabled;
+		if (body.enabled) changes.resumedAt = now;
+		else Object.assign(changes, { pausedAt: now, resumedAt: null });
+	}
+	changes.updatedAt = now;
+	return changes;
 }
