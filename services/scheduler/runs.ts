@@ -8,6 +8,7 @@
  * 5,000 tasks.
  */
 import { FINAL_STATUSES, type TaskStatusEvent } from "../../lib/contracts.ts";
+import type { FireRow } from "../../models/job.model.ts";
 import type { DispatcherClient } from "./dispatcher-client.ts";
 import type { JobStore } from "./store.ts";
 import type { ArmedJob, OpenRun } from "./types.ts";
@@ -47,6 +48,27 @@ export class RunBook {
 		// A job handled once (run-now on a replica that does not own it, recovery) is not followed.
 		if (this.jobs.get(job.row.id) !== job) return;
 		for (const taskId of run.pending) this.byTask.set(taskId, job.row.id);
+	}
+
+	/**
+	 * Takes up a job's last run from the ledger (a job newly armed here): still open if some of
+	 * its tasks are not final in the tasks table, else ended now if the ledger did not say so.
+	 * Answers when it ended: null while open, or when there was no run.
+	 * @param isFinal what the caller read already, for many jobs at once
+	 */
+	async resume(job: ArmedJob, lastRun: FireRow | null, isFinal: ((taskId: string) => boolean) | undefined, now: number) {
+		if (!lastRun) return null;
+		if (lastRun.finishedAt !== null) return lastRun.finishedAt;
+		const taskIds = JSON.parse(lastRun.taskIds ?? "[]") as string[];
+		const final = isFinal ? new Set(taskIds.filter(isFinal)) : await this.dispatcher.finalTasks(taskIds);
+		this.begin(
+			job,
+			lastRun.fireTime,
+			taskIds.filter(t => !final.has(t))
+		);
+		if (job.run !== null) return null;
+		await this.store.finished(job.row.id, lastRun.fireTime, now);
+		return now;
 	}
 
 	forget(job: ArmedJob): void {

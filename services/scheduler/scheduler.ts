@@ -178,23 +178,7 @@ export class Scheduler {
 		this.jobs.set(row.id, job);
 
 		const lastRun = known ? known.lastRun : await this.store.lastRun(row.id);
-		let finishedAt: number | null = null;
-		if (lastRun) {
-			finishedAt = lastRun.finishedAt;
-			if (finishedAt === null) {
-				const taskIds = JSON.parse(lastRun.taskIds ?? "[]") as string[];
-				const final = known ? new Set(taskIds.filter(t => known.isFinal(t))) : await this.dispatcher.finalTasks(taskIds);
-				this.runs.begin(
-					job,
-					lastRun.fireTime,
-					taskIds.filter(t => !final.has(t))
-				);
-				if (job.run === null) {
-					finishedAt = now;
-					await this.store.finished(row.id, lastRun.fireTime, now);
-				}
-			}
-		}
+		const finishedAt = await this.runs.resume(job, lastRun, known?.isFinal, now);
 
 		if ("delayAfterFinish" in job.schedule) {
 			if (job.run !== null) return; // armed when the run ends
