@@ -3,34 +3,53 @@
  * number of replicas, with a ledger row for every computed fire time. See scheduler/scheduler.ts
  * for how firing and ownership work.
  */
-import { DateTime } from "luxon";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
-import type { TaskStatusesEvent, TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import type { TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
-import { uuidv7 } from "../lib/ids.ts";
 import { nodesRunning } from "../lib/membership.ts";
-import { parseSchedule, ScheduleError, type Schedule } from "../lib/schedule.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
-import { JobStore } from "./scheduler/store.ts";
+import { JobStore, normalize } from "./scheduler/store.ts";
+import { jobChanges, jobFields, newJobRow } from "./scheduler/job-body.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";
-import { createParams, historyParams, idParams, listParams, updateParams, type JobBody } from "./scheduler/params.ts";
+import {
+	createParams,
+	historyParams,
+	idParams,
+	listParams,
+	updateParams,
+	type JobBody,
+	type ListParams
+} from "./scheduler/params.ts";
 
 export interface SchedulerSettings extends ServiceSettingSchema, SchedulerOptions {
 	/** catch_up window of a job created without one, s. @defaultValue 3600 */
 	defaultCatchUpWindow: number;
 	/** Largest task payload, bytes of JSON. @defaultValue 256 KiB */
 	maxPayloadBytes: number;
+	/** Jobs per page of the list when not asked (moleculer-db). @defaultValue 20 */
+	pageSize: number;
+	/** Largest page of the list (moleculer-db). @defaultValue 500 */
+	maxPageSize: number;
 	dbUri: string;
 }
 
-interface SchedulerVars {
+/** What moleculer-db's mixin adds that the list uses. */
+interface DbMethods {
+	sanitizeParams(ctx: Context, params: Record<string, unknown>): Record<string, unknown>;
+	_list(
+		ctx: Context,
+		params: Record<string, unknown>
+	): Promise<{ rows: JobRow[]; total: number; page: number; pageSize: number; totalPages: number }>;
+}
+interface SchedulerVars extends DbMethods {
 	model: JobModel;
 	store: JobStore;
 	core: Scheduler;
 	recoveryTimer: NodeJS.Timeout;
+	completionTimer: NodeJS.Timeout;
 }
 interface SchedulerMethods {
 	mustGet(id: string): Promise<JobRow>;
@@ -38,19 +57,9 @@ interface SchedulerMethods {
 	validate(body: Partial<JobBody>, base?: JobRow): Promise<Partial<JobRow>>;
 	view(row: JobRow): ReturnType<typeof toJobView>;
 	changed(ctx: Context, jobId: string): Promise<void>;
+	setEnabled(ctx: Context<{ id: string }, TernMeta>, enabled: boolean): Promise<ReturnType<typeof toJobView>>;
 }
 type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMethods;
-
-function invalid(field: string, message: string) {
-	return Errors.validation(message, [{ field, message }]);
-}
-
-function parseTime(field: string, value: string | null | undefined): number | null | undefined {
-	if (value === undefined || value === null) return value;
-	const t = DateTime.fromISO(value, { setZone: true });
-	if (!t.isValid) throw invalid(field, `'${field}' must be an ISO-8601 date-time; got ${JSON.stringify(value)}`);
-	return t.toMillis();
-}
 
 const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, SchedulerVars> = {
 	name: "scheduler",
@@ -61,8 +70,12 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		maxMissedRecords: 1000,
 		recoveryInterval: 1000,
 		staleClaimAfter: 5000,
+		completionCheckInterval: 5000,
 		fireConcurrency: 64,
 		defaultCatchUpWindow: 3600,
+		// moleculer-db's paging of the job list.
+		pageSize: 20,
+		maxPageSize: 500,
 		maxPayloadBytes: 256 * 1024,
 		dbUri: ""
 	},
@@ -75,27 +88,14 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: createParams,
 			async handler(this: SchedulerThis, ctx: Context<JobBody, TernMeta>) {
 				requireUser(ctx, "operator");
-				const fields = await this.validate(ctx.params);
-				const now = Date.now();
 				const principal = ctx.meta.principal;
-				const row: JobRow = {
-					id: uuidv7(now),
-					name: ctx.params.name,
-					schedule: fields.schedule!,
-					task: fields.task!,
-					misfirePolicy: ctx.params.misfirePolicy ?? "skip",
-					overlapPolicy: ctx.params.overlapPolicy ?? "allow",
-					catchUpWindowMs: Math.round((ctx.params.catchUpWindow ?? this.settings.defaultCatchUpWindow) * 1000),
-					startAt: fields.startAt ?? null,
-					endAt: fields.endAt ?? null,
-					enabled: ctx.params.enabled ?? true,
-					pausedAt: ctx.params.enabled === false ? now : null,
-					resumedAt: null,
-					createdBy: principal?.kind === "user" ? principal.username : null,
-					createdAt: now,
-					updatedAt: now,
-					version: 1
-				};
+				const row = newJobRow(
+					ctx.params,
+					await this.validate(ctx.params),
+					principal?.kind === "user" ? principal.username : null,
+					this.settings.defaultCatchUpWindow,
+					Date.now()
+				);
 				await this.store.insert(row);
 				await this.changed(ctx, row.id);
 				ctx.meta.$statusCode = 201;
@@ -107,18 +107,22 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		/** `GET /api/jobs` → `{ rows, total, page, pageSize, totalPages }`, newest first. */
 		list: {
 			params: listParams,
-			async handler(
-				this: SchedulerThis,
-				ctx: Context<{ enabled?: boolean; name?: string; page?: number; pageSize?: number }, TernMeta>
-			) {
+			async handler(this: SchedulerThis, ctx: Context<ListParams, TernMeta>) {
 				requireUser(ctx, "viewer");
-				const where: Record<string, unknown> = {};
-				if (ctx.params.enabled !== undefined) where.enabled = ctx.params.enabled;
-				if (ctx.params.name) where.name = ctx.params.name;
-				const page = ctx.params.page ?? 1;
-				const pageSize = ctx.params.pageSize ?? 20;
-				const { rows, total } = await this.store.page(where, (page - 1) * pageSize, pageSize);
-				return { rows: rows.map(row => this.view(row)), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+				const { enabled, name, page, pageSize, sort, search } = ctx.params;
+				const query: Record<string, unknown> = {};
+				if (enabled !== undefined) query.enabled = enabled;
+				if (name) query.name = name;
+				// moleculer-db's own list (pages, sort, search over the model); rows become job views.
+				const params = this.sanitizeParams(ctx, {
+					query,
+					page,
+					pageSize,
+					sort: [sort ?? "-createdAt", sort?.startsWith("-") === false ? "id" : "-id"],
+					...(search ? { search, searchFields: ["name"] } : {})
+				});
+				const result = await this._list(ctx, params);
+				return { ...result, rows: result.rows.map(row => this.view(normalize(row))) };
 			}
 		},
 
@@ -139,17 +143,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 				const row = await this.mustGet(ctx.params.id);
 				this.checkOwner(ctx, row);
 				const { id, ...body } = ctx.params;
-				const changes = await this.validate(body, row);
-				if (body.name !== undefined) changes.name = body.name;
-				if (body.misfirePolicy !== undefined) changes.misfirePolicy = body.misfirePolicy;
-				if (body.overlapPolicy !== undefined) changes.overlapPolicy = body.overlapPolicy;
-				if (body.catchUpWindow !== undefined) changes.catchUpWindowMs = Math.round(body.catchUpWindow * 1000);
-				if (body.enabled !== undefined && body.enabled !== row.enabled) {
-					changes.enabled = body.enabled;
-					if (body.enabled) changes.resumedAt = Date.now();
-					else Object.assign(changes, { pausedAt: Date.now(), resumedAt: null });
-				}
-				changes.updatedAt = Date.now();
+				const changes = jobChanges(body, row, await this.validate(body, row), Date.now());
 				await this.store.update(id, changes);
 				await this.changed(ctx, id);
 				return this.view(await this.mustGet(id));
@@ -219,14 +213,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: idParams,
 			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				const row = await this.mustGet(ctx.params.id);
-				this.checkOwner(ctx, row);
-				if (row.enabled) {
-					const now = Date.now();
-					await this.store.update(row.id, { enabled: false, pausedAt: now, resumedAt: null, updatedAt: now });
-					await this.changed(ctx, row.id);
-				}
-				return this.view(await this.mustGet(row.id));
+				return this.setEnabled(ctx, false);
 			}
 		},
 
@@ -235,14 +222,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			params: idParams,
 			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
-				const row = await this.mustGet(ctx.params.id);
-				this.checkOwner(ctx, row);
-				if (!row.enabled) {
-					const now = Date.now();
-					await this.store.update(row.id, { enabled: true, resumedAt: now, updatedAt: now });
-					await this.changed(ctx, row.id);
-				}
-				return this.view(await this.mustGet(row.id));
+				return this.setEnabled(ctx, true);
 			}
 		},
 
@@ -274,11 +254,9 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		async "job.changed"(this: SchedulerThis, ctx: Context<{ jobId: string }>) {
 			await this.core?.onJobChanged(ctx.params.jobId);
 		},
-		async "task.status"(this: SchedulerThis, ctx: Context<Parameters<Scheduler["onTaskStatus"]>[0]>) {
-			await this.core?.onTaskStatus(ctx.params);
-		},
+		/** Which runs to read from the tasks table sooner; a lost one is caught by the completion check. */
 		async "task.statuses"(this: SchedulerThis, ctx: Context<TaskStatusesEvent>) {
-			for (const event of ctx.params.events) await this.core?.onTaskStatus(event);
+			await this.core?.onTaskStatuses(ctx.params.events);
 		},
 		/** Replicas came or went: jobs move with them. */
 		async "$services.changed"(this: SchedulerThis) {
@@ -303,42 +281,19 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		},
 
 		/** Checks what the validator cannot (schedule, target, payload size, dates) and returns row fields. */
-		async validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
-			const fields: Partial<JobRow> = {};
-			if (body.schedule !== undefined) {
-				let schedule: Schedule;
-				try {
-					schedule = parseSchedule(body.schedule);
-				} catch (err) {
-					if (err instanceof ScheduleError) throw invalid(err.field, err.message);
-					throw err;
-				}
-				fields.schedule = JSON.stringify(schedule);
+		validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
+			return jobFields(this.broker, this.settings.maxPayloadBytes, body, base);
+		},
+
+		/** Pauses or resumes the job of `ctx.params.id` (no change if it is so already); answers its view. */
+		async setEnabled(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>, enabled: boolean) {
+			const row = await this.mustGet(ctx.params.id);
+			this.checkOwner(ctx, row);
+			if (row.enabled !== enabled) {
+				await this.store.update(row.id, jobChanges({ enabled }, row, {}, Date.now()));
+				await this.changed(ctx, row.id);
 			}
-			if (body.task !== undefined) {
-				const task = body.task;
-				if (Boolean(task.terminalId) === Boolean(task.selector))
-					throw invalid("task.terminalId", "Give the task either 'terminalId' or 'selector' (and not both)");
-				if (task.selector?.strategy === "consistent_hash" && !task.selector.key)
-					throw invalid("task.selector.key", "'task.selector.key' is required by strategy 'consistent_hash'");
-				const bytes = task.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(task.payload));
-				if (bytes > this.settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxPayloadBytes);
-				if (task.terminalId) {
-					const terminal = await this.broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
-						id: task.terminalId
-					});
-					if (!terminal) throw Errors.terminalNotFound(task.terminalId);
-				}
-				fields.task = JSON.stringify(task);
-			}
-			const startAt = parseTime("startAt", body.startAt);
-			const endAt = parseTime("endAt", body.endAt);
-			if (startAt !== undefined) fields.startAt = startAt;
-			if (endAt !== undefined) fields.endAt = endAt;
-			const start = fields.startAt !== undefined ? fields.startAt : (base?.startAt ?? null);
-			const end = fields.endAt !== undefined ? fields.endAt : (base?.endAt ?? null);
-			if (start !== null && end !== null && end <= start) throw invalid("endAt", "'endAt' must be after 'startAt'");
-			return fields;
+			return this.view(await this.mustGet(row.id));
 		},
 
 		view(this: SchedulerThis, row: JobRow) {
@@ -359,9 +314,14 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			() => void this.core.recover().catch(err => this.logger.warn("Recovery failed", err)),
 			this.settings.recoveryInterval
 		);
+		this.completionTimer = setInterval(
+			() => void this.core.checkOpenRuns().catch(err => this.logger.warn("Completion check failed", err)),
+			this.settings.completionCheckInterval
+		);
 	},
 	async stopped(this: SchedulerThis) {
 		clearInterval(this.recoveryTimer);
+		clearInterval(this.completionTimer);
 		this.core?.stop();
 	}
 };

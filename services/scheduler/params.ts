@@ -45,12 +45,27 @@ export interface JobBody {
 
 export const idParams = { id: { type: "string", min: 1, max: 64 } };
 
+/** Orders of the job list: newest first unless asked; ties broken by id. */
+const LIST_SORTS = ["createdAt", "-createdAt", "updatedAt", "-updatedAt", "name", "-name"] as const;
+
 export const listParams = {
 	enabled: { type: "boolean", optional: true, convert: true },
 	name: { type: "string", max: 255, optional: true },
+	/** Part of the name, any case. */
+	search: { type: "string", max: 255, optional: true },
+	sort: { type: "enum", values: LIST_SORTS, optional: true },
 	page: { type: "number", integer: true, min: 1, optional: true, convert: true },
 	pageSize: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true }
 };
+
+export interface ListParams {
+	enabled?: boolean;
+	name?: string;
+	search?: string;
+	sort?: (typeof LIST_SORTS)[number];
+	page?: number;
+	pageSize?: number;
+}
 
 export const historyParams = {
 	id: { type: "string", min: 1, max: 64 },

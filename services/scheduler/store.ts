@@ -1,39 +1,65 @@
 /**
- * The scheduler's data access: jobs through their model, the fire ledger in plain SQL. A fire
- * is claimed by inserting its (jobId, fireTime) row: the primary key lets one insert win, on
- * any number of replicas.
+ * The scheduler's data access: every statement on `jobs` and `job_fires`, one named method
+ * each, values always bound (`$1`, `$2`, … passed to the driver, never written into the SQL
+ * text). A fire is claimed by inserting its (jobId, fireTime) row: the primary key lets one
+ * insert win, on any number of replicas.
  */
-import { QueryTypes, UniqueConstraintError, type Sequelize } from "sequelize";
+import { isDuplicate, Statements } from "./sql.ts";
 import type { FireOutcome, FireRow, JobModel, JobRow } from "../../models/job.model.ts";
+
+/** Columns a job update may set; names in SQL come only from this list. */
+const JOB_COLUMNS = [
+	"name",
+	"schedule",
+	"task",
+	"misfirePolicy",
+	"overlapPolicy",
+	"catchUpWindowMs",
+	"startAt",
+	"endAt",
+	"enabled",
+	"pausedAt",
+	"resumedAt",
+	"createdBy",
+	"createdAt",
+	"updatedAt"
+] as const satisfies readonly (keyof JobRow)[];
+
+/** `$from, $from+1, …`: `count` placeholders (the values go to the driver). */
+function placeholders(count: number, from = 1): string {
+	return Array.from({ length: count }, (_, i) => `$${from + i}`).join(", ");
+}
+
+/** `($1, $2, $3), ($4, $5, $6), …`: one group of `width` placeholders per row. */
+function rowPlaceholders(rows: number, width: number, from = 1): string {
+	return Array.from({ length: rows }, (_, r) => `(${placeholders(width, from + r * width)})`).join(", ");
+}
 
 export class JobStore {
 	readonly model: JobModel;
-	private readonly sequelize: Sequelize;
+	private readonly sql: Statements;
 
 	constructor(model: JobModel) {
 		this.model = model;
-		this.sequelize = model.sequelize!;
+		this.sql = new Statements(model.sequelize!);
 	}
 
-	private select<T extends object>(sql: string, replacements: unknown[]): Promise<T[]> {
-		return this.sequelize.query<T>(sql, { replacements, type: QueryTypes.SELECT, raw: true });
+	private select<T extends object>(sql: string, params: unknown[]): Promise<T[]> {
+		return this.sql.select<T>(sql, params);
 	}
 
-	/**
-	 * Values escaped into the batch statements (as `?` replacements are): Sequelize's scan of a
-	 * statement for hundreds of placeholders cost more than the escaping itself.
-	 */
-	private escape(value: unknown): string {
-		return (this.sequelize.escape as (value: unknown) => string).call(this.sequelize, value);
+	private run(sql: string, params: unknown[]): Promise<number> {
+		return this.sql.run(sql, params);
 	}
 
-	/** `(…), (…)`: rows of escaped values. */
-	private tuples(rows: unknown[][]): string {
-		return rows.map(row => `(${row.map(value => this.escape(value)).join(", ")})`).join(", ");
+	private get isMysql(): boolean {
+		return this.sql.dialect === "mysql";
 	}
+
+	// ------------------------------------------------------------ jobs
 
 	async get(id: string): Promise<JobRow | null> {
-		const [row] = await this.select<JobRow>("SELECT * FROM jobs WHERE id = ?", [id]);
+		const [row] = await this.select<JobRow>("SELECT * FROM jobs WHERE id = $1", [id]);
 		return row ? normalize(row) : null;
 	}
 
@@ -42,49 +68,35 @@ export class JobStore {
 	}
 
 	async insert(row: JobRow): Promise<void> {
-		await this.model.create(row);
+		const columns = ["id", ...JOB_COLUMNS, "version"] as const;
+		await this.run(
+			`INSERT INTO jobs (${columns.join(", ")}) VALUES (${placeholders(columns.length)})`,
+			columns.map(c => row[c])
+		);
 	}
 
 	/** Applies changes and bumps the version; false when the job is gone. */
 	async update(id: string, changes: Partial<JobRow>): Promise<boolean> {
-		const [count] = await this.model.update(
-			{ ...changes, version: this.sequelize.literal("version + 1") as unknown as number },
-			{ where: { id } }
+		const columns = JOB_COLUMNS.filter(c => changes[c] !== undefined);
+		const sets = columns.map((c, i) => `${c} = $${i + 1}`);
+		const changed = await this.run(
+			`UPDATE jobs SET ${[...sets, "version = version + 1"].join(", ")} WHERE id = $${columns.length + 1}`,
+			[...columns.map(c => changes[c]), id]
 		);
-		return count === 1;
+		return changed === 1;
 	}
 
+	/** The job and its ledger. */
 	async remove(id: string): Promise<void> {
-		await this.sequelize.query("DELETE FROM job_fires WHERE jobId = ?", { replacements: [id] });
-		await this.model.destroy({ where: { id } });
+		await this.run("DELETE FROM job_fires WHERE jobId = $1", [id]);
+		await this.run("DELETE FROM jobs WHERE id = $1", [id]);
 	}
 
-	async page(where: Record<string, unknown>, offset: number, limit: number) {
-		const { rows, count } = await this.model.findAndCountAll({
-			where,
-			offset,
-			limit,
-			order: [
-				["createdAt", "DESC"],
-				["id", "DESC"]
-			],
-			raw: true
-		});
-		return { rows: (rows as unknown as JobRow[]).map(normalize), total: count };
-	}
+	// ------------------------------------------------------------ claims
 
 	/** Claims a fire time; false when another actor (a replica, a retry) holds it already. */
 	async claim(jobId: string, fireTime: number, node: string, now: number, manual = false): Promise<boolean> {
-		try {
-			await this.sequelize.query(
-				"INSERT INTO job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES (?, ?, 'CLAIMED', ?, ?, ?)",
-				{ replacements: [jobId, fireTime, manual, node, now], type: QueryTypes.INSERT }
-			);
-			return true;
-		} catch (err) {
-			if (err instanceof UniqueConstraintError) return false;
-			throw err;
-		}
+		return this.insertFire(jobId, fireTime, "CLAIMED", manual, node, now, null);
 	}
 
 	/**
@@ -93,57 +105,21 @@ export class JobStore {
 	 */
 	async claimMany(fires: { jobId: string; fireTime: number }[], node: string, now: number): Promise<Set<string>> {
 		if (fires.length === 0) return new Set();
-		const verb = this.sequelize.getDialect() === "mysql" ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
-		const rows = this.tuples(fires.map(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now]));
-		const [, inserted] = (await this.sequelize.query(
-			`${verb} job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES ${rows}`,
-			{ type: QueryTypes.INSERT }
-		)) as unknown as [unknown, number];
+		const verb = this.isMysql ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
+		const inserted = await this.run(
+			`${verb} job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES ${rowPlaceholders(fires.length, 6)}`,
+			fires.flatMap(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now])
+		);
 		// Every row went in (the usual case): all are ours, no need to ask which.
 		if (inserted === fires.length) return new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
+		const jobIds = [...new Set(fires.map(f => f.jobId))];
 		const won = await this.select<{ jobId: string; fireTime: number | string }>(
-			"SELECT jobId, fireTime FROM job_fires WHERE node = ? AND claimedAt = ? AND outcome = 'CLAIMED' AND jobId IN (?)",
-			[node, now, [...new Set(fires.map(f => f.jobId))]]
+			"SELECT jobId, fireTime FROM job_fires WHERE node = $1 AND claimedAt = $2 AND outcome = 'CLAIMED' " +
+				`AND jobId IN (${placeholders(jobIds.length, 3)})`,
+			[node, now, ...jobIds]
 		);
 		const wanted = new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
 		return new Set(won.map(w => `${w.jobId}:${Number(w.fireTime)}`).filter(key => wanted.has(key)));
-	}
-
-	/** Settles many claims with one outcome in one statement (task ids per row). */
-	async settleMany(
-		outcome: FireOutcome,
-		firedAt: number,
-		fires: { jobId: string; fireTime: number; taskIds: string[] }[]
-	): Promise<void> {
-		if (fires.length === 0) return;
-		if (this.sequelize.getDialect() === "sqlite") {
-			// SQLite reads `outcome = 'CLAIMED' AND (… OR …)` through the claims index, testing every
-			// claimed row against every fire: in a burst of 10,000, seconds per statement. Joined
-			// from the fires instead, each row is found by its primary key. (MySQL looks the OR'd
-			// keys up by range on its own.)
-			const rows = this.tuples(fires.map(f => [f.jobId, f.fireTime, JSON.stringify(f.taskIds)]));
-			await this.sequelize.query(
-				`UPDATE job_fires SET outcome = ${this.escape(outcome)}, firedAt = ${this.escape(firedAt)}, taskIds = v.column3 ` +
-					`FROM (VALUES ${rows}) AS v ` +
-					"WHERE job_fires.jobId = v.column1 AND job_fires.fireTime = v.column2 AND job_fires.outcome = 'CLAIMED'",
-				{ type: QueryTypes.UPDATE }
-			);
-			return;
-		}
-		const cases = fires.map(() => "WHEN jobId = ? AND fireTime = ? THEN ?").join(" ");
-		await this.sequelize.query(
-			`UPDATE job_fires SET outcome = ?, firedAt = ?, taskIds = CASE ${cases} END ` +
-				`WHERE outcome = 'CLAIMED' AND (${fires.map(() => "(jobId = ? AND fireTime = ?)").join(" OR ")})`,
-			{
-				replacements: [
-					outcome,
-					firedAt,
-					...fires.flatMap(f => [f.jobId, f.fireTime, JSON.stringify(f.taskIds)]),
-					...fires.flatMap(f => [f.jobId, f.fireTime])
-				],
-				type: QueryTypes.UPDATE
-			}
-		);
 	}
 
 	/** Records a fire time that was not fired (MISSED, PAUSED, …); false when it has a row already. */
@@ -155,17 +131,31 @@ export class JobStore {
 		now: number,
 		detail: string | null
 	): Promise<boolean> {
+		return this.insertFire(jobId, fireTime, outcome, false, node, now, detail);
+	}
+
+	private async insertFire(
+		jobId: string,
+		fireTime: number,
+		outcome: FireOutcome,
+		manual: boolean,
+		node: string,
+		now: number,
+		detail: string | null
+	): Promise<boolean> {
 		try {
-			await this.sequelize.query(
-				"INSERT INTO job_fires (jobId, fireTime, outcome, manual, node, claimedAt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-				{ replacements: [jobId, fireTime, outcome, false, node, now, detail], type: QueryTypes.INSERT }
+			await this.run(
+				"INSERT INTO job_fires (jobId, fireTime, outcome, manual, node, claimedAt, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				[jobId, fireTime, outcome, manual, node, now, detail]
 			);
 			return true;
 		} catch (err) {
-			if (err instanceof UniqueConstraintError) return false;
+			if (isDuplicate(err)) return false;
 			throw err;
 		}
 	}
+
+	// ------------------------------------------------------------ settling
 
 	/** Turns a claim into its outcome. */
 	async settle(
@@ -173,41 +163,70 @@ export class JobStore {
 		fireTime: number,
 		changes: { outcome: FireOutcome; taskIds?: string[]; firedAt?: number; detail?: string | null }
 	): Promise<void> {
-		await this.sequelize.query(
-			"UPDATE job_fires SET outcome = ?, taskIds = ?, firedAt = ?, detail = ? WHERE jobId = ? AND fireTime = ? AND outcome = 'CLAIMED'",
-			{
-				replacements: [
-					changes.outcome,
-					changes.taskIds ? JSON.stringify(changes.taskIds) : null,
-					changes.firedAt ?? null,
-					changes.detail ?? null,
-					jobId,
-					fireTime
-				],
-				type: QueryTypes.UPDATE
-			}
+		await this.run(
+			"UPDATE job_fires SET outcome = $1, taskIds = $2, firedAt = $3, detail = $4 " +
+				"WHERE jobId = $5 AND fireTime = $6 AND outcome = 'CLAIMED'",
+			[
+				changes.outcome,
+				changes.taskIds ? JSON.stringify(changes.taskIds) : null,
+				changes.firedAt ?? null,
+				changes.detail ?? null,
+				jobId,
+				fireTime
+			]
 		);
 	}
 
-	async finished(jobId: string, fireTime: number, at: number): Promise<void> {
-		await this.sequelize.query(
-			"UPDATE job_fires SET finishedAt = ? WHERE jobId = ? AND fireTime = ? AND finishedAt IS NULL",
-			{
-				replacements: [at, jobId, fireTime],
-				type: QueryTypes.UPDATE
-			}
+	/** Settles many claims with one outcome in one statement (task ids per row). */
+	async settleMany(
+		outcome: FireOutcome,
+		firedAt: number,
+		fires: { jobId: string; fireTime: number; taskIds: string[] }[]
+	): Promise<void> {
+		if (fires.length === 0) return;
+		const perFire = fires.flatMap(f => [f.jobId, f.fireTime, JSON.stringify(f.taskIds)]);
+		if (!this.isMysql) {
+			// SQLite reads `outcome = 'CLAIMED' AND (… OR …)` through the claims index, testing every
+			// claimed row against every fire: in a burst of 10,000, seconds per statement. Joined
+			// from the fires instead, each row is found by its primary key. (MySQL looks the OR'd
+			// keys up by range on its own.)
+			await this.run(
+				"UPDATE job_fires SET outcome = $1, firedAt = $2, taskIds = v.column3 " +
+					`FROM (VALUES ${rowPlaceholders(fires.length, 3, 3)}) AS v ` +
+					"WHERE job_fires.jobId = v.column1 AND job_fires.fireTime = v.column2 AND job_fires.outcome = 'CLAIMED'",
+				[outcome, firedAt, ...perFire]
+			);
+			return;
+		}
+		const cases = fires.map((_, i) => `WHEN jobId = $${3 + 3 * i} AND fireTime = $${4 + 3 * i} THEN $${5 + 3 * i}`);
+		const keys = fires.map((_, i) => `(jobId = $${3 + 3 * i} AND fireTime = $${4 + 3 * i})`);
+		await this.run(
+			`UPDATE job_fires SET outcome = $1, firedAt = $2, taskIds = CASE ${cases.join(" ")} END ` +
+				`WHERE outcome = 'CLAIMED' AND (${keys.join(" OR ")})`,
+			[outcome, firedAt, ...perFire]
 		);
 	}
+
+	/** Marks a run ended: its tasks all reached a final state. */
+	async finished(jobId: string, fireTime: number, at: number): Promise<void> {
+		await this.run("UPDATE job_fires SET finishedAt = $1 WHERE jobId = $2 AND fireTime = $3 AND finishedAt IS NULL", [
+			at,
+			jobId,
+			fireTime
+		]);
+	}
+
+	// ------------------------------------------------------------ reading the ledger
 
 	/** The latest computed fire time with a ledger row, per job (run-now rows excluded). */
 	async lastFireTimes(jobIds?: string[]): Promise<Map<string, number>> {
 		const rows = jobIds
 			? await this.select<{ jobId: string; t: number | string }>(
-					"SELECT jobId, MAX(fireTime) AS t FROM job_fires WHERE manual = ? AND jobId IN (?) GROUP BY jobId",
-					[false, jobIds]
+					`SELECT jobId, MAX(fireTime) AS t FROM job_fires WHERE manual = $1 AND jobId IN (${placeholders(jobIds.length, 2)}) GROUP BY jobId`,
+					[false, ...jobIds]
 				)
 			: await this.select<{ jobId: string; t: number | string }>(
-					"SELECT jobId, MAX(fireTime) AS t FROM job_fires WHERE manual = ? GROUP BY jobId",
+					"SELECT jobId, MAX(fireTime) AS t FROM job_fires WHERE manual = $1 GROUP BY jobId",
 					[false]
 				);
 		return new Map(rows.map(r => [r.jobId, Number(r.t)]));
@@ -216,7 +235,7 @@ export class JobStore {
 	/** The newest fire of a job that created tasks (scheduled or run-now). */
 	async lastRun(jobId: string): Promise<FireRow | null> {
 		const [row] = await this.select<FireRow>(
-			"SELECT * FROM job_fires WHERE jobId = ? AND outcome IN ('FIRED', 'CAUGHT_UP') ORDER BY fireTime DESC LIMIT 1",
+			"SELECT * FROM job_fires WHERE jobId = $1 AND outcome IN ('FIRED', 'CAUGHT_UP') ORDER BY fireTime DESC LIMIT 1",
 			[jobId]
 		);
 		return row ? normalizeFire(row) : null;
@@ -233,37 +252,38 @@ export class JobStore {
 	}
 
 	async fire(jobId: string, fireTime: number): Promise<FireRow | null> {
-		const [row] = await this.select<FireRow>("SELECT * FROM job_fires WHERE jobId = ? AND fireTime = ?", [jobId, fireTime]);
+		const [row] = await this.select<FireRow>("SELECT * FROM job_fires WHERE jobId = $1 AND fireTime = $2", [jobId, fireTime]);
 		return row ? normalizeFire(row) : null;
 	}
 
-	/** Claims left unsettled longer than `olderThan` ms: their firer died mid-way. */
+	/** Claims left unsettled since before `before` (ms): their firer died mid-way. */
 	async staleClaims(before: number, limit: number): Promise<FireRow[]> {
 		return (
 			await this.select<FireRow>(
-				"SELECT * FROM job_fires WHERE outcome = 'CLAIMED' AND claimedAt < ? ORDER BY claimedAt LIMIT ?",
+				"SELECT * FROM job_fires WHERE outcome = 'CLAIMED' AND claimedAt < $1 ORDER BY claimedAt LIMIT $2",
 				[before, limit]
 			)
 		).map(normalizeFire);
 	}
 
+	/** A page of a job's ledger, newest first, and the count of its rows (of one outcome, if given). */
 	async history(jobId: string, offset: number, limit: number, outcome?: string): Promise<{ rows: FireRow[]; total: number }> {
-		const filter = outcome ? " AND outcome = ?" : "";
-		const params: unknown[] = outcome ? [jobId, outcome] : [jobId];
+		const filter = outcome ? " AND outcome = $2" : "";
+		const bind: unknown[] = outcome ? [jobId, outcome] : [jobId];
 		const [{ n }] = await this.select<{ n: number | string }>(
-			`SELECT COUNT(*) AS n FROM job_fires WHERE jobId = ?${filter}`,
-			params
+			`SELECT COUNT(*) AS n FROM job_fires WHERE jobId = $1${filter}`,
+			bind
 		);
 		const rows = await this.select<FireRow>(
-			`SELECT * FROM job_fires WHERE jobId = ?${filter} ORDER BY fireTime DESC LIMIT ? OFFSET ?`,
-			[...params, limit, offset]
+			`SELECT * FROM job_fires WHERE jobId = $1${filter} ORDER BY fireTime DESC LIMIT $${bind.length + 1} OFFSET $${bind.length + 2}`,
+			[...bind, limit, offset]
 		);
 		return { rows: rows.map(normalizeFire), total: Number(n) };
 	}
 }
 
 /** MySQL returns BIGINT as numbers here, SQLite booleans as 0/1: make rows uniform. */
-function normalize(row: JobRow): JobRow {
+export function normalize(row: JobRow): JobRow {
 	return {
 		...row,
 		catchUpWindowMs: Number(row.catchUpWindowMs),
@@ -273,7 +293,8 @@ function normalize(row: JobRow): JobRow {
 		resumedAt: row.resumedAt === null ? null : Number(row.resumedAt),
 		createdAt: Number(row.createdAt),
 		updatedAt: Number(row.updatedAt),
-		enabled: Boolean(row.enabled)
+		enabled: Boolean(row.enabled),
+		version: Number(row.version)
 	};
 }
 

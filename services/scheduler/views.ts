@@ -1,5 +1,5 @@
 import type { TaskBody } from "../../lib/contracts.ts";
-import type { Schedule } from "../../lib/schedule.ts";
+import type { Schedule } from "../../lib/cron/index.ts";
 import type { FireRow, JobRow } from "../../models/job.model.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

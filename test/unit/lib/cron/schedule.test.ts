@@ -12,7 +12,7 @@ import {
 	ScheduleError,
 	type Bounds,
 	type Schedule
-} from "../../lib/schedule.ts";
+} from "../../../../lib/cron/index.ts";
 
 // Fixed dates only: nothing here reads the clock.
 const ms = (iso: string): number => {
