@@ -1,6 +1,7 @@
 /**
- * The one wait that polls: for a condition with no event to wait on (a row in a database, a
- * process's health port, a count over a REST API). Where an event exists, wait on the event.
+ * How tests wait, never by sleeping: `until` ends on events (whatever a socket or emitter
+ * delivers), and is the wait wherever an event exists; `waitFor` polls a condition that has no
+ * event (a row in a database, a process's health port, a count over the REST API).
  */
 
 /** Polls a condition until it holds; fails with what was awaited. */
