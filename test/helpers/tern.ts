@@ -15,7 +15,7 @@ import { loadConfig } from "../../moleculer.config.ts";
 import { startNode, type SettingsOverrides } from "../../node.ts";
 import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
 import { restCall, type Reply } from "../support/rest.ts";
-import { waitFor } from "../support/wait.ts";
+import { until, waitFor } from "../support/wait.ts";
 
 export { waitFor } from "../support/wait.ts";
 
@@ -210,10 +210,30 @@ export class TestTerminal {
 		socket.on("error", err => this.errors.push(err));
 	}
 
+	/** Resolves once `condition` holds over what this terminal recorded, checked as each message comes. */
+	until(
+		condition: () => boolean,
+		timeoutMs = 5000,
+		what: () => string = () => `terminal ${this.id}: condition`
+	): Promise<void> {
+		return TestTerminal.until([this], condition, timeoutMs, what);
+	}
+
+	/** Resolves once `condition` holds over what these terminals recorded, checked as each message comes. */
+	static until(
+		terminals: TestTerminal[],
+		condition: () => boolean,
+		timeoutMs = 5000,
+		what: () => string = () => "condition over the terminals"
+	): Promise<void> {
+		const sockets = terminals.map(t => t.socket);
+		return until(sockets, ["task", "cancel", "error", "disconnect"], condition, timeoutMs, what);
+	}
+
 	/** The next task not yet taken by an earlier call. */
 	private taken = 0;
 	async nextTask(timeoutMs = 5000): Promise<TaskPush> {
-		await waitFor(
+		await this.until(
 			() => this.tasks.length > this.taken,
 			timeoutMs,
 			() => `terminal ${this.id} to receive task #${this.taken + 1}`
@@ -265,7 +285,9 @@ export class RawSocket {
 	/** The next message (optionally of a type) not yet taken. */
 	async next(type?: string, timeoutMs = 5000): Promise<any> {
 		let found = -1;
-		await waitFor(
+		await until(
+			this.ws,
+			["message"],
 			() => {
 				for (let i = this.taken; i < this.messages.length; i++) {
 					if (!type || this.messages[i].type === type) {

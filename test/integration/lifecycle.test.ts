@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TestTern, waitFor, type TernOptions } from "../helpers/tern.ts";
+import { TestTern, type TernOptions } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import { migrations } from "../../migrations/index.ts";
 import type { TaskView } from "../../lib/contracts.ts";
@@ -113,7 +113,7 @@ for (const backend of [sqlite, mariadb()]) {
 			for (const id of [low1, high, mid1, mid2, low2]) assert.equal((await tern.query(id)).status, "PENDING");
 
 			const terminal = await tern.connectTerminal("life-queue", token, { concurrency: 10 });
-			await waitFor(() => terminal.tasks.length === 5);
+			await terminal.until(() => terminal.tasks.length === 5);
 			assert.deepEqual(
 				terminal.tasks.map(t => t.taskId),
 				[high, mid1, mid2, low1, low2]
@@ -126,7 +126,7 @@ for (const backend of [sqlite, mariadb()]) {
 			const terminal = await tern.connectTerminal("life-conc", token, { concurrency: 2 });
 			const ids = [];
 			for (let i = 0; i < 5; i++) ids.push(await tern.submit({ terminalId: "life-conc", type: "t" }));
-			await waitFor(() => terminal.tasks.length === 2);
+			await terminal.until(() => terminal.tasks.length === 2);
 			const statuses = await Promise.all(ids.map(async id => (await tern.query(id)).status));
 			assert.equal(statuses.filter(s => s === "DELIVERED").length, 2);
 			assert.equal(statuses.filter(s => s === "PENDING").length, 3);
@@ -134,7 +134,7 @@ for (const backend of [sqlite, mariadb()]) {
 			const first = terminal.tasks[0];
 			await terminal.ack(first);
 			await terminal.result(first);
-			await waitFor(() => terminal.tasks.length === 3);
+			await terminal.until(() => terminal.tasks.length === 3);
 			assert.equal(terminal.tasks[2].taskId, ids[2]);
 			const held = await Promise.all(ids.map(async id => (await tern.query(id)).status));
 			assert.equal(held.filter(s => s === "DELIVERED" || s === "PROCESSING").length, 2);
@@ -189,7 +189,7 @@ for (const backend of [sqlite, mariadb()]) {
 			await terminal.ack(task);
 			const timedOut = await tern.waitForStatus(taskId, "TIMEOUT");
 			assert.match(timedOut.error ?? "", /did not finish within its timeout of 0.3s/);
-			await waitFor(() => terminal.cancels.some(c => c.taskId === taskId && c.reason === "timeout"));
+			await terminal.until(() => terminal.cancels.some(c => c.taskId === taskId && c.reason === "timeout"));
 			const late = await terminal.result(task);
 			assert.equal(late.ok, false);
 			assert.equal(late.error.type, "TASK_FINISHED");
@@ -255,7 +255,7 @@ for (const backend of [sqlite, mariadb()]) {
 			assert.equal(task.taskId, running, "the cancelled task is never pushed");
 			await terminal.ack(task);
 			assert.equal((await tern.api("POST", `/api/tasks/${running}/cancel`)).body.status, "CANCELLED");
-			await waitFor(() => terminal.cancels.some(c => c.taskId === running && c.reason === "cancelled"));
+			await terminal.until(() => terminal.cancels.some(c => c.taskId === running && c.reason === "cancelled"));
 			const late = await terminal.result(task);
 			assert.equal(late.error.type, "TASK_FINISHED");
 
@@ -343,7 +343,7 @@ for (const backend of [sqlite, mariadb()]) {
 			const notObject = await terminal.request("ack", "hello");
 			assert.equal(notObject.error.type, "BAD_REQUEST");
 			terminal.socket.emit("launch-missiles", {});
-			await waitFor(() => terminal.errors.some(e => e.event === "launch-missiles"));
+			await terminal.until(() => terminal.errors.some(e => e.event === "launch-missiles"));
 			const heartbeat = await terminal.request("heartbeat");
 			assert.equal(heartbeat.ok, true);
 			terminal.close();
@@ -443,7 +443,7 @@ for (const backend of [sqlite, mariadb()]) {
 			assert.equal(again.body.duplicate, true);
 
 			const back = await tern.connectTerminal("life-rs", token, { concurrency: 10 });
-			await waitFor(
+			await back.until(
 				() => back.tasks.length === 5,
 				5000,
 				() => `5 tasks (have ${back.tasks.length})`

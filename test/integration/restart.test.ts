@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_PASSWORD, TestTern, waitFor } from "../helpers/tern.ts";
+import { ADMIN_PASSWORD, TestTern } from "../helpers/tern.ts";
 import type { TaskView } from "../../lib/contracts.ts";
 
 /**
@@ -117,7 +117,7 @@ describe("durability across a restart", () => {
 
 	it("drains the queue in priority order when the terminal reconnects with its old token, the returned task as attempt 2", async () => {
 		const terminal = await tern.connectTerminal("rs-1", terminalToken, { concurrency: 10 });
-		await waitFor(
+		await terminal.until(
 			() => terminal.tasks.length === 4,
 			5000,
 			() => `4 tasks (have ${terminal.tasks.length})`

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TestTern, waitFor, type TestTerminal } from "../helpers/tern.ts";
+import { TestTern, TestTerminal, waitFor } from "../helpers/tern.ts";
 import type { TaskView } from "../../lib/contracts.ts";
 
 describe("routing by selector", () => {
@@ -42,7 +42,8 @@ describe("routing by selector", () => {
 	/** Waits until every task has reached a terminal, and checks it is the one the server says. */
 	async function received(terminals: Record<string, TestTerminal>, taskIds: string[]): Promise<Map<string, string>> {
 		const all = () => Object.values(terminals).flatMap(t => t.tasks.map(task => ({ terminal: t.id, task })));
-		await waitFor(
+		await TestTerminal.until(
+			Object.values(terminals),
 			() => taskIds.every(id => all().some(r => r.task.taskId === id)),
 			5000,
 			() => `all ${taskIds.length} tasks to arrive (have ${all().length})`
@@ -89,14 +90,17 @@ describe("routing by selector", () => {
 		);
 		// a holds two, b one, c none.
 		for (const id of ["lb-a", "lb-a", "lb-b"]) await tern.submit({ terminalId: id, type: "pinned" });
-		await waitFor(() => terminals["lb-a"].tasks.length === 2 && terminals["lb-b"].tasks.length === 1);
+		await TestTerminal.until(
+			[terminals["lb-a"], terminals["lb-b"]],
+			() => terminals["lb-a"].tasks.length === 2 && terminals["lb-b"].tasks.length === 1
+		);
 		const selector = { labels: { pool: "lb" }, strategy: "least_busy" };
 
 		const first = await tern.submit({ selector, type: "t" });
 		assert.equal(await holder(first), "lb-c");
 		// c now holds one, like b; two more pinned to c make b the least busy.
 		for (let i = 0; i < 2; i++) await tern.submit({ terminalId: "lb-c", type: "pinned" });
-		await waitFor(() => terminals["lb-c"].tasks.length === 3);
+		await terminals["lb-c"].until(() => terminals["lb-c"].tasks.length === 3);
 		const second = await tern.submit({ selector, type: "t" });
 		assert.equal(await holder(second), "lb-b");
 		// a: 2, b: 2, c: 3 — a finished task leaves a with 1.
@@ -179,7 +183,7 @@ describe("routing by selector", () => {
 		assert.ok(views[0].groupId);
 
 		for (const id of ["bc-1", "bc-2"]) {
-			await waitFor(() => terminals[id].tasks.length === 1);
+			await terminals[id].until(() => terminals[id].tasks.length === 1);
 			assert.deepEqual(terminals[id].tasks[0].payload, { v: 2 });
 			assert.equal(terminals[id].tasks[0].shardIndex, undefined);
 		}
@@ -191,7 +195,6 @@ describe("routing by selector", () => {
 		const task = await late.nextTask();
 		assert.equal(task.taskId, offlineTask.taskId);
 		assert.equal(late.tasks.length, 1);
-		await waitFor(() => late.tasks.length === 1);
 		for (const id of ["bc-1", "bc-2"]) assert.equal(terminals[id].tasks.length, 1, `${id} received exactly one`);
 
 		const group = (await tern.api("GET", `/api/tasks?groupId=${views[0].groupId}`)).body;
@@ -295,7 +298,7 @@ describe("routing by selector", () => {
 		assert.equal(disabled.status, 200);
 		assert.equal(disabled.body.status, "disabled");
 		// Its session is closed and it is no longer present.
-		await waitFor(() => !terminals["dis-1"].socket.connected);
+		await terminals["dis-1"].until(() => !terminals["dis-1"].socket.connected);
 		await waitFor(async () => (await tern.api("GET", "/api/terminals/dis-1")).body.connectedAt === null);
 
 		const taskIds: string[] = [];

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
 import { freePort } from "../support/node-process.ts";
-import { waitFor } from "../helpers/tern.ts";
+import { until, waitFor } from "../support/wait.ts";
 
 describe("graceful stop", () => {
 	const dataDir = mkdtempSync(join(tmpdir(), "tern-stop-"));
@@ -78,7 +78,7 @@ describe("graceful stop", () => {
 		child.kill("SIGTERM");
 		assert.equal(await exited, 0, "a clean exit");
 		child = null;
-		await waitFor(() => told.length === 2);
+		await until([socket, ws], ["reconnect", "message"], () => told.length === 2);
 		assert.deepEqual(told.sort(), ["io:gateway shutting down", "ws:gateway shutting down"]);
 		socket.close();
 	});
