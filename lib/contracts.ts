@@ -291,7 +291,7 @@ export interface TerminalUpdatedEvent {
 	terminalId: string;
 }
 
-/** `task.status`: a durable state change, announced after the write. */
+/** One durable state change of a task, announced after the write (inside `task.statuses`). */
 export interface TaskStatusEvent {
 	taskId: string;
 	status: TaskStatus;
@@ -305,9 +305,9 @@ export interface TaskStatusEvent {
 }
 
 /**
- * `task.statuses`: many `task.status` at once, for tasks created together (the scheduler's
- * fires of one tick): one event for a batch rather than one per task. Listeners of `task.status`
- * handle each as if it came alone.
+ * `task.statuses`: the state changes the dispatcher wrote in one turn (or a few milliseconds when
+ * busy), in the order written: one event for a batch rather than one per change. Listeners
+ * handle each change as if it came alone.
  */
 export interface TaskStatusesEvent {
 	events: TaskStatusEvent[];
