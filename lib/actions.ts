@@ -7,6 +7,9 @@
  */
 import type { CallingOptions } from "moleculer";
 import type {
+	CheckConfirmationParams,
+	ConfirmationChallenge,
+	ConfirmRequest,
 	GatewayPush,
 	Presence,
 	Principal,
@@ -25,12 +28,14 @@ type Answer = SubmitResult | { error: SocketErrorPayload };
 export interface Actions {
 	"auth.verify": { params: { token: string }; result: Principal };
 	"auth.signTerminal": { params: { terminalId: string; keyVersion: number }; result: string };
+	"auth.issueConfirmation": { params: ConfirmRequest; result: ConfirmationChallenge };
+	"auth.checkConfirmation": { params: CheckConfirmationParams; result: unknown };
 	"terminals.resolve": { params: { id: string }; result: TerminalRecord | null };
 	"terminals.matching": { params: Record<string, never>; result: TerminalRecord[] };
 	"terminals.touch": { params: { id: string; transport: "pull" }; result: { ok: boolean } };
 	"gateway.pushMany": { params: { pushes: GatewayPush[] }; result: boolean[] };
 	"gateway.sessions": { params: { offset: number; limit: number }; result: Presence[] };
-	"cache.presenceList": { params: { offset: number; limit: number }; result: Presence[] };
+	"cache.presenceList": { params: { offset?: number; limit?: number; terminalIds?: string[] }; result: Presence[] };
 	"dispatcher.submit": { params: TaskBody; result: SubmitResult };
 	"dispatcher.submitMany": { params: { tasks: TaskBody[] }; result: Answer[] };
 	"dispatcher.submitOwned": { params: { tasks: TaskBody[]; principal?: Principal }; result: Answer[] };
@@ -40,8 +45,21 @@ export interface Actions {
 	"dispatcher.statuses": { params: { taskIds: string[] }; result: Record<string, string> };
 	"dispatcher.query": { params: { taskId: string }; result: TaskQueryView };
 	"dispatcher.get": { params: { id: string }; result: TaskView };
+	"dispatcher.list": {
+		params: {
+			terminalId?: string;
+			status?: string;
+			type?: string;
+			groupId?: string;
+			page?: number;
+			pageSize?: number;
+			sort?: string;
+		};
+		result: { rows: TaskView[]; total: number; page: number; pageSize: number; totalPages: number };
+	};
 	"dispatcher.cancel": { params: { id: string }; result: TaskQueryView };
 	"dispatcher.connected": { params: Presence; result: { ok: boolean } };
+	"scheduler.executeOwned": { params: { id: string }; result: { fireTime: number; taskIds: string[] } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
 }
 

@@ -11,7 +11,10 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context } from "moleculer";
 import { Errors } from "./errors.ts";
-import type { ConfirmationChallenge, Principal, TernMeta } from "./contracts.ts";
+import type { CheckConfirmationParams, ConfirmationChallenge, ConfirmRequest, Principal, TernMeta } from "./contracts.ts";
+import { call } from "./actions.ts";
+
+export type { CheckConfirmationParams, ConfirmRequest };
 
 /** How long a confirmation token is good for, ms. */
 export const CONFIRM_TTL_MS = 60_000;
@@ -100,20 +103,6 @@ export function confirmHeader(
 	next();
 }
 
-export interface ConfirmRequest {
-	action: string;
-	object: string;
-	/** What will happen, in a sentence a person reads before confirming. */
-	summary: string;
-}
-
-/** `auth.checkConfirmation` params: the token is checked against the caller in `ctx.meta`. */
-export interface CheckConfirmationParams {
-	token: string;
-	action: string;
-	object: string;
-}
-
 /**
  * Call at the top of a destructive action: null when it may go ahead (confirmed, or an internal
  * call, which is trusted), else the 202 challenge to return as it is. The key lives with `auth`,
@@ -126,14 +115,14 @@ export async function secondConfirmation(
 	if (!ctx.meta.principal) return null;
 	const token = ctx.meta.confirm;
 	if (token) {
-		await ctx.call<unknown, CheckConfirmationParams>("auth.checkConfirmation", {
+		await call(ctx, "auth.checkConfirmation", {
 			token,
 			action: request.action,
 			object: request.object
 		});
 		return null;
 	}
-	const challenge = await ctx.call<ConfirmationChallenge, ConfirmRequest>("auth.issueConfirmation", request);
+	const challenge = await call(ctx, "auth.issueConfirmation", request);
 	ctx.meta.$statusCode = 202;
 	return challenge;
 }

@@ -394,3 +394,17 @@ export interface ConfirmationChallenge {
 		summary: string;
 	};
 }
+
+export interface ConfirmRequest {
+	action: string;
+	object: string;
+	/** What will happen, in a sentence a person reads before confirming. */
+	summary: string;
+}
+
+/** `auth.checkConfirmation` params: the token is checked against the caller in `ctx.meta`. */
+export interface CheckConfirmationParams {
+	token: string;
+	action: string;
+	object: string;
+}

@@ -9,7 +9,7 @@ import { UniqueConstraintError } from "sequelize";
 import { LRUCache } from "lru-cache";
 import { DbMixin, isEntityNotFound, type DbEntityMethods, type DbMixinSettings } from "../mixins/db.mixin.ts";
 import { defineUser, type UserModel, type UserRow } from "../models/user.model.ts";
-import type { ConfirmationChallenge, Principal, Role, TerminalRecord, TernMeta } from "../lib/contracts.ts";
+import type { ConfirmationChallenge, Principal, Role, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { generatePassword, hashPassword, verifyPassword } from "../lib/passwords.ts";
@@ -20,6 +20,7 @@ import {
 	type CheckConfirmationParams,
 	type ConfirmRequest
 } from "../lib/confirm.ts";
+import { call } from "../lib/actions.ts";
 
 export interface AuthSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** HS256 secret (secure setting). */
@@ -157,7 +158,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 					return { kind: "user", userId: row.id, username: row.username, role: row.role };
 				}
 				if (claims.kind === "terminal" && typeof claims.sub === "string") {
-					const terminal = await ctx.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+					const terminal = await call(ctx, "terminals.resolve", {
 						id: claims.sub
 					});
 					if (!terminal) throw Errors.invalidToken(`terminal '${claims.sub}' is not registered`);

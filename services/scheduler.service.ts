@@ -23,6 +23,7 @@ import {
 	type JobBody,
 	type ListParams
 } from "./scheduler/params.ts";
+import { call } from "../lib/actions.ts";
 
 export interface SchedulerSettings extends ServiceSettingSchema, SchedulerOptions {
 	/** catch_up window of a job created without one, s. @defaultValue 3600 */
@@ -174,11 +175,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 				const run =
 					owner === this.broker.nodeID
 						? await this.core.runNow(row)
-						: await ctx.call<{ fireTime: number; taskIds: string[] }, { id: string }>(
-								"scheduler.executeOwned",
-								{ id: row.id },
-								{ nodeID: owner }
-							);
+						: await call(ctx, "scheduler.executeOwned", { id: row.id }, { nodeID: owner });
 				return {
 					jobId: row.id,
 					fireTime: new Date(run.fireTime).toISOString(),

@@ -49,6 +49,7 @@ import {
 } from "./terminals/methods.ts";
 import { Drains } from "./terminals/drains.ts";
 import { recordActivity } from "./terminals/store.ts";
+import { call } from "../lib/actions.ts";
 
 export type { RegisterParams } from "./terminals/params.ts";
 export type { TerminalsSettings } from "./terminals/methods.ts";
@@ -94,7 +95,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 					if ((err as Error).name === "SequelizeUniqueConstraintError") throw Errors.terminalExists(id);
 					throw err;
 				}
-				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", {
+				const token = await call(ctx, "auth.signTerminal", {
 					terminalId: id,
 					keyVersion: 1
 				});
@@ -241,7 +242,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 					terminalId: row.id,
 					reason: "key-rotated"
 				} satisfies TerminalRevokedEvent);
-				const token = await ctx.call<string, { terminalId: string; keyVersion: number }>("auth.signTerminal", {
+				const token = await call(ctx, "auth.signTerminal", {
 					terminalId: row.id,
 					keyVersion
 				});

@@ -8,9 +8,9 @@ import {
 	type SocketErrorPayload,
 	type SubmitResult,
 	type TaskBody,
-	type TaskQueryView,
 	type TaskStatus
 } from "../../lib/contracts.ts";
+import { call } from "../../lib/actions.ts";
 
 /** Tasks whose status is asked for in one call (the dispatcher's limit). */
 const STATUS_BATCH = 5000;
@@ -36,15 +36,12 @@ export class DispatcherClient {
 	}
 
 	submit(task: TaskBody): Promise<SubmitResult> {
-		return this.broker.call<SubmitResult, TaskBody>("dispatcher.submit", task);
+		return call(this.broker, "dispatcher.submit", task);
 	}
 
 	/** One answer per task, in order: its result or its error. */
 	submitMany(tasks: TaskBody[]): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
-		return this.broker.call<(SubmitResult | { error: SocketErrorPayload })[], { tasks: TaskBody[] }>(
-			"dispatcher.submitMany",
-			{ tasks }
-		);
+		return call(this.broker, "dispatcher.submitMany", { tasks });
 	}
 
 	/** Those of the tasks that are final (or gone), read from the tasks table in batches. */
@@ -54,7 +51,7 @@ export class DispatcherClient {
 			const chunk = taskIds.slice(i, i + STATUS_BATCH);
 			let statuses: Record<string, string>;
 			try {
-				statuses = await this.broker.call<Record<string, string>, { taskIds: string[] }>("dispatcher.statuses", {
+				statuses = await call(this.broker, "dispatcher.statuses", {
 					taskIds: chunk
 				});
 			} catch (err) {
@@ -73,7 +70,7 @@ export class DispatcherClient {
 
 	private async isFinal(taskId: string): Promise<boolean> {
 		try {
-			const view = await this.broker.call<TaskQueryView, { taskId: string }>("dispatcher.query", { taskId });
+			const view = await call(this.broker, "dispatcher.query", { taskId });
 			return FINAL_STATUSES.has(view.status);
 		} catch (err) {
 			if (typeOf(err) === "TASK_NOT_FOUND") return true;

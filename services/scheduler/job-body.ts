@@ -5,12 +5,12 @@
  */
 import { DateTime } from "luxon";
 import type { ServiceBroker } from "moleculer";
-import type { TerminalRecord } from "../../lib/contracts.ts";
 import { parseSchedule, ScheduleError, type Schedule } from "../../lib/cron/index.ts";
 import { Errors } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import type { JobRow } from "../../models/job.model.ts";
 import type { JobBody } from "./params.ts";
+import { call } from "../../lib/actions.ts";
 
 function invalid(field: string, message: string) {
 	return Errors.validation(message, [{ field, message }]);
@@ -50,7 +50,7 @@ export async function jobFields(
 		const bytes = task.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(task.payload));
 		if (bytes > maxPayloadBytes) throw Errors.payloadTooLarge(bytes, maxPayloadBytes);
 		if (task.terminalId) {
-			const terminal = await broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+			const terminal = await call(broker, "terminals.resolve", {
 				id: task.terminalId
 			});
 			if (!terminal) throw Errors.terminalNotFound(task.terminalId);

@@ -4,29 +4,16 @@
  * that the caller's rights travel with the call.
  */
 import type { Context } from "moleculer";
-import type { Presence, TaskQueryView, TaskView } from "../../lib/contracts.ts";
+import type { Presence } from "../../lib/contracts.ts";
 import { call } from "../../lib/actions.ts";
 import { readAll } from "../../lib/paging.ts";
 import { transportName, type TaskCounts } from "./views.ts";
-
-interface TaskPage {
-	rows: TaskView[];
-	total: number;
-	totalPages: number;
-}
-
-interface ListQuery {
-	terminalId: string;
-	status: string;
-	page?: number;
-	pageSize?: number;
-}
 
 /** The states in which a task is on a terminal. */
 const RUNNING = "DELIVERED,PROCESSING";
 
 export async function presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>> {
-	const list = await ctx.call<Presence[], { terminalIds?: string[] }>("cache.presenceList", ids ? { terminalIds: ids } : {});
+	const list = await call(ctx, "cache.presenceList", ids ? { terminalIds: ids } : {});
 	return new Map(list.map(p => [p.terminalId, p]));
 }
 
@@ -72,7 +59,7 @@ export async function taskCounts(ctx: Context, ids: string[]): Promise<Map<strin
 export async function cancelPinned(ctx: Context, terminalId: string): Promise<number> {
 	const ids: string[] = [];
 	for (let page = 1; ; page++) {
-		const found = await ctx.call<TaskPage, ListQuery>("dispatcher.list", {
+		const found = await call(ctx, "dispatcher.list", {
 			terminalId,
 			status: `PENDING,${RUNNING}`,
 			page,
@@ -84,7 +71,7 @@ export async function cancelPinned(ctx: Context, terminalId: string): Promise<nu
 	let cancelled = 0;
 	for (const id of ids) {
 		try {
-			await ctx.call<TaskQueryView, { id: string }>("dispatcher.cancel", { id });
+			await call(ctx, "dispatcher.cancel", { id });
 			cancelled++;
 		} catch (err) {
 			// Finished meanwhile: nothing left to cancel.
