@@ -31,12 +31,13 @@ describe("JSON request bodies", () => {
 	});
 
 	it("refuse other media types, charsets and encodings with 415", async () => {
-		for (const headers of [
+		const cases: Record<string, string>[] = [
 			{},
 			{ "content-type": "text/plain" },
 			{ "content-type": "application/json; charset=utf-16" },
 			{ "content-type": "application/json", "content-encoding": "gzip" }
-		]) {
+		];
+		for (const headers of cases) {
 			const err = await refusal(readJsonBody(request("{}", headers)));
 			assert.equal(err.code, 415, JSON.stringify(headers));
 			assert.equal(err.type, "UNSUPPORTED_MEDIA_TYPE");
