@@ -206,7 +206,10 @@ const MAX_DATA_ITEMS = 50;
  */
 function callerData(data: unknown, depth = 0): unknown {
 	if (typeof data === "string") return clip(data);
-	if (data === null || typeof data !== "object") return typeof data === "function" ? undefined : data;
+	// JSON has no bigint (JSON.stringify throws on one), no function and no symbol.
+	if (typeof data === "bigint") return String(data);
+	if (typeof data === "function" || typeof data === "symbol") return undefined;
+	if (data === null || typeof data !== "object") return data;
 	if (depth >= MAX_DATA_DEPTH) return undefined;
 	if (Array.isArray(data)) return data.slice(0, MAX_DATA_ITEMS).map(item => callerData(item, depth + 1));
 	const out: Record<string, unknown> = {};

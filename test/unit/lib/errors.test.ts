@@ -87,6 +87,8 @@ describe("error payloads", () => {
 		const text = JSON.stringify(payload);
 		assert.ok(text.length < 1000, text.slice(0, 200));
 		assert.ok((payload.data as { long: string }).long.length <= 121);
+		const odd = toErrorPayload(new Moleculer.Errors.MoleculerClientError("x", 400, "BAD_REQUEST", { big: 10n, fn: () => 1 }));
+		assert.equal(JSON.stringify(odd.data), '{"big":"10"}');
 	});
 
 	it("name no action in the message of a service that is not available", () => {
