@@ -11,6 +11,7 @@ import type {
 	ConfirmationChallenge,
 	ConfirmRequest,
 	GatewayPush,
+	JobSummary,
 	Presence,
 	Principal,
 	ReplyAnswer,
@@ -20,7 +21,8 @@ import type {
 	TaskQueryView,
 	TaskView,
 	TerminalRecord,
-	TerminalReply
+	TerminalReply,
+	TerminalView
 } from "./contracts.ts";
 
 type Answer = SubmitResult | { error: SocketErrorPayload };
@@ -30,6 +32,7 @@ export interface Actions {
 	"auth.signTerminal": { params: { terminalId: string; keyVersion: number }; result: string };
 	"auth.issueConfirmation": { params: ConfirmRequest; result: ConfirmationChallenge };
 	"auth.checkConfirmation": { params: CheckConfirmationParams; result: unknown };
+	"terminals.list": { params: { status?: string; label?: string }; result: TerminalView[] };
 	"terminals.resolve": { params: { id: string }; result: TerminalRecord | null };
 	"terminals.matching": { params: Record<string, never>; result: TerminalRecord[] };
 	"terminals.touch": { params: { id: string; transport: "pull" }; result: { ok: boolean } };
@@ -59,6 +62,13 @@ export interface Actions {
 	};
 	"dispatcher.cancel": { params: { id: string }; result: TaskQueryView };
 	"dispatcher.connected": { params: Presence; result: { ok: boolean } };
+	"scheduler.list": { params: { page?: number; pageSize?: number }; result: { rows: JobSummary[]; total: number } };
+	"scheduler.get": { params: { id: string }; result: JobSummary };
+	"scheduler.history": { params: { id: string; pageSize?: number }; result: { rows: unknown[]; total: number } };
+	"scheduler.execute": {
+		params: { id: string };
+		result: { jobId: string; fireTime: string; taskId: string | null; taskIds: string[] };
+	};
 	"scheduler.executeOwned": { params: { id: string }; result: { fireTime: number; taskIds: string[] } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
 }

@@ -408,3 +408,12 @@ export interface CheckConfirmationParams {
 	action: string;
 	object: string;
 }
+
+/** What every view of a job shows at least (`GET /api/jobs/:id`, the REPL's `jobs`). */
+export interface JobSummary {
+	id: string;
+	name: string;
+	schedule: unknown;
+	status: string;
+	nextFireTimes: string[];
+}

@@ -3,7 +3,8 @@
  * Each prints a table and returns the data it printed, so tests can call the actions directly.
  */
 import type { ServiceBroker } from "moleculer";
-import type { TaskView, TerminalView } from "./contracts.ts";
+import { call, type ParamsOf } from "./actions.ts";
+import type { TaskBody } from "./contracts.ts";
 import { MAX_JSON_DEPTH, tooDeep } from "./bounded.ts";
 import { Errors, toErrorPayload } from "./errors.ts";
 
@@ -18,14 +19,6 @@ export interface ReplCommand {
 	alias?: string[];
 	options?: { option: string; description: string }[];
 	action(broker: ServiceBroker, args: Args): Promise<unknown>;
-}
-
-interface JobSummary {
-	id: string;
-	name: string;
-	schedule: unknown;
-	status: string;
-	nextFireTimes: string[];
 }
 
 /** The payload typed after a command: JSON, bounded in depth as a REST body is, or else the text itself. */
@@ -50,10 +43,7 @@ const commands: ReplCommand[] = [
 		options: [{ option: "-s, --status <status>", description: "online, offline or disabled" }],
 		async action(broker, args) {
 			const status = args.options.status as string | undefined;
-			const terminals = await broker.call<TerminalView[], Record<string, unknown>>(
-				"terminals.list",
-				status ? { status } : {}
-			);
+			const terminals = await call(broker, "terminals.list", status ? { status } : {});
 			console.table(
 				terminals.map(t => ({
 					id: t.id,
@@ -76,13 +66,10 @@ const commands: ReplCommand[] = [
 			{ option: "-n, --limit <n>", description: "how many (default 20)" }
 		],
 		async action(broker, args) {
-			const params: Record<string, unknown> = { pageSize: Number(args.options.limit ?? 20) };
+			const params: ParamsOf<"dispatcher.list"> = { pageSize: Number(args.options.limit ?? 20) };
 			if (args.options.status) params.status = String(args.options.status).toUpperCase();
-			if (args.options.terminal) params.terminalId = args.options.terminal;
-			const page = await broker.call<{ rows: TaskView[]; total: number }, Record<string, unknown>>(
-				"dispatcher.list",
-				params
-			);
+			if (args.options.terminal) params.terminalId = String(args.options.terminal);
+			const page = await call(broker, "dispatcher.list", params);
 			console.table(
 				page.rows.map(t => ({
 					taskId: t.taskId,
@@ -102,7 +89,7 @@ const commands: ReplCommand[] = [
 		command: "task <taskId>",
 		description: "Show one task in full",
 		async action(broker, args) {
-			const task = await broker.call<TaskView, { id: string }>("dispatcher.get", { id: String(args.taskId) });
+			const task = await call(broker, "dispatcher.get", { id: String(args.taskId) });
 			console.log(JSON.stringify(task, null, 2));
 			return task;
 		}
@@ -115,12 +102,12 @@ const commands: ReplCommand[] = [
 			{ option: "--timeout <s>", description: "processing timeout in seconds" }
 		],
 		async action(broker, args) {
-			const body: Record<string, unknown> = { terminalId: String(args.terminalId), type: String(args.type) };
+			const body: TaskBody = { terminalId: String(args.terminalId), type: String(args.type) };
 			const payload = parsePayload(args.payload);
 			if (payload !== undefined) body.payload = payload;
 			if (args.options.priority !== undefined) body.priority = Number(args.options.priority);
 			if (args.options.timeout !== undefined) body.timeout = Number(args.options.timeout);
-			const result = await broker.call<{ taskId: string }, Record<string, unknown>>("dispatcher.submit", body);
+			const result = await call(broker, "dispatcher.submit", body);
 			console.log(`Submitted ${result.taskId}`);
 			return result;
 		}
@@ -138,7 +125,7 @@ const commands: ReplCommand[] = [
 		command: "jobs",
 		description: "List jobs with their schedule and next fire time",
 		async action(broker) {
-			const page = await broker.call<{ rows: JobSummary[]; total: number }, Record<string, unknown>>("scheduler.list", {
+			const page = await call(broker, "scheduler.list", {
 				pageSize: 100
 			});
 			console.table(
@@ -159,8 +146,8 @@ const commands: ReplCommand[] = [
 		description: "Show a job and its latest ledger rows",
 		async action(broker, args) {
 			const id = String(args.jobId);
-			const job = await broker.call<JobSummary, { id: string }>("scheduler.get", { id });
-			const history = await broker.call<{ rows: unknown[] }, { id: string; pageSize: number }>("scheduler.history", {
+			const job = await call(broker, "scheduler.get", { id });
+			const history = await call(broker, "scheduler.history", {
 				id,
 				pageSize: 10
 			});
@@ -173,7 +160,7 @@ const commands: ReplCommand[] = [
 		command: "fire <jobId>",
 		description: "Run a job now",
 		async action(broker, args) {
-			const run = await broker.call<{ taskIds: string[] }, { id: string }>("scheduler.execute", { id: String(args.jobId) });
+			const run = await call(broker, "scheduler.execute", { id: String(args.jobId) });
 			console.log(`Fired: ${run.taskIds.join(", ")}`);
 			return run;
 		}

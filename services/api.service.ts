@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
+import { call } from "../lib/actions.ts";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
 import { jsonBody } from "../lib/http/body.ts";
@@ -134,7 +135,7 @@ const ApiService: ServiceSchema<ApiSettings> = {
 			const header = req.headers.authorization;
 			if (!header) throw Errors.unauthorized();
 			if (!header.startsWith("Bearer ")) throw Errors.invalidToken("use 'Authorization: Bearer <token>'");
-			const principal = await ctx.call<Principal, { token: string }>("auth.verify", { token: header.slice(7).trim() });
+			const principal = await call(ctx, "auth.verify", { token: header.slice(7).trim() });
 			ctx.meta.principal = principal;
 			return principal;
 		},
