@@ -22,6 +22,7 @@ import { Errors } from "../lib/errors.ts";
 import { FollowChannel } from "./gateway/followers.ts";
 import { TerminalHub } from "./gateway/hub.ts";
 import { ReplyRouter } from "./gateway/routing.ts";
+import type { TerminalSession } from "./gateway/sessions.ts";
 import { attachTerminals, createIoServer, type TerminalNamespace } from "./gateway/socketio.ts";
 import { createWebSocketServer, refuseUpgrade, upgradeTarget, upgradeTerminal } from "./gateway/websocket.ts";
 
@@ -60,6 +61,8 @@ const pushProps = {
 
 interface GatewayVars {
 	hub: TerminalHub;
+	/** The hub's live sessions by terminal id, the same map (a test simulating a crash clears it). */
+	sessions: Map<string, TerminalSession>;
 	followers: FollowChannel;
 	/** The HTTP server the channels listen on: the api's, or the gateway's own (`ownServer`). */
 	server: HttpServer | null;
@@ -185,6 +188,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	created(this: GatewayThis) {
 		const router = new ReplyRouter(this.broker);
 		this.hub = new TerminalHub(this.broker, this.logger, this.settings, router);
+		this.sessions = this.hub.sessions;
 		this.followers = new FollowChannel(this.broker);
 		this.server = this.ownServer = this.io = this.terminalNs = this.wss = null;
 		this.timers = [];
