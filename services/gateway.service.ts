@@ -131,9 +131,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			handler(this: GatewayThis, ctx: Context<{ offset?: number; limit?: number }>): (Presence & { transport: string })[] {
 				const offset = ctx.params.offset ?? 0;
 				const end = ctx.params.limit ? offset + ctx.params.limit : undefined;
-				return [...this.hub.sessions.values()]
-					.slice(offset, end)
-					.map(s => ({ ...this.hub.presence(s), transport: s.transport }));
+				return [...this.hub.sessions.values()].slice(offset, end).map(s => this.hub.presence(s));
 			}
 		},
 

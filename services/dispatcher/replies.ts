@@ -4,7 +4,7 @@
  * meanwhile (its own ack, handled concurrently) is read again and decided anew.
  */
 import type { ReplyAnswer, TaskLogLine, TaskStatus, TerminalReply } from "../../lib/contracts.ts";
-import { Errors, toErrorPayload } from "../../lib/errors.ts";
+import { Errors, ErrorTypes, toErrorPayload } from "../../lib/errors.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherCore } from "./core.ts";
 import type { Finishing } from "./finishing.ts";
@@ -62,6 +62,12 @@ export class Replies {
 			await this.failTooLarge(terminalId, params, bytes, limit);
 			throw Errors.resultTooLarge(params.taskId, bytes, limit);
 		}
+		// The gateway refuses an oversize result itself and reports the attempt failed with that
+		// reason: it ends the task as an oversize result here does, without retries.
+		if (params.status === "failed" && params.error?.startsWith(`${ErrorTypes.RESULT_TOO_LARGE}:`)) {
+			await this.fail(terminalId, params, params.error);
+			return { taskId: params.taskId, attempt: params.attempt, status: "FAILED" };
+		}
 		const fields = { output, error: params.error ?? null, exitCode: params.exitCode ?? null };
 		for (let tries = 1; ; tries++) {
 			const { row, cached } = await this.read(params.taskId, tries);
@@ -83,9 +89,17 @@ export class Replies {
 	}
 
 	/** The attempt ends FAILED with the reason, once; the terminal's reply is refused either way. */
-	private async failTooLarge(terminalId: string, params: ResultActionParams, bytes: number, limit: number): Promise<void> {
+	private failTooLarge(terminalId: string, params: ResultActionParams, bytes: number, limit: number): Promise<void> {
+		return this.fail(
+			terminalId,
+			params,
+			`${ErrorTypes.RESULT_TOO_LARGE}: the result was ${bytes} bytes; the limit is ${limit} bytes`
+		);
+	}
+
+	/** Ends the task FAILED with `error`, without retries: the same work would fail the same way. */
+	private async fail(terminalId: string, params: ResultActionParams, error: string): Promise<void> {
 		const row = await this.core.mustGet(params.taskId);
-		const error = `RESULT_TOO_LARGE: the result was ${bytes} bytes; the limit is ${limit} bytes`;
 		const event = { kind: "result", terminalId, attempt: params.attempt, status: "failed", fields: { error } } as const;
 		const outcome = transition({ ...row, maxRetries: 0, retries: row.retries }, event, Date.now());
 		if (outcome.kind === "refused") throw outcome.error;

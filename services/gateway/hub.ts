@@ -48,7 +48,7 @@ export class TerminalHub {
 		return admitTerminal(this.broker, token, claimedId, advertised);
 	}
 
-	presence(session: TerminalSession): Presence {
+	presence(session: TerminalSession): Presence & { transport: string } {
 		return {
 			terminalId: session.terminalId,
 			nodeID: this.broker.nodeID,
@@ -56,6 +56,7 @@ export class TerminalHub {
 			concurrency: session.concurrency,
 			labels: session.labels,
 			...(session.capabilities ? { capabilities: session.capabilities } : {}),
+			transport: session.transport,
 			connectedAt: session.connectedAt,
 			lastActiveAt: session.lastActiveAt
 		};
@@ -156,15 +157,22 @@ export class TerminalHub {
 		return true;
 	}
 
-	/** Disabled or key rotated: its session ends with an error saying why. */
+	/**
+	 * Disabled, key rotated or deleted: its session ends with an error saying why. Drained: it
+	 * finished its work as asked, and is let go without an error.
+	 */
 	revoke(event: TerminalRevokedEvent): void {
 		const session = this.sessions.get(event.terminalId);
 		if (!session) return;
-		const error =
-			event.reason === "disabled"
-				? Errors.terminalDisabled(event.terminalId)
-				: Errors.invalidToken("the terminal's key was rotated");
-		session.send({ event: "error", data: toErrorPayload(error) });
+		if (event.reason !== "drained") {
+			const error =
+				event.reason === "disabled"
+					? Errors.terminalDisabled(event.terminalId)
+					: event.reason === "deleted"
+						? Errors.invalidToken("the terminal was deleted")
+						: Errors.invalidToken("the terminal's key was rotated");
+			session.send({ event: "error", data: toErrorPayload(error) });
+		}
 		session.close(event.reason);
 	}
 

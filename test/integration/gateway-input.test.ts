@@ -57,9 +57,12 @@ describe("the gateway's input bounds", () => {
 	});
 	after(() => tern.close());
 
-	async function socketIoTask(id: string): Promise<{ terminal: TestTerminal; task: TaskPush }> {
+	async function socketIoTask(
+		id: string,
+		extra: Record<string, unknown> = {}
+	): Promise<{ terminal: TestTerminal; task: TaskPush }> {
 		const terminal = await tern.connectTerminal(id, await tern.registerTerminal(id));
-		await tern.submit({ terminalId: id, type: "t" });
+		await tern.submit({ terminalId: id, type: "t", ...extra });
 		return { terminal, task: await terminal.nextTask() };
 	}
 
@@ -185,8 +188,8 @@ describe("the gateway's input bounds", () => {
 		assert.equal(gateway.wss.options.maxPayload, expected);
 	});
 
-	it("refuses a 1.5 MB socket.io result with RESULT_TOO_LARGE, keeps the connection and fails the task with that reason", async () => {
-		const { terminal, task } = await socketIoTask("big-io");
+	it("refuses a 1.5 MB socket.io result with RESULT_TOO_LARGE, keeps the connection and fails the task with that reason, without retries", async () => {
+		const { terminal, task } = await socketIoTask("big-io", { maxRetries: 3 });
 		await terminal.ack(task);
 		const reply = await terminal.result(task, "success", BIG_OUTPUT);
 		assert.equal(reply.ok, false);
@@ -197,6 +200,7 @@ describe("the gateway's input bounds", () => {
 		const failed = await tern.waitForStatus(task.taskId, "FAILED");
 		assert.match(failed.error ?? "", /RESULT_TOO_LARGE/);
 		assert.equal(failed.data, null);
+		assert.equal(failed.attempt, 1, "the same work would give the same output: no retry");
 
 		// Still connected, and still working.
 		assert.equal(terminal.socket.connected, true);
