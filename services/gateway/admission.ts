@@ -2,6 +2,7 @@
  * Who may connect: the token of a terminal or a follower, checked by `auth`, and what a terminal
  * says of itself at connect (concurrency, capabilities), whatever the transport.
  */
+import { call } from "../../lib/actions.ts";
 import type { IncomingMessage } from "node:http";
 import type { ServiceBroker } from "moleculer";
 import type { Principal, TerminalRecord } from "../../lib/contracts.ts";
@@ -9,7 +10,7 @@ import { Errors } from "../../lib/errors.ts";
 
 export async function verifyToken(broker: ServiceBroker, token: unknown): Promise<Principal> {
 	if (typeof token !== "string" || token === "") throw Errors.unauthorized("A token is required");
-	return broker.call<Principal, { token: string }>("auth.verify", { token });
+	return call(broker, "auth.verify", { token });
 }
 
 /** A follower of tasks: a user, not a terminal. */
@@ -38,7 +39,7 @@ export async function admitTerminal(
 	if (principal.kind !== "terminal") throw Errors.forbidden("A terminal token is required here, not a user token");
 	if (claimedId !== null && claimedId !== principal.terminalId)
 		throw Errors.forbidden(`The token is for terminal '${principal.terminalId}', not '${claimedId}'`);
-	const terminal = await broker.call<TerminalRecord | null, { id: string }>("terminals.resolve", {
+	const terminal = await call(broker, "terminals.resolve", {
 		id: principal.terminalId
 	});
 	if (!terminal) throw Errors.terminalNotFound(principal.terminalId);

@@ -3,6 +3,7 @@
  * `{ taskId }` → `status` and `progress` events) or on a raw WebSocket `/ws/client/:taskId`
  * (the seed's SYNC_WEBSOCKET mode). Each follower first gets the task's current status.
  */
+import { call } from "../../lib/actions.ts";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ServiceBroker } from "moleculer";
@@ -49,11 +50,7 @@ export class FollowChannel {
 	}
 
 	private async currentStatus(taskId: string, principal: Principal): Promise<TaskStatusEvent> {
-		const view = await this.broker.call<TaskQueryView, { taskId: string }>(
-			"dispatcher.query",
-			{ taskId },
-			{ meta: { principal } }
-		);
+		const view = await call(this.broker, "dispatcher.query", { taskId }, { meta: { principal } });
 		return statusFromView(view);
 	}
 

@@ -2,8 +2,9 @@
  * Where the terminals' acks and results go: to the dispatcher node that owns their terminal (the
  * one whose queue and deadlines they touch), one `dispatcher.replies` call per node.
  */
+import { call } from "../../lib/actions.ts";
 import type { ServiceBroker } from "moleculer";
-import type { RepliesParams, ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
+import type { ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
 import { ErrorTypes, toErrorPayload } from "../../lib/errors.ts";
 import { nodesRunning } from "../../lib/membership.ts";
 import { OwnerCache } from "../../lib/owners.ts";
@@ -91,7 +92,7 @@ export class ReplyRouter {
 	}
 
 	private call(part: TerminalReply[], nodeID: string | null): Promise<ReplyAnswer[]> {
-		return this.broker.call<ReplyAnswer[], RepliesParams>("dispatcher.replies", { replies: part }, nodeID ? { nodeID } : {});
+		return call(this.broker, "dispatcher.replies", { replies: part }, nodeID ? { nodeID } : {});
 	}
 
 	private async sendTo(part: TerminalReply[], owner: string | null): Promise<ReplyAnswer[]> {
