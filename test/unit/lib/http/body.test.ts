@@ -6,8 +6,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import type { IncomingMessage } from "node:http";
-import { readJsonBody } from "../../lib/http/body.ts";
-import { deepPath, prototypeKey } from "../../lib/bounded.ts";
+import { readJsonBody } from "../../../../lib/http/body.ts";
+import { deepPath, prototypeKey } from "../../../../lib/bounded.ts";
 
 function request(body: string, headers: Record<string, string> = { "content-type": "application/json" }): IncomingMessage {
 	const chunks = body ? [Buffer.from(body)] : [];

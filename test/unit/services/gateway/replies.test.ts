@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import Moleculer, { type Context, type ServiceBroker } from "moleculer";
-import type { RepliesParams, ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
-import { ackParams, resultParams } from "../../services/dispatcher/params.ts";
-import { ReplyBatcher } from "../../services/gateway/replies.ts";
-import { ReplyRouter } from "../../services/gateway/routing.ts";
-import { TerminalSession } from "../../services/gateway/sessions.ts";
+import type { RepliesParams, ReplyAnswer, SocketErrorPayload, TerminalReply } from "../../../../lib/contracts.ts";
+import { ackParams, resultParams } from "../../../../services/dispatcher/params.ts";
+import { ReplyBatcher } from "../../../../services/gateway/replies.ts";
+import { ReplyRouter } from "../../../../services/gateway/routing.ts";
+import { TerminalSession } from "../../../../services/gateway/sessions.ts";
 
 class QuietSession extends TerminalSession {
 	readonly transport = "websocket" as const;
