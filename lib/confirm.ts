@@ -1,5 +1,5 @@
 /**
- * Second confirmation of destructive operations (design.md §6). The first call answers 202 with
+ * Second confirmation of destructive operations. The first call answers 202 with
  * a token; the same call repeated with `X-Confirm: <token>` within the token's lifetime executes.
  *
  * The token is stateless: an HMAC over the action, the object, the actor and the expiry, so any

@@ -1,5 +1,5 @@
 /**
- * Terminal fleet management against a real Tern (design.md §10): PATCH, DELETE with the second
+ * Terminal fleet management against a real Tern: PATCH, DELETE with the second
  * confirmation of §6, drain and undrain, the view's transport, capabilities and task counts, pull
  * activity; on SQLite and MariaDB. Refusals are checked by status, error `type`, and that nothing
  * changed.

@@ -1,0 +1,95 @@
+/** Event payloads and the socket event maps: what crosses the broker as announcements, and the sockets. */
+import type { AckParams, Presence, ProgressParams, ResultParams, SocketErrorPayload, TaskPush, TaskStatus } from "./core.ts";
+
+// ---- Event payloads (Moleculer events are announcements, not a queue) ----
+
+/** `terminal.connected` */
+export type TerminalConnectedEvent = Presence;
+
+/** `terminal.disconnected` */
+export interface TerminalDisconnectedEvent {
+	terminalId: string;
+	nodeID: string;
+	sessionId: string;
+	lastActiveAt: number;
+}
+
+/** `terminal.active`: batched activity, sent by each gateway every few seconds. */
+export interface TerminalActiveEvent {
+	items: { terminalId: string; lastActiveAt: number }[];
+}
+
+/**
+ * `terminal.revoked`: gateways close its sessions. Disabled, key rotated or deleted: its token no
+ * longer works. Drained: its running tasks have ended; it may connect again but gets no work.
+ */
+export interface TerminalRevokedEvent {
+	terminalId: string;
+	reason: "disabled" | "key-rotated" | "deleted" | "drained";
+}
+
+/** `terminal.updated`: registry data changed; replicas drop what they cached. */
+export interface TerminalUpdatedEvent {
+	terminalId: string;
+}
+
+/** One durable state change of a task, announced after the write (inside `task.statuses`). */
+export interface TaskStatusEvent {
+	taskId: string;
+	status: TaskStatus;
+	attempt: number;
+	terminalId: string | null;
+	at: string;
+	data?: unknown;
+	error?: string | null;
+	exitCode?: number | null;
+	retry?: number;
+}
+
+/**
+ * `task.statuses`: the state changes the dispatcher wrote in one turn (or a few milliseconds when
+ * busy), in the order written: one event for a batch rather than one per change. Listeners
+ * handle each change as if it came alone.
+ */
+export interface TaskStatusesEvent {
+	events: TaskStatusEvent[];
+}
+
+/** `task.progress` */
+export interface TaskProgressEvent {
+	taskId: string;
+	attempt: number;
+	percent?: number;
+	log?: string;
+	stream?: "stdout" | "stderr";
+	at: string;
+}
+
+// ---- Socket event maps (socket.io generics; the raw WebSocket uses the same payloads) ----
+
+export interface TerminalServerToClient {
+	task: (task: TaskPush) => void;
+	cancel: (msg: { taskId: string; reason?: string }) => void;
+	error: (err: SocketErrorPayload) => void;
+	reconnect: (msg: { reason: string }) => void;
+}
+
+export type SocketReply = (reply: { ok: true; [key: string]: unknown } | { ok: false; error: SocketErrorPayload }) => void;
+
+export interface TerminalClientToServer {
+	heartbeat: (reply?: SocketReply) => void;
+	ack: (msg: AckParams, reply?: SocketReply) => void;
+	progress: (msg: ProgressParams, reply?: SocketReply) => void;
+	result: (msg: ResultParams, reply?: SocketReply) => void;
+}
+
+export interface ClientServerToClient {
+	status: (msg: TaskStatusEvent) => void;
+	progress: (msg: TaskProgressEvent) => void;
+	error: (err: SocketErrorPayload) => void;
+}
+
+export interface ClientClientToServer {
+	subscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+	unsubscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+}
