@@ -4,13 +4,14 @@
  */
 import { fileURLToPath } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { call } from "../lib/actions.ts";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
 import { jsonBody } from "../lib/http/body.ts";
-import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
+import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
+import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
@@ -56,7 +57,12 @@ function decodeQueryPart(text: string): string {
 	}
 }
 
-const ApiService: ServiceSchema<ApiSettings> = {
+interface ApiVars {
+	/** Owners of terminals among the dispatcher replicas, remembered until the replicas change. */
+	owners: OwnerCache;
+}
+
+const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	name: "api",
 	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
 	settings: {
@@ -141,18 +147,15 @@ const ApiService: ServiceSchema<ApiSettings> = {
 		},
 
 		/**
-		 * Not a permission check (the actions make those). moleculer-web picks the node of the action
-		 * before the request's params and caller are known; an action balanced by the terminal it is
-		 * about (the dispatcher's TerminalOwner strategy) is picked again here, with both, so that it
-		 * reaches the replica that owns the terminal.
+		 * Not a permission check (the actions make those). A call about a terminal goes to the
+		 * dispatcher replica that owns it (lib/owner-strategy.ts), picked here once its params and
+		 * caller are known: moleculer-web picks the endpoint before both, and Moleculer would take a
+		 * local one over the owner.
 		 */
-		authorize(ctx: Context<unknown, TernMeta>, route: { callOptions?: object }, req: RoutedRequest) {
+		authorize(this: Service<ApiSettings> & ApiVars, ctx: Context<unknown, TernMeta>, _route: unknown, req: RoutedRequest) {
 			if (req.$action?.strategy !== OWNER_STRATEGY) return;
-			const endpoint = this.broker.findNextActionEndpoint(req.$action.name, route.callOptions ?? {}, {
-				params: req.$params,
-				meta: ctx.meta
-			} as unknown as Context);
-			if (!(endpoint instanceof Error)) req.$endpoint = endpoint;
+			const endpoint = ownerEndpoint(this.broker, this.owners, req.$action.name, req.$params, ctx.meta);
+			if (endpoint) req.$endpoint = endpoint;
 		},
 
 		/** Every error as `{ name, message, code, type, data }`, with messages a person can act on. */
@@ -181,6 +184,9 @@ const ApiService: ServiceSchema<ApiSettings> = {
 				res.end(JSON.stringify({ name: "Error", message: "Internal error", code: 500, type: "INTERNAL_ERROR" }));
 			}
 		}
+	},
+	created(this: Service<ApiSettings> & ApiVars) {
+		this.owners = new OwnerCache();
 	}
 };
 
