@@ -90,18 +90,22 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			async handler(this: SchedulerThis, ctx: Context<JobBody, TernMeta>) {
 				requireUser(ctx, "operator");
 				const principal = ctx.meta.principal;
+				const fields = await this.validate(ctx.params);
+				const now = Date.now();
 				const row = newJobRow(
 					ctx.params,
-					await this.validate(ctx.params),
+					fields,
 					principal?.kind === "user" ? principal.username : null,
 					this.settings.defaultCatchUpWindow,
-					Date.now()
+					now
 				);
 				await this.store.insert(row);
 				await this.changed(ctx, row.id);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/jobs/${row.id}`;
-				return this.view(row);
+				// The fire times from the moment the job was made: the owner arms it from then too (a
+				// second that passed while it was written still fires), so the answer names that fire.
+				return toJobView(row, this.core.upcoming(row, 5, now));
 			}
 		},
 
