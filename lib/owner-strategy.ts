@@ -10,7 +10,6 @@
  */
 import Moleculer, { type Context, type Endpoint, type ServiceBroker } from "moleculer";
 import type { TernMeta } from "./contracts.ts";
-import { nodesRunning } from "./membership.ts";
 import { OwnerCache } from "./owners.ts";
 
 const { Strategies } = Moleculer;
@@ -32,8 +31,13 @@ export function ownerKey(params: unknown, meta: unknown): string | undefined {
 export function ownerEndpoint(broker: ServiceBroker, owners: OwnerCache, action: string, params: unknown, meta: unknown) {
 	const key = ownerKey(params, meta);
 	if (key === undefined) return null;
-	const owner = owners.owner(key, nodesRunning(broker, action.slice(0, action.indexOf("."))));
-	return owner ? (broker.registry.getActionEndpointByNodeId(action, owner) ?? null) : null;
+	// The same endpoints the strategy would choose among, read from the registry's own list.
+	const available = broker.registry.getActionEndpoints(action)?.endpoints.filter(endpoint => endpoint.isAvailable) ?? [];
+	const owner = owners.owner(
+		key,
+		available.map(endpoint => endpoint.id)
+	);
+	return available.find(endpoint => endpoint.id === owner) ?? null;
 }
 
 export class TerminalOwnerStrategy extends Strategies.Base {

@@ -12,6 +12,8 @@ import { rendezvousOwner } from "./strategies/index.ts";
 
 export class OwnerCache {
 	private members = "";
+	/** The list last given: callers that keep one list (Ownership) skip the sort on every key. A list given here is never changed in place. */
+	private lastIds: readonly string[] | null = null;
 	private readonly owners = new Map<string, string | null>();
 	private readonly max: number;
 
@@ -22,10 +24,13 @@ export class OwnerCache {
 	/** The owner of `key` among `ids` (sorted or not); null for an empty list. */
 	owner(key: string, ids: readonly string[]): string | null {
 		if (ids.length <= 1) return ids[0] ?? null;
-		const members = [...ids].sort().join();
-		if (members !== this.members) {
-			this.members = members;
-			this.owners.clear();
+		if (ids !== this.lastIds) {
+			this.lastIds = ids;
+			const members = [...ids].sort().join();
+			if (members !== this.members) {
+				this.members = members;
+				this.owners.clear();
+			}
 		}
 		let owner = this.owners.get(key);
 		if (owner === undefined) {
@@ -57,10 +62,6 @@ export class Ownership {
 	constructor(self: string) {
 		this.self = self;
 		this.replicas = [self];
-	}
-
-	get members(): readonly string[] {
-		return this.replicas;
 	}
 
 	/** The live replicas (this one is always among them); true when the membership changed. */

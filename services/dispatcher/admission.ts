@@ -11,6 +11,7 @@ import { labelsMatch } from "../../lib/labels.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherCore } from "./core.ts";
 import type { SubmitParams } from "./params.ts";
+import { takes } from "./delivery.ts";
 import type { Routing } from "./routing.ts";
 import { checkBody, rowFor, sameBody } from "./rows.ts";
 import { DuplicateKeyError } from "./sql.ts";
@@ -159,8 +160,7 @@ export class Admission {
 	 * matches is enough, else the registry is asked. `waitForTerminal` queues the task instead.
 	 */
 	private async requireMatch(labels: Selector["labels"], type: string): Promise<void> {
-		if (this.core.presence.list().some(p => labelsMatch(labels, p.labels) && p.capabilities?.includes(type) !== false))
-			return;
+		if (this.core.presence.list().some(p => labelsMatch(labels, p.labels) && takes(p, type))) return;
 		const registered = await call(this.core.ports, "terminals.matching", {});
 		if (!registered.some(t => labelsMatch(labels, t.labels))) throw Errors.noMatchingTerminal(labels ?? {});
 	}

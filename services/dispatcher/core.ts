@@ -9,7 +9,6 @@ import { LRUCache } from "lru-cache";
 import { Ownership } from "../../lib/owners.ts";
 import { Errors } from "../../lib/errors.ts";
 import { KeyedLock } from "../../lib/keyed-lock.ts";
-import type { Presence } from "../../lib/contracts.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherSettings } from "./settings.ts";
 import type { TaskStore } from "./store.ts";
@@ -71,10 +70,6 @@ export class DispatcherCore {
 	/** The key a task's deadlines are owned by: its terminal, else its own id. */
 	keyOf(row: TaskRow): string {
 		return row.terminalId ?? row.target ?? row.id;
-	}
-
-	presenceOf(terminalId: string): Presence | null {
-		return this.presence.get(terminalId);
 	}
 
 	async mustGet(taskId: string): Promise<TaskRow> {

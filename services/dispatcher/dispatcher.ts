@@ -72,7 +72,7 @@ export class Dispatcher {
 	 */
 	async pull(terminalId: string, limit?: number): Promise<TaskPush[]> {
 		const { core } = this;
-		const terminal = await call(core.ports, "terminals.resolve", { id: terminalId });
+		const terminal = await core.terminals.get(terminalId);
 		if (!terminal) throw Errors.terminalNotFound(terminalId);
 		if (!terminal.enabled) throw Errors.terminalDisabled(terminalId);
 		void this.touch(terminalId);

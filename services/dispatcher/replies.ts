@@ -100,8 +100,15 @@ export class Replies {
 	/** Ends the task FAILED with `error`, without retries: the same work would fail the same way. */
 	private async fail(terminalId: string, params: ResultActionParams, error: string): Promise<void> {
 		const row = await this.core.mustGet(params.taskId);
-		const event = { kind: "result", terminalId, attempt: params.attempt, status: "failed", fields: { error } } as const;
-		const outcome = transition({ ...row, maxRetries: 0, retries: row.retries }, event, Date.now());
+		const event = {
+			kind: "result",
+			terminalId,
+			attempt: params.attempt,
+			status: "failed",
+			fields: { error },
+			final: true
+		} as const;
+		const outcome = transition(row, event, Date.now());
 		if (outcome.kind === "refused") throw outcome.error;
 		if (outcome.kind === "change" && (await this.core.write(row, outcome))) this.finishing.routing.drainLater(terminalId);
 	}

@@ -35,7 +35,8 @@ export type TaskEvent =
 	/** The delivery did not reach the terminal (its session closed): back to the queue, same attempt. */
 	| { kind: "return" }
 	| { kind: "ack"; terminalId: string; attempt: number }
-	| { kind: "result"; terminalId: string; attempt: number; status: "success" | "failed"; fields: FinalFields }
+	/** `final`: a failure that would fail again (an oversize result): no retry, whatever remain. */
+	| { kind: "result"; terminalId: string; attempt: number; status: "success" | "failed"; fields: FinalFields; final?: boolean }
 	/** No ack within ackTimeout: pushed again while deliveries remain, else the attempt timed out. */
 	| { kind: "ackTimeout"; maxDeliveries: number }
 	| { kind: "runTimeout" }
@@ -231,9 +232,8 @@ function result(row: TaskRow, event: Extract<TaskEvent, { kind: "result" }>, now
 		error: event.fields.error ?? null,
 		exitCode: event.fields.exitCode ?? null
 	};
-	return event.status === "success"
-		? finish(row, "COMPLETED", fields, now)
-		: retryOrFinish(row, "FAILED", fields, now, options);
+	if (event.status === "success") return finish(row, "COMPLETED", fields, now);
+	return event.final ? finish(row, "FAILED", fields, now) : retryOrFinish(row, "FAILED", fields, now, options);
 }
 
 /** The change `event` makes to `row` at `now`, or why it is refused. */

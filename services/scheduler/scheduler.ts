@@ -18,7 +18,7 @@ import { Firer } from "./firing.ts";
 import { Ledger } from "./ledger.ts";
 import { eachLimited, Slots } from "./limit.ts";
 import { planLate } from "./misfire-policy.ts";
-import { Ownership } from "./ownership.ts";
+import { Ownership } from "../../lib/owners.ts";
 import { completeStaleClaims } from "./recovery.ts";
 import { RunBook } from "./runs.ts";
 import type { JobStore } from "./store.ts";
@@ -85,11 +85,6 @@ export class Scheduler {
 		return this.jobs.size;
 	}
 
-	/** Time the job is armed for on this replica, if it is. */
-	armedAt(jobId: string): number | undefined {
-		return this.heap.timeOf(jobId);
-	}
-
 	stop(): void {
 		this.heap.stop();
 	}
@@ -106,7 +101,7 @@ export class Scheduler {
 
 	/** Replicas changed: arm the jobs now ours, drop the ones no longer ours. */
 	async setOwners(nodeIDs: string[]): Promise<void> {
-		if (this.ownership.update(nodeIDs)) await this.resync();
+		if (this.ownership.set(nodeIDs)) await this.resync();
 	}
 
 	/** Loads every job and arms the ones this replica owns (start-up, membership changes). */

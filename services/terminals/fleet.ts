@@ -1,13 +1,12 @@
 /**
- * What the terminals service asks of the rest of Tern: presence (cache), sessions' transports
- * (gateway), task counts and cancellation (dispatcher). Each takes the caller's context, so
+ * What the terminals service asks of the rest of Tern: presence, with each session's transport
+ * (cache), task counts and cancellation (dispatcher). Each takes the caller's context, so
  * that the caller's rights travel with the call.
  */
 import type { Context } from "moleculer";
 import type { Presence } from "../../lib/contracts.ts";
 import { call } from "../../lib/actions.ts";
-import { readAll } from "../../lib/paging.ts";
-import { transportName, type TaskCounts } from "./views.ts";
+import type { TaskCounts } from "./views.ts";
 
 /** The states in which a task is on a terminal. */
 const RUNNING = "DELIVERED,PROCESSING";
@@ -15,28 +14,6 @@ const RUNNING = "DELIVERED,PROCESSING";
 export async function presenceOf(ctx: Context, ids?: string[]): Promise<Map<string, Presence>> {
 	const list = await call(ctx, "cache.presenceList", ids ? { terminalIds: ids } : {});
 	return new Map(list.map(p => [p.terminalId, p]));
-}
-
-/**
- * Fills in the transport of sessions whose presence does not say it (presence announced on
- * connect carries none), from the sessions of the gateway node that holds them.
- */
-export async function withTransports(ctx: Context, presence: Map<string, Presence>): Promise<void> {
-	const missing = new Map<string, Presence[]>();
-	for (const p of presence.values())
-		if (!transportName(p.transport)) missing.set(p.nodeID, [...(missing.get(p.nodeID) ?? []), p]);
-	await Promise.all(
-		[...missing].map(async ([nodeID, wanted]) => {
-			const sessions = await readAll<Presence>(ctx.broker, "gateway.sessions", { nodeID, parentCtx: ctx }).catch(
-				() => [] as Presence[]
-			);
-			const bySession = new Map(sessions.map(s => [s.sessionId, s.transport]));
-			for (const p of wanted) {
-				const transport = bySession.get(p.sessionId);
-				if (transport) presence.set(p.terminalId, { ...p, transport });
-			}
-		})
-	);
 }
 
 /** How many tasks a terminal holds (DELIVERED, PROCESSING). */

@@ -11,7 +11,7 @@ import type { TerminalRecord, TerminalRevokedEvent, TerminalUpdatedEvent, Termin
 import { Errors } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/access.ts";
 import { NO_TASKS, toView, type TaskCounts } from "./views.ts";
-import { presenceOf, taskCounts, withTransports } from "./fleet.ts";
+import { presenceOf, taskCounts } from "./fleet.ts";
 import type { Drains } from "./drains.ts";
 
 export interface TerminalsSettings extends ServiceSettingSchema, DbMixinSettings {
@@ -64,11 +64,10 @@ export const methods = {
 		return row;
 	},
 
-	/** Views of `rows`, with presence, transports and task counts (`live`: presence is looked up). */
+	/** Views of `rows`, with presence (which carries the session's transport) and task counts (`live`: presence is looked up). */
 	async viewsOf(this: TerminalsThis, ctx: Context, rows: TerminalRow[], live = true): Promise<TerminalView[]> {
 		const ids = rows.map(row => row.id);
 		const presence = live ? await presenceOf(ctx, ids) : new Map();
-		await withTransports(ctx, presence);
 		const counts: Map<string, TaskCounts> = await taskCounts(ctx, ids);
 		const now = Date.now();
 		return rows.map(row => toView(row, presence.get(row.id), counts.get(row.id) ?? NO_TASKS, now, this.settings.pullWindow));

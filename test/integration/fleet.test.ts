@@ -253,6 +253,14 @@ describe("terminal fleet", () => {
 			const pulled = await tern.api("GET", "/api/task/pull", undefined, token);
 			assert.equal(pulled.status, 200);
 			assert.deepEqual(pulled.body.tasks, []);
+			// Nor a fan-out's share: a broadcast that only it would match is refused.
+			await tern.api("PATCH", "/api/terminals/drain-busy", { labels: { pool: "draining" } });
+			const fanOut = await tern.api("POST", "/api/task/submit", {
+				selector: { labels: { pool: "draining" }, strategy: "broadcast" },
+				type: "t"
+			});
+			assert.equal(fanOut.status, 422);
+			assert.equal(fanOut.body.type, "NO_MATCHING_TERMINAL");
 			assert.equal((await view(tern, "drain-busy")).queued, 1);
 
 			await tern.api("POST", "/api/terminals/drain-busy/undrain");

@@ -165,6 +165,22 @@ describe("task transitions, case by case", () => {
 		assert.equal(failed.error, "boom");
 	});
 
+	it("a final failure (an oversize result) ends the task even with retries left", () => {
+		const delivered = changed(transition(row({ maxRetries: 3 }), deliver(), NOW));
+		const event: TaskEvent = {
+			kind: "result",
+			terminalId: "term-a",
+			attempt: 1,
+			status: "failed",
+			fields: { error: "too big" },
+			final: true
+		};
+		const failed = changed(transition(delivered, event, NOW));
+		assert.equal(failed.status, "FAILED");
+		assert.equal(failed.retries, 0);
+		assert.equal(changed(transition(delivered, { ...event, final: false }, NOW)).status, "PENDING", "without it, a retry");
+	});
+
 	it("an ack timeout delivers again until maxDeliveries, then times the attempt out", () => {
 		const once = changed(transition(row(), deliver(), NOW));
 		assert.equal(changed(transition(once, { kind: "ackTimeout", maxDeliveries: 2 }, NOW)).status, "PENDING");
