@@ -7,7 +7,9 @@
  */
 import type { CallingOptions } from "moleculer";
 import type {
+	AlertRuleView,
 	CheckConfirmationParams,
+	EvaluateParams,
 	ConfirmationChallenge,
 	ConfirmRequest,
 	GatewayPush,
@@ -71,6 +73,10 @@ export interface Actions {
 	};
 	"scheduler.executeOwned": { params: { id: string }; result: { fireTime: number; taskIds: string[] } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
+	/** The rules the monitor evaluates: enabled ones, built-in included. */
+	"alert.activeRules": { params: Record<string, never>; result: AlertRuleView[] };
+	"alert.evaluate": { params: EvaluateParams; result: { firing: number; notified: number } };
+	"alert.firingCount": { params: Record<string, never>; result: { firing: number } };
 }
 
 /**

@@ -6,3 +6,4 @@
 export * from "./contracts/core.ts";
 export * from "./contracts/events.ts";
 export * from "./contracts/fleet.ts";
+export * from "./contracts/alerts.ts";
