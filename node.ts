@@ -13,6 +13,7 @@ import GatewayService from "./services/gateway.service.ts";
 import TerminalsService from "./services/terminals.service.ts";
 import SchedulerService from "./services/scheduler.service.ts";
 import ScriptsService from "./services/scripts.service.ts";
+import MonitorService from "./services/monitor.service.ts";
 import { replCommands } from "./lib/repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -23,7 +24,8 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	dispatcher: DispatcherService as unknown as ServiceSchema,
 	gateway: GatewayService as unknown as ServiceSchema,
 	scheduler: SchedulerService as unknown as ServiceSchema,
-	scripts: ScriptsService as unknown as ServiceSchema
+	scripts: ScriptsService as unknown as ServiceSchema,
+	monitor: MonitorService as unknown as ServiceSchema
 };
 
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
@@ -49,6 +51,7 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "terminals":
 		case "scheduler":
 		case "scripts":
+		case "monitor":
 			return { dbUri: config.dbUri };
 		case "gateway":
 			return { port: config.port, maxResultBytes: config.maxResultBytes };

@@ -9,7 +9,9 @@ import type { CallingOptions } from "moleculer";
 import type {
 	AlertRuleView,
 	CheckConfirmationParams,
+	DispatcherStats,
 	EvaluateParams,
+	FleetSummary,
 	ConfirmationChallenge,
 	ConfirmRequest,
 	GatewayPush,
@@ -73,6 +75,8 @@ export interface Actions {
 	};
 	"scheduler.executeOwned": { params: { id: string }; result: { fireTime: number; taskIds: string[] } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
+	"dispatcher.stats": { params: Record<string, never>; result: DispatcherStats };
+	"terminals.summary": { params: Record<string, never>; result: FleetSummary };
 	/** The rules the monitor evaluates: enabled ones, built-in included. */
 	"alert.activeRules": { params: Record<string, never>; result: AlertRuleView[] };
 	"alert.evaluate": { params: EvaluateParams; result: { firing: number; notified: number } };

@@ -50,8 +50,9 @@ export function defineJob(sequelize: Sequelize): JobModel {
 	});
 }
 
-export const FIRE_OUTCOMES = ["CLAIMED", "FIRED", "CAUGHT_UP", "SKIPPED_OVERLAP", "MISSED", "NO_TERMINAL", "PAUSED"] as const;
-export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
+import type { FireOutcome } from "../lib/contracts.ts";
+
+export { FIRE_OUTCOMES, type FireOutcome } from "../lib/contracts.ts";
 
 /** A row of `job_fires`, the fire ledger. (jobId, fireTime) is unique: claiming it is firing. */
 export interface FireRow {

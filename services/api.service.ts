@@ -129,7 +129,9 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 
 					"POST users": "auth.createUser",
 					"GET users": "auth.listUsers",
-					"DELETE users/:id": "auth.removeUser"
+					"DELETE users/:id": "auth.removeUser",
+
+					"GET system/status": "monitor.status"
 				}
 			}
 		],

@@ -13,6 +13,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
 import type {
+	DispatcherStats,
 	Presence,
 	Principal,
 	RepliesParams,
@@ -236,11 +237,12 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			}
 		},
 
-		/** Counts by status, for the REPL (`call dispatcher.stats`). */
+		/** Counts by status and the oldest pending task: the status page, the monitor, the REPL (`call dispatcher.stats`). */
 		stats: {
 			visibility: "public",
-			async handler(this: DispatcherThis) {
-				return { tasks: await this.dispatcher.core.store.countByStatus() };
+			async handler(this: DispatcherThis): Promise<DispatcherStats> {
+				const store = this.dispatcher.core.store;
+				return { tasks: await store.countByStatus(), oldestPendingAt: await store.oldestPending() };
 			}
 		},
 

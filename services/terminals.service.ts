@@ -11,6 +11,7 @@ import { DbMixin, isEntityNotFound, type DbEntityMethods } from "../mixins/db.mi
 import { defineTerminal, type TerminalRow } from "../models/terminal.model.ts";
 import type {
 	ConfirmationChallenge,
+	FleetSummary,
 	TaskStatusesEvent,
 	TerminalActiveEvent,
 	TerminalDeleted,
@@ -38,7 +39,7 @@ import {
 	type PatchParams,
 	type RegisterParams
 } from "./terminals/params.ts";
-import { hasLabel, NO_TASKS, statusOf, toRecord, toView } from "./terminals/views.ts";
+import { hasLabel, NO_TASKS, statusOf, summarize, toRecord, toView } from "./terminals/views.ts";
 import { cancelPinned, presenceOf, runningCount, taskCounts } from "./terminals/fleet.ts";
 import {
 	methods,
@@ -122,6 +123,17 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 					rows = rows.filter(row => statusOf(row, presence.get(row.id), now, this.settings.pullWindow) === status);
 				}
 				return this.viewsOf(ctx, rows);
+			}
+		},
+
+		/** Online, offline and disabled counts, and the critical terminals offline (the monitor, the status page). */
+		summary: {
+			visibility: "public",
+			async handler(this: TerminalsThis, ctx: Context<unknown, TernMeta>): Promise<FleetSummary> {
+				const rows = (await this._find(ctx, {
+					fields: ["id", "enabled", "labels", "lastActiveAt", "pulledAt", "createdAt"]
+				})) as TerminalRow[];
+				return summarize(rows, await presenceOf(ctx), Date.now(), this.settings.pullWindow);
 			}
 		},
 

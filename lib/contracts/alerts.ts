@@ -226,6 +226,8 @@ export interface SystemStatus {
 	tasks: Record<string, number>;
 	rates: { minute: TaskRates; hour: TaskRates };
 	alerts: { firing: number };
+	/** Parts whose service did not answer (`terminals`, `tasks`, `alerts`): their numbers read zero. */
+	unavailable: string[];
 }
 
 export interface TaskRates {
@@ -233,4 +235,19 @@ export interface TaskRates {
 	completed: number;
 	failed: number;
 	timedOut: number;
+}
+
+/** `dispatcher.stats`: tasks by status, and when the oldest PENDING one was created (epoch ms). */
+export interface DispatcherStats {
+	tasks: Record<string, number>;
+	oldestPendingAt: number | null;
+}
+
+/** `terminals.summary` */
+export interface FleetSummary {
+	online: number;
+	offline: number;
+	disabled: number;
+	/** Enabled terminals labelled `critical: "true"` that are offline, and since when (epoch ms). */
+	criticalOffline: { id: string; since: number }[];
 }

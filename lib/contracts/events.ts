@@ -3,6 +3,10 @@ import type { AckParams, Presence, ProgressParams, ResultParams, SocketErrorPayl
 
 // ---- Event payloads (Moleculer events are announcements, not a queue) ----
 
+/** A fire ledger row's outcome (`CLAIMED` until the fire settles). */
+export const FIRE_OUTCOMES = ["CLAIMED", "FIRED", "CAUGHT_UP", "SKIPPED_OVERLAP", "MISSED", "NO_TERMINAL", "PAUSED"] as const;
+export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
+
 /** `terminal.connected` */
 export type TerminalConnectedEvent = Presence;
 
@@ -92,4 +96,17 @@ export interface ClientServerToClient {
 export interface ClientClientToServer {
 	subscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
 	unsubscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+}
+
+/** `job.fire`: one per ledger row written with an outcome. */
+export interface FireEvent {
+	jobId: string;
+	fireTime: string;
+	outcome: FireOutcome;
+	taskIds: string[];
+	manual: boolean;
+	/** firedAt - fireTime, ms, when a task was created. */
+	lateness: number | null;
+	node: string;
+	detail: string | null;
 }

@@ -313,6 +313,15 @@ export class TaskStore {
 		await this.driver.run("DELETE FROM task_logs WHERE at < ?", [before]);
 	}
 
+	/** When the oldest PENDING task was created, or null when none waits. */
+	async oldestPending(): Promise<number | null> {
+		const [row] = await this.select<{ oldest: number | string | null }>(
+			"SELECT MIN(createdAt) AS oldest FROM tasks WHERE status = 'PENDING'",
+			[]
+		);
+		return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
+	}
+
 	async countByStatus(): Promise<Record<string, number>> {
 		const rows = (await this.model.findAll({
 			attributes: ["status", [this.model.sequelize!.fn("COUNT", "*"), "n"]],

@@ -6,7 +6,7 @@
 import type { ServiceBroker } from "moleculer";
 import type { FireOutcome } from "../../models/job.model.ts";
 import type { JobStore } from "./store.ts";
-import type { FireEvent } from "./types.ts";
+import type { FireEvent } from "../../lib/contracts.ts";
 
 export interface Fire {
 	jobId: string;

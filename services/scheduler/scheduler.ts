@@ -24,7 +24,7 @@ import { RunBook } from "./runs.ts";
 import type { JobStore } from "./store.ts";
 import { armedJob, boundsOf, type ArmedJob, type SchedulerOptions } from "./types.ts";
 
-export type { FireEvent, SchedulerOptions } from "./types.ts";
+export type { SchedulerOptions } from "./types.ts";
 
 /** What arm() may be told instead of asking: the job's last run, and which of its tasks are final. */
 interface Known {

@@ -1,7 +1,7 @@
 /** Types shared by the scheduler's modules. */
 import type { Bounds, Schedule } from "../../lib/cron/index.ts";
 import type { TaskBody } from "../../lib/contracts.ts";
-import type { FireOutcome, JobRow } from "../../models/job.model.ts";
+import type { JobRow } from "../../models/job.model.ts";
 
 export interface SchedulerOptions {
 	/**
@@ -32,19 +32,6 @@ export interface SchedulerOptions {
 	completionCheckInterval: number;
 	/** Fires in flight at once. @defaultValue 64 */
 	fireConcurrency: number;
-}
-
-/** `job.fire`: one per ledger row written with an outcome. */
-export interface FireEvent {
-	jobId: string;
-	fireTime: string;
-	outcome: FireOutcome;
-	taskIds: string[];
-	manual: boolean;
-	/** firedAt - fireTime, ms, when a task was created. */
-	lateness: number | null;
-	node: string;
-	detail: string | null;
 }
 
 /** The latest run of a job whose tasks are not all final yet. */

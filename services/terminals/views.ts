@@ -1,5 +1,5 @@
 /** Registry rows → what the dispatcher and gateways need (records) and what people see (views). */
-import type { Labels, Presence, TerminalRecord, TerminalTransport, TerminalView } from "../../lib/contracts.ts";
+import type { FleetSummary, Labels, Presence, TerminalRecord, TerminalTransport, TerminalView } from "../../lib/contracts.ts";
 import type { TerminalRow } from "../../models/terminal.model.ts";
 
 /** What a terminal holds and what waits for it. */
@@ -95,4 +95,17 @@ export function hasLabel(labels: Labels, label: string): boolean {
 	if (at < 0) return label in labels;
 	const key = label.slice(0, at);
 	return key in labels && labels[key] === label.slice(at + 1);
+}
+
+/** The fleet at a glance, for the status page and the monitor's rules; offline since last seen, else registered. */
+export function summarize(rows: TerminalRow[], presence: Map<string, Presence>, now: number, pullWindow: number): FleetSummary {
+	const summary: FleetSummary = { online: 0, offline: 0, disabled: 0, criticalOffline: [] };
+	for (const row of rows) {
+		const status = statusOf(row, presence.get(row.id), now, pullWindow);
+		summary[status]++;
+		if (status !== "offline" || (JSON.parse(row.labels) as Labels).critical !== "true") continue;
+		const seen = [ms(row.lastActiveAt), ms(row.pulledAt)].filter((t): t is number => t !== null);
+		summary.criticalOffline.push({ id: row.id, since: seen.length > 0 ? Math.max(...seen) : Number(row.createdAt) });
+	}
+	return summary;
 }

@@ -13,7 +13,7 @@ import type { Context, Service, ServiceBroker } from "moleculer";
 import { TestTern, waitFor, type ApiReply, type TestTerminal } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { TaskPush, TaskView } from "../../lib/contracts.ts";
-import type { FireEvent } from "../../services/scheduler/types.ts";
+import type { FireEvent } from "../../lib/contracts.ts";
 
 interface JobView {
 	id: string;

@@ -1,0 +1,6 @@
+/** Tern's version, from its package.json: what `/api/version` and the status page report. */
+import { readFileSync } from "node:fs";
+
+export const VERSION: string = (
+	JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
