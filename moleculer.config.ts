@@ -100,6 +100,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	};
 }
 
+/** The configuration as `GET /api/system/config` shows it: every secret as "***". */
+export function describeConfig(config: TernConfig): Record<string, unknown> {
+	return {
+		...config,
+		jwtSecret: "***",
+		adminPassword: config.adminPassword === null ? null : "***",
+		// mysql://user:password@host/db → mysql://user:***@host/db
+		dbUri: config.dbUri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/, "$1:***@"),
+		transporter: config.transporter?.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/, "$1:***@") ?? null
+	};
+}
+
 /** Broker options for a node of this configuration. */
 export function brokerOptions(config: TernConfig): BrokerOptions {
 	return {

@@ -4,7 +4,7 @@
  * Tern through here, so they run the same thing.
  */
 import Moleculer, { type BrokerOptions, type ServiceBroker, type ServiceSchema } from "moleculer";
-import { brokerOptions, type ServiceName, type TernConfig } from "./moleculer.config.ts";
+import { brokerOptions, describeConfig, type ServiceName, type TernConfig } from "./moleculer.config.ts";
 import ApiService from "./services/api.service.ts";
 import AuthService from "./services/auth.service.ts";
 import CacheService from "./services/cache.service.ts";
@@ -51,8 +51,9 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "terminals":
 		case "scheduler":
 		case "scripts":
-		case "monitor":
 			return { dbUri: config.dbUri };
+		case "monitor":
+			return { dbUri: config.dbUri, config: describeConfig(config) };
 		case "gateway":
 			return { port: config.port, maxResultBytes: config.maxResultBytes };
 		default:

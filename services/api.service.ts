@@ -13,6 +13,7 @@ import { jsonBody } from "../lib/http/body.ts";
 import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
 import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
+import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -64,7 +65,16 @@ interface ApiVars {
 
 const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	name: "api",
-	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+	mixins: [
+		ApiGateway as unknown as Partial<ServiceSchema>,
+		RuntimeSettingsMixin<Service<ApiSettings> & { routes?: { rateLimit?: { limit: number } }[] }>({
+			/** moleculer-web reads the limit on each request; 0 lifts it (no limiter is created after start). */
+			rateLimit(value) {
+				for (const route of this.routes ?? [])
+					if (route.rateLimit) route.rateLimit.limit = value === 0 ? Number.MAX_SAFE_INTEGER : value;
+			}
+		})
+	],
 	settings: {
 		port: 3000,
 		rateLimit: { window: 1000, limit: 2000, headers: true },
@@ -131,7 +141,9 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET users": "auth.listUsers",
 					"DELETE users/:id": "auth.removeUser",
 
-					"GET system/status": "monitor.status"
+					"GET system/status": "monitor.status",
+					"GET system/config": "monitor.config",
+					"PUT system/config": "monitor.updateConfig"
 				}
 			}
 		],

@@ -9,6 +9,7 @@
  * advertised concurrency is never exceeded. Deadlines live in the rows; a sweep enforces them,
  * so a restart loses none.
  */
+import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
@@ -77,7 +78,14 @@ function dispatcherNodes(service: DispatcherThis): string[] {
 
 const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, DispatcherVars> = {
 	name: "dispatcher",
-	mixins: [DbMixin(defineTask)],
+	mixins: [
+		DbMixin(defineTask),
+		RuntimeSettingsMixin<DispatcherThis>({
+			maxResultBytes(value) {
+				this.settings.maxResultBytes = value;
+			}
+		})
+	],
 	dependencies: ["cache"],
 	settings: {
 		defaults: { priority: 5, timeout: 300, ackTimeout: 30, ttl: 86_400, maxRetries: 0 },

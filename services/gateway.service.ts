@@ -19,6 +19,7 @@ import type {
 	TerminalRevokedEvent
 } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
+import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { FollowChannel } from "./gateway/followers.ts";
 import { TerminalHub } from "./gateway/hub.ts";
 import { ReplyRouter } from "./gateway/routing.ts";
@@ -81,6 +82,13 @@ type GatewayThis = Service<GatewaySettings> & GatewayVars & GatewayMethods;
 
 const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars> = {
 	name: "gateway",
+	mixins: [
+		RuntimeSettingsMixin<GatewayThis>({
+			maxResultBytes(value) {
+				this.settings.maxResultBytes = value;
+			}
+		})
+	],
 	// A connection needs auth and terminals to be let in and the dispatcher to be served: until the
 	// node has found them, it neither listens nor is ready (in a cluster they may be on nodes not yet seen).
 	dependencies: ["auth", "terminals", "dispatcher"],

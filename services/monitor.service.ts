@@ -8,7 +8,15 @@
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Sequelize } from "sequelize";
-import type { FireEvent, SystemStatus, TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
+import type {
+	ConfigChangedEvent,
+	FireEvent,
+	RuntimeSettings,
+	SystemConfigView,
+	SystemStatus,
+	TaskStatusesEvent,
+	TernMeta
+} from "../lib/contracts.ts";
 import { acquireDatabase, releaseDatabase } from "../lib/db.ts";
 import { requireUser } from "../lib/access.ts";
 import { nodesRunning } from "../lib/membership.ts";
@@ -16,6 +24,9 @@ import { VERSION } from "../lib/version.ts";
 import { Evaluator } from "./monitor/evaluator.ts";
 import { Sampler } from "./monitor/sampler.ts";
 import { systemStatus } from "./monitor/status.ts";
+import { readRuntime, RUNTIME_NAMES, updateConfigParams, writeRuntime } from "./monitor/config.ts";
+import { defineRuntimeSetting, type RuntimeSettingModel } from "../models/runtime-setting.model.ts";
+import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 
 export interface MonitorSettings extends ServiceSettingSchema {
 	dbUri: string;
@@ -27,28 +38,68 @@ export interface MonitorSettings extends ServiceSettingSchema {
 	minTasksForRate: number;
 	/** How long the monitor waits for the services it reads, ms. @defaultValue 3000 */
 	callTimeout: number;
+	/** The node's configuration, secrets redacted (moleculer.config.ts `describeConfig`). */
+	config: Record<string, unknown>;
 }
 
 interface MonitorVars {
 	evaluator: Evaluator;
 	db: Sequelize | null;
+	runtimeModel: RuntimeSettingModel | null;
 	timer: NodeJS.Timeout | null;
 }
 interface MonitorMethods {
 	updateReplicas(): void;
 	schedule(): void;
+	runtime(): Promise<RuntimeSettings>;
+	announceRuntime(changed?: RuntimeSettings): Promise<void>;
 }
 type MonitorThis = Service<MonitorSettings> & MonitorVars & MonitorMethods;
 
 const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars> = {
 	name: "monitor",
-	settings: { dbUri: "", evaluateInterval: 5000, dbPingTimeout: 5000, minTasksForRate: 10, callTimeout: 3000 },
+	mixins: [
+		RuntimeSettingsMixin<MonitorThis>({
+			evaluateInterval(value) {
+				this.settings.evaluateInterval = value;
+			},
+			minTasksForRate(value) {
+				this.evaluator.options.minTasksForRate = value;
+			}
+		})
+	],
+	settings: { dbUri: "", evaluateInterval: 5000, dbPingTimeout: 5000, minTasksForRate: 10, callTimeout: 3000, config: {} },
 	actions: {
 		/** `GET /api/system/status` (any user). */
 		status: {
 			async handler(this: MonitorThis, ctx: Context<unknown, TernMeta>): Promise<SystemStatus> {
 				requireUser(ctx, "viewer");
 				return systemStatus(this.broker, this.evaluator.memory.counts, VERSION);
+			}
+		},
+
+		/** `GET /api/system/config` (admin): this node's configuration, secrets redacted, and the run-time settings. */
+		config: {
+			async handler(this: MonitorThis, ctx: Context<unknown, TernMeta>): Promise<SystemConfigView> {
+				requireUser(ctx, "admin");
+				return { nodeID: this.broker.nodeID, config: this.settings.config, runtime: await this.runtime() };
+			}
+		},
+
+		/**
+		 * `PUT /api/system/config` (admin) `{ rateLimit?, maxResultBytes?, evaluateInterval?, minTasksForRate? }`:
+		 * stored, then applied by every node that uses it. Answers as GET does.
+		 */
+		updateConfig: {
+			params: updateConfigParams,
+			async handler(this: MonitorThis, ctx: Context<RuntimeSettings, TernMeta>): Promise<SystemConfigView> {
+				requireUser(ctx, "admin");
+				const principal = ctx.meta.principal;
+				const by = principal?.kind === "user" ? principal.username : null;
+				if (this.runtimeModel) await writeRuntime(this.runtimeModel, ctx.params, by, Date.now());
+				this.logger.info(`Run-time settings changed by ${by ?? "an internal call"}:`, JSON.stringify(ctx.params));
+				await this.announceRuntime(this.runtimeModel ? undefined : ctx.params);
+				return { nodeID: this.broker.nodeID, config: this.settings.config, runtime: await this.runtime() };
 			}
 		},
 
@@ -77,17 +128,44 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		"$node.disconnected"(this: MonitorThis, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
 			this.evaluator.nodeLeft(ctx.params.node.id, ctx.params.unexpected);
 		},
+		/** A node that joins hears the run-time settings it may have missed. */
 		"$node.connected"(this: MonitorThis, ctx: Context<{ node: { id: string } }>) {
 			this.evaluator.nodeBack(ctx.params.node.id);
+			void this.announceRuntime().catch(err =>
+				this.logger.warn("Run-time settings not announced:", (err as Error).message)
+			);
 		},
+		/** Also when a service of this node starts after the monitor: it hears the run-time settings. */
 		"$services.changed"(this: MonitorThis) {
 			this.updateReplicas();
+			void this.announceRuntime().catch(err =>
+				this.logger.warn("Run-time settings not announced:", (err as Error).message)
+			);
 		}
 	},
 	methods: {
 		/** The monitor replicas share the rules among themselves. */
 		updateReplicas(this: MonitorThis) {
 			this.evaluator.ownership.set(nodesRunning(this.broker, "monitor"));
+		},
+
+		/** The run-time settings now: stored values over the configuration's. */
+		async runtime(this: MonitorThis): Promise<RuntimeSettings> {
+			const config = this.settings.config as { rateLimit?: number; maxResultBytes?: number };
+			const current: RuntimeSettings = {
+				rateLimit: config.rateLimit,
+				maxResultBytes: config.maxResultBytes,
+				evaluateInterval: this.settings.evaluateInterval,
+				minTasksForRate: this.evaluator.options.minTasksForRate
+			};
+			const stored = this.runtimeModel ? await readRuntime(this.runtimeModel) : {};
+			return Object.fromEntries(RUNTIME_NAMES.map(name => [name, stored[name] ?? current[name]]));
+		},
+
+		async announceRuntime(this: MonitorThis, changed?: RuntimeSettings) {
+			const settings = changed ?? (this.runtimeModel ? await readRuntime(this.runtimeModel) : {});
+			if (Object.keys(settings).length > 0)
+				await this.broker.broadcast("config.changed", { settings } satisfies ConfigChangedEvent);
 		},
 
 		schedule(this: MonitorThis) {
@@ -104,6 +182,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 	},
 	created(this: MonitorThis) {
 		this.db = null;
+		this.runtimeModel = null;
 		this.timer = null;
 		const sampler = new Sampler(
 			this.broker,
@@ -120,7 +199,11 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		);
 	},
 	async started(this: MonitorThis) {
-		if (this.settings.dbUri) this.db = await acquireDatabase(this.settings.dbUri);
+		if (this.settings.dbUri) {
+			this.db = await acquireDatabase(this.settings.dbUri);
+			this.runtimeModel = defineRuntimeSetting(this.db);
+			await this.announceRuntime();
+		}
 		this.updateReplicas();
 		this.schedule();
 	},

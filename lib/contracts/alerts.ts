@@ -251,3 +251,35 @@ export interface FleetSummary {
 	/** Enabled terminals labelled `critical: "true"` that are offline, and since when (epoch ms). */
 	criticalOffline: { id: string; since: number }[];
 }
+
+/**
+ * Settings that `PUT /api/system/config` may change while Tern runs, with their ranges. Each is
+ * applied at once by every node that uses it (a `config.changed` broadcast), kept in the database,
+ * and announced again to every node that joins.
+ */
+export const RUNTIME_SETTINGS = {
+	/** REST requests per second per client address; 0 turns the limit off (only when a limit was set at start). */
+	rateLimit: { min: 0, max: 1_000_000, services: ["api"] },
+	/** Largest result output, bytes (up to the socket message limit fixed at start). */
+	maxResultBytes: { min: 1, max: 64 * 1024 * 1024, services: ["dispatcher", "gateway"] },
+	/** How often the monitor judges the alert rules, ms. */
+	evaluateInterval: { min: 100, max: 3_600_000, services: ["monitor"] },
+	/** Tasks that must end within a rate rule's window before it is judged. */
+	minTasksForRate: { min: 1, max: 1_000_000, services: ["monitor"] }
+} as const;
+export type RuntimeSettingName = keyof typeof RUNTIME_SETTINGS;
+export type RuntimeSettings = Partial<Record<RuntimeSettingName, number>>;
+
+/** `config.changed` */
+export interface ConfigChangedEvent {
+	settings: RuntimeSettings;
+}
+
+/** `GET /api/system/config` */
+export interface SystemConfigView {
+	nodeID: string;
+	/** The node's configuration as it started, secrets as "***". */
+	config: Record<string, unknown>;
+	/** The settings changeable at run time, as they are now. */
+	runtime: RuntimeSettings;
+}

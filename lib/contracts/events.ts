@@ -48,6 +48,8 @@ export interface TaskStatusEvent {
 	error?: string | null;
 	exitCode?: number | null;
 	retry?: number;
+	/** True on a task's first event, the one its submit wrote (PENDING, or DELIVERED when pushed at once). */
+	submitted?: true;
 }
 
 /**

@@ -16,6 +16,9 @@ import type { Routing } from "./routing.ts";
 import { checkBody, rowFor, sameBody } from "./rows.ts";
 import { DuplicateKeyError } from "./sql.ts";
 
+/** What a task's first announcement carries. */
+const SUBMITTED = { submitted: true } as const;
+
 /** Tasks admitted together at most: the store writes up to this many rows in one statement. */
 const ADMIT_CHUNK = 500;
 
@@ -261,7 +264,7 @@ export class Admission {
 		}
 		for (const row of written) core.rows.set(row.id, row);
 		// A task written straight as DELIVERED was never PENDING for anyone to see: one event.
-		for (const row of written) core.outbox.announce(row);
+		for (const row of written) core.outbox.announce(row, SUBMITTED);
 		for (const { row, presence } of direct) this.routing.delivery.startPush(row, presence);
 		// A terminal's queue drains as a whole: one drain per named terminal, not one per task.
 		const targets = new Set<string>();

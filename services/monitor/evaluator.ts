@@ -29,7 +29,8 @@ export class Evaluator {
 	readonly nodesDown = new Map<string, number>();
 	private readonly caller: Caller;
 	private readonly sampler: Sampler;
-	private readonly options: SignalOptions;
+	/** Changed at run time (`minTasksForRate`). */
+	readonly options: SignalOptions;
 	private readonly logger: Logger;
 	private running: Promise<TickOutcome> | null = null;
 
@@ -37,7 +38,7 @@ export class Evaluator {
 		this.caller = caller;
 		this.ownership = new Ownership(nodeID);
 		this.sampler = sampler;
-		this.options = options;
+		this.options = { ...options };
 		this.logger = logger;
 	}
 
@@ -45,10 +46,7 @@ export class Evaluator {
 	recordStatuses(events: TaskStatusEvent[], now = Date.now()): void {
 		const counts = this.memory.counts;
 		for (const event of events) {
-			if (event.status === "PENDING") {
-				if (event.attempt === 0 && event.retry === undefined) counts.add("submitted", now);
-				continue;
-			}
+			if (event.submitted) counts.add("submitted", now);
 			if (!FINAL.has(event.status)) continue;
 			counts.add("ended", now);
 			if (event.status === "COMPLETED") counts.add("completed", now);
