@@ -162,4 +162,90 @@ describe("built-in alerts, end to end", () => {
 		await resolves(r.id, r.name);
 		for (const t of terminals) t.close();
 	});
+
+	/** Runs `n` tasks on `terminal` to `outcome`, each to its end. */
+	async function run(terminal: TestTerminal, n: number, outcome: "success" | "failed" | "timeout"): Promise<void> {
+		for (let i = 0; i < n; i++) {
+			const id = await tern.submit({
+				terminalId: terminal.id,
+				type: "work",
+				...(outcome === "timeout" ? { timeout: 0.2 } : {})
+			});
+			const task = await terminal.nextTask();
+			await terminal.ack(task);
+			if (outcome !== "timeout") await terminal.result(task, outcome, null, outcome === "failed" ? { error: "boom" } : {});
+			await tern.waitForStatus(id, outcome === "success" ? "COMPLETED" : outcome === "failed" ? "FAILED" : "TIMEOUT");
+		}
+	}
+
+	it("tasks timing out over 5% fires; enough tasks that finish bring it under and resolve it", async () => {
+		const r = await only("task_timeout_rate");
+		assert.equal(r.threshold, 0.05);
+		const terminal = await tern.connectTerminal("rate-1", await tern.registerTerminal("rate-1"));
+		await run(terminal, 2, "timeout");
+		const alert = await fires(r.id, r.name);
+		assert.match(alert.summary, /2 of 2 tasks/);
+		await staysQuiet(r.id);
+		await run(terminal, 40, "success");
+		await resolves(r.id, r.name);
+		terminal.close();
+	});
+
+	it("failures above the failure-rate threshold fire, and resolve as tasks succeed again", async () => {
+		const r = await only("task_failure_rate");
+		const terminal = await tern.connectTerminal("rate-2", await tern.registerTerminal("rate-2"));
+		await run(terminal, 15, "failed");
+		await fires(r.id, r.name);
+		await staysQuiet(r.id);
+		await run(terminal, 40, "success");
+		await resolves(r.id, r.name);
+		terminal.close();
+	});
+
+	it("a job that finds no terminal fires, labelled with the job; it resolves once its window has passed", async () => {
+		const r = await only("job_fire_problems", { window: 2 });
+		const job = await tern.api("POST", "/api/jobs", {
+			name: "nobody-to-run-it",
+			schedule: { every: 3600 },
+			task: { selector: { labels: { pool: "no-such-pool" } }, type: "work" }
+		});
+		assert.equal(job.status, 201, JSON.stringify(job.body));
+		await tern.api("POST", `/api/jobs/${job.body.id}/pause`);
+		assert.equal((await tern.api("POST", `/api/jobs/${job.body.id}/execute`)).status, 200);
+		const alert = await fires(r.id, r.name);
+		assert.equal(alert.labels.jobId, job.body.id);
+		assert.equal(alert.labels.outcome, "NO_TERMINAL");
+		await resolves(r.id, r.name);
+	});
+
+	it("a pending task older than the threshold fires; delivering it resolves", async () => {
+		const r = await only("queue_oldest_seconds", { threshold: 0.5 });
+		const token = await tern.registerTerminal("late-1");
+		const id = await tern.submit({ terminalId: "late-1", type: "work" });
+		await fires(r.id, r.name);
+		const terminal = await tern.connectTerminal("late-1", token);
+		const task = await terminal.nextTask();
+		assert.equal(task.taskId, id);
+		await resolves(r.id, r.name);
+		await terminal.ack(task);
+		await terminal.result(task);
+		terminal.close();
+	});
+
+	it("a terminal labelled critical that stays offline fires, for that terminal; reconnecting resolves", async () => {
+		const r = await only("terminal_offline_seconds", { condition: ">=", threshold: 0 });
+		const token = await tern.registerTerminal("crit-1", { labels: { critical: "true" } });
+		await tern.registerTerminal("plain-1");
+		const alert = await fires(r.id, r.name);
+		assert.deepEqual(alert.labels.terminalId, "crit-1");
+		const firing = (await tern.api<{ rows: AlertView[] }>("GET", `/api/alerts?status=firing&ruleId=${r.id}`)).body.rows;
+		assert.deepEqual(
+			firing.map(a => a.labels.terminalId),
+			["crit-1"],
+			"only the critical terminal"
+		);
+		const terminal = await tern.connectTerminal("crit-1", token);
+		await resolves(r.id, r.name);
+		terminal.close();
+	});
 });

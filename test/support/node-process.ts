@@ -25,6 +25,8 @@ export const MYSQL_SERVER = (process.env.TERN_TEST_MYSQL ?? "mysql://root@127.0.
 export interface NodeSpec {
 	id: string;
 	services: string[];
+	/** This node's own environment on top of the cluster's; `{database}` in a value is the cluster database's name. */
+	env?: Record<string, string>;
 }
 
 /** A free TCP port (closed again at once; fine on one machine). */
@@ -277,8 +279,14 @@ export class ProcessCluster {
 				LOGLEVEL: process.env.TERN_BENCH_LOGLEVEL ?? "warn",
 				...options.env
 			});
-			for (const spec of options.nodes)
-				this.nodes.set(spec.id, new NodeProcess(spec, await freePort(), await freePort(), env, options.node));
+			for (const spec of options.nodes) {
+				const own = Object.entries(spec.env ?? {}).map(([key, value]) => [
+					key,
+					value.replaceAll("{database}", this.db.name)
+				]);
+				const nodeEnv = { ...env, ...Object.fromEntries(own) };
+				this.nodes.set(spec.id, new NodeProcess(spec, await freePort(), await freePort(), nodeEnv, options.node));
+			}
 			for (const node of this.nodes.values()) node.start();
 			await Promise.all([...this.nodes.values()].map(node => node.waitReady()));
 			await ready?.();
