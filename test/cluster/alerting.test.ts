@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TestCluster, waitFor } from "../helpers/cluster.ts";
+import { TestCluster } from "../helpers/cluster.ts";
 import { HttpReceiver, type ReceivedRequest } from "../support/receivers.ts";
 import { TcpProxy } from "../support/tcp-proxy.ts";
 import { MYSQL_SERVER } from "../support/node-process.ts";
@@ -75,21 +75,15 @@ describe("alerts in a cluster", () => {
 	it("a node killed with SIGKILL is down: two monitors, one notification; its return resolves it", async () => {
 		const r = rule("node_down");
 		await cluster.node("spare").kill();
-		await hook.until(forRule(r.id, "firing"), 20_000, "the node-down webhook");
+		await hook.until(r => forRule(r.id, "firing")(r).length > 0, 20_000, "the node-down webhook");
 		const [alert] = await firing(r.id);
 		assert.equal(alert.labels.nodeID, "spare");
 		assert.equal(alert.severity, "critical");
-		// Both monitors tick five times a second: a second notification would come within a few ticks.
-		await waitFor(
-			async () =>
-				(await cluster.api<AlertView & { notifications: unknown[] }>("GET", `/api/alerts/${alert.id}`)).body.notifications
-					.length >= 1,
-			5000
-		);
+		// Until the node is back both monitors tick five times a second: a second notice would be seen below.
 
 		cluster.node("spare").start();
 		await cluster.node("spare").waitReady();
-		await hook.until(forRule(r.id, "resolved"), 20_000, "the node-down resolved webhook");
+		await hook.until(r => forRule(r.id, "resolved")(r).length > 0, 20_000, "the node-down resolved webhook");
 		const all = forRule(r.id)(hook.requests).filter(q => q.body.alert.labels.nodeID === "spare");
 		assert.deepEqual(
 			all.map(q => q.body.status),
@@ -110,11 +104,11 @@ describe("alerts in a cluster", () => {
 			"watch-b down"
 		);
 		proxy.cut();
-		await hook.until(forRule(db.id, "firing"), 20_000, "the database webhook");
+		await hook.until(r => forRule(db.id, "firing")(r).length > 0, 20_000, "the database webhook");
 		const [alert] = await firing(db.id);
 		assert.match(alert.summary, /unreachable/);
 		proxy.restore();
-		await hook.until(forRule(db.id, "resolved"), 30_000, "the database resolved webhook");
+		await hook.until(r => forRule(db.id, "resolved")(r).length > 0, 30_000, "the database resolved webhook");
 		assert.deepEqual(
 			forRule(db.id)(hook.requests).map(q => q.body.status),
 			["firing", "resolved"]
