@@ -75,7 +75,7 @@ describe("alerts in a cluster", () => {
 	it("a node killed with SIGKILL is down: two monitors, one notification; its return resolves it", async () => {
 		const r = rule("node_down");
 		await cluster.node("spare").kill();
-		await hook.until(r => forRule(r.id, "firing")(r).length > 0, 20_000, "the node-down webhook");
+		await hook.until(got => forRule(r.id, "firing")(got).length > 0, 20_000, "the node-down webhook");
 		const [alert] = await firing(r.id);
 		assert.equal(alert.labels.nodeID, "spare");
 		assert.equal(alert.severity, "critical");
@@ -83,7 +83,7 @@ describe("alerts in a cluster", () => {
 
 		cluster.node("spare").start();
 		await cluster.node("spare").waitReady();
-		await hook.until(r => forRule(r.id, "resolved")(r).length > 0, 20_000, "the node-down resolved webhook");
+		await hook.until(got => forRule(r.id, "resolved")(got).length > 0, 20_000, "the node-down resolved webhook");
 		const all = forRule(r.id)(hook.requests).filter(q => q.body.alert.labels.nodeID === "spare");
 		assert.deepEqual(
 			all.map(q => q.body.status),
@@ -104,11 +104,11 @@ describe("alerts in a cluster", () => {
 			"watch-b down"
 		);
 		proxy.cut();
-		await hook.until(r => forRule(db.id, "firing")(r).length > 0, 20_000, "the database webhook");
+		await hook.until(got => forRule(db.id, "firing")(got).length > 0, 20_000, "the database webhook");
 		const [alert] = await firing(db.id);
 		assert.match(alert.summary, /unreachable/);
 		proxy.restore();
-		await hook.until(r => forRule(db.id, "resolved")(r).length > 0, 30_000, "the database resolved webhook");
+		await hook.until(got => forRule(db.id, "resolved")(got).length > 0, 30_000, "the database resolved webhook");
 		assert.deepEqual(
 			forRule(db.id)(hook.requests).map(q => q.body.status),
 			["firing", "resolved"]
