@@ -96,7 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	if (!["on", "off", "true", "false", "1", "0", ""].includes(metricsFlag))
 		throw new TypeError(`TERN_METRICS '${env.TERN_METRICS}' is neither on nor off`);
 	const logFormat = (env.LOG_FORMAT ?? "text").trim().toLowerCase() || "text";
-	if (logFormat !== "text" && logFormat !== "json") throw new TypeError(`LOG_FORMAT '${env.LOG_FORMAT}' is neither text nor json`);
+	if (logFormat !== "text" && logFormat !== "json")
+		throw new TypeError(`LOG_FORMAT '${env.LOG_FORMAT}' is neither text nor json`);
 	return {
 		port,
 		maxResultBytes,

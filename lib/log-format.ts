@@ -41,8 +41,7 @@ type Printer = { printArgs(args: unknown[]): unknown[] };
 function jsonLine(type: string, args: unknown[], bindings: Record<string, unknown>, { printArgs }: Printer): string[] {
 	const ids = args[0] instanceof LogFields ? args.shift() : undefined;
 	const line: Record<string, unknown> = { ts: Date.now(), level: type, msg: printArgs(args).join(" "), ...bindings };
-	if (ids instanceof LogFields)
-		for (const [k, v] of Object.entries(ids.values)) if (v !== undefined && v !== null) line[k] = v;
+	if (ids instanceof LogFields) for (const [k, v] of Object.entries(ids.values)) if (v !== undefined && v !== null) line[k] = v;
 	return [JSON.stringify(line)];
 }
 

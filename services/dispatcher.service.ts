@@ -28,6 +28,8 @@ import type {
 } from "../lib/contracts.ts";
 import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
+import { TaskMetrics } from "../lib/metrics/tasks.ts";
+import { CommitMetrics } from "../lib/metrics/commits.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import type { DispatcherSettings } from "./dispatcher/settings.ts";
@@ -61,6 +63,7 @@ interface DispatcherVars {
 	model: TaskModel;
 	dispatcher: Dispatcher;
 	sweepTimer: NodeJS.Timeout;
+	depthTimer: NodeJS.Timeout | undefined;
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
 	gatewaysKnown: Set<string>;
 }
@@ -85,6 +88,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		idempotencyWindow: 86_400_000,
 		maxDeliveries: 3,
 		sweepInterval: 250,
+		queueDepthInterval: 5000,
 		rescanInterval: 5000,
 		sweepBatch: 500,
 		maxLogLines: 10_000,
@@ -369,11 +373,14 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		this.gatewaysKnown = new Set();
 	},
 	async started(this: DispatcherThis) {
+		const commits = new CommitMetrics(this.broker.metrics);
+		const metrics = new TaskMetrics(this.broker.metrics);
 		this.dispatcher = new Dispatcher({
 			ports: this.broker,
 			logger: this.logger,
 			settings: this.settings,
-			store: await TaskStore.open(this.model, this.settings.dbUri)
+			metrics,
+			store: await TaskStore.open(this.model, this.settings.dbUri, (writes, ms) => commits.committed(writes, ms))
 		});
 		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
@@ -381,9 +388,20 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		await this.learnGateways();
 		await this.dispatcher.recovery.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
+		// The queue lives in the database (other replicas add to it too): counted there, now and then.
+		if (metrics.enabled)
+			this.depthTimer = setInterval(
+				() =>
+					void this.dispatcher.core.store.pendingByPriority().then(
+						counts => metrics.queueDepth(counts),
+						err => this.logger.debug("Queue depth not read", err)
+					),
+				this.settings.queueDepthInterval
+			);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
+		clearInterval(this.depthTimer);
 		// Graceful stop: a running sweep and the drains under way finish their writes before the
 		// database closes; what they have not started, the other replicas own from now on.
 		await this.dispatcher?.idle(10_000);

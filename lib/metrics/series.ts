@@ -50,7 +50,8 @@ export const SERIES = {
 	},
 	tern_task_phase_seconds: {
 		type: "histogram",
-		description: "Time a task spends in a phase: queue (PENDING→DELIVERED), start (DELIVERED→PROCESSING), run (PROCESSING→end of the attempt), total (submit→final)",
+		description:
+			"Time a task spends in a phase: queue (PENDING→DELIVERED), start (DELIVERED→PROCESSING), run (PROCESSING→end of the attempt), total (submit→final)",
 		labelNames: ["phase"],
 		buckets: PHASE_BUCKETS
 	},

@@ -259,7 +259,10 @@ export class Admission {
 			for (const { row } of direct) core.book.release(row.terminalId!);
 			throw err;
 		}
-		for (const row of written) core.rows.set(row.id, row);
+		for (const row of written) {
+			core.rows.set(row.id, row);
+			core.metrics.admitted(row);
+		}
 		// A task written straight as DELIVERED was never PENDING for anyone to see: one event.
 		for (const row of written) core.outbox.announce(row);
 		for (const { row, presence } of direct) this.routing.delivery.startPush(row, presence);

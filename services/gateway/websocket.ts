@@ -112,7 +112,8 @@ export async function upgradeTerminal(
 			if (!parsed.ok) return sendError(parsed.error, parsed.event);
 			hub.inbound(session, parsed.type, parsed.message).catch(err => sendError(err, parsed.type));
 		});
-		ws.on("close", () => void hub.unregister(session));
+		// 1000 (normal) and 1001 (going away) are a clean close; anything else, a broken connection.
+		ws.on("close", code => void hub.unregister(session, code === 1000 || code === 1001 ? "normal" : "transport_error"));
 		ws.on("error", err => hub.logger.debug("Terminal socket error", err));
 		void hub.register(session);
 	});
