@@ -2,7 +2,7 @@
  * How Tern's lines are written: `text`, Moleculer's short format; or `json`, one object a line
  * (`ts`, `level`, `msg`, the logger's bindings `nodeID`, `ns`, `mod`) where the ids a line is
  * about are fields of their own. A caller marks them with `fields({ taskId, terminalId })` as
- * the first argument: in text they print as `taskId=… terminalId=…` after the message.
+ * the first argument: in text they print as `taskId=… terminalId=…` before the message.
  */
 import { inspect } from "node:util";
 import type { LoggerConfig, LogLevels } from "moleculer";

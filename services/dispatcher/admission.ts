@@ -3,6 +3,7 @@
  * fan-out expanded to one task per terminal, and the rows written; a task for an owned, idle,
  * connected terminal is written straight as DELIVERED and pushed, the others are queued and routed.
  */
+import { fields } from "../../lib/log-format.ts";
 import { call } from "../../lib/actions.ts";
 import type { Presence, Principal, Selector, SocketErrorPayload, SubmitResult, TerminalRecord } from "../../lib/contracts.ts";
 import { Errors, toErrorPayload } from "../../lib/errors.ts";
@@ -276,7 +277,9 @@ export class Admission {
 			routed.push(row);
 		}
 		await Promise.all(
-			routed.map(row => this.routing.route(row).catch(err => core.logger.error("Routing failed", row.id, err)))
+			routed.map(row =>
+				this.routing.route(row).catch(err => core.logger.error(fields({ taskId: row.id }), "Routing failed", row.id, err))
+			)
 		);
 	}
 

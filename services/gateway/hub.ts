@@ -82,7 +82,10 @@ export class TerminalHub {
 		// unacknowledged then goes back to the queue, and so to the newer one (see unregister).
 		if (older) older.end("replaced", "replaced by a newer connection");
 		await this.broker.call("dispatcher.connected", presence).catch(err => {
-			this.logger.warn(`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`);
+			this.logger.warn(
+				fields({ terminalId: session.terminalId }),
+				`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`
+			);
 		});
 	}
 
@@ -124,7 +127,12 @@ export class TerminalHub {
 	private returnDelivered(session: TerminalSession): Promise<unknown> {
 		return this.broker
 			.call("dispatcher.disconnected", { terminalId: session.terminalId, sessionId: session.id })
-			.catch(err => this.logger.warn(`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`));
+			.catch(err =>
+				this.logger.warn(
+					fields({ terminalId: session.terminalId }),
+					`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`
+				)
+			);
 	}
 
 	/**
