@@ -58,6 +58,10 @@ describe("LOG_FORMAT=json", () => {
 		} finally {
 			socket.close();
 		}
+		// The health port serves this node's metrics too.
+		const metrics = await fetch(`http://127.0.0.1:${node.healthPort}/metrics`);
+		assert.equal(metrics.status, 200);
+		assert.match(await metrics.text(), /tern_terminal_connects_total\{[^}]*transport="socketio"[^}]*\} 1/);
 		const lines = node.output.filter(line => !line.startsWith("-- exited"));
 		assert.ok(lines.length > 5);
 		for (const line of lines) {

@@ -94,6 +94,21 @@ describe("metrics", () => {
 		);
 	});
 
+	it("counts raw WebSocket terminals under transport ws", async () => {
+		const token = await tern.registerTerminal("m-ws");
+		const ws = await tern.openWs("/ws/terminal/m-ws", token);
+		await tern.waitForTerminal("m-ws", "online");
+		assert.equal(sample(await scrape(tern.url), "tern_terminals_online", { transport: "ws" }), 1);
+		await ws.close();
+		await waitFor(
+			async () =>
+				sample(await scrape(tern.url), "tern_terminal_disconnects_total", { transport: "ws", reason: "normal" }) === 1,
+			5000,
+			() => "the ws disconnect to be counted"
+		);
+		assert.equal(sample(await scrape(tern.url), "tern_terminals_online", { transport: "ws" }), 0);
+	});
+
 	it("answers /healthz/live and /healthz/ready on the main port with JSON", async () => {
 		for (const path of ["/healthz/live", "/healthz/ready"]) {
 			const res = await fetch(tern.url + path);
