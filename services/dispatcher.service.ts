@@ -28,8 +28,7 @@ import type {
 } from "../lib/contracts.ts";
 import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
-import { TaskMetrics } from "../lib/metrics/tasks.ts";
-import { CommitMetrics } from "../lib/metrics/commits.ts";
+import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import type { DispatcherSettings } from "./dispatcher/settings.ts";
@@ -373,31 +372,17 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		this.gatewaysKnown = new Set();
 	},
 	async started(this: DispatcherThis) {
-		const commits = new CommitMetrics(this.broker.metrics);
-		const metrics = new TaskMetrics(this.broker.metrics);
-		this.dispatcher = new Dispatcher({
-			ports: this.broker,
-			logger: this.logger,
-			settings: this.settings,
-			metrics,
-			store: await TaskStore.open(this.model, this.settings.dbUri, (writes, ms) => commits.committed(writes, ms))
-		});
+		const metrics = dispatcherMetrics(this.broker.metrics);
+		const store = await TaskStore.open(this.model, this.settings.dbUri, metrics.onCommit);
+		const ports = { ports: this.broker, logger: this.logger, settings: this.settings };
+		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks });
 		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
 		this.dispatcher.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
 		await this.learnGateways();
 		await this.dispatcher.recovery.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
-		// The queue lives in the database (other replicas add to it too): counted there, now and then.
-		if (metrics.enabled)
-			this.depthTimer = setInterval(
-				() =>
-					void this.dispatcher.core.store.pendingByPriority().then(
-						counts => metrics.queueDepth(counts),
-						err => this.logger.debug("Queue depth not read", err)
-					),
-				this.settings.queueDepthInterval
-			);
+		this.depthTimer = watchQueueDepth(store, metrics.tasks, this.settings.queueDepthInterval, this.logger);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
