@@ -9,8 +9,20 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { BrokerOptions, LogLevels } from "moleculer";
 import { PromptDiscoverer } from "./lib/discoverer.ts";
+import { TernPrometheusReporter } from "./lib/metrics/reporter.ts";
+import { loggerOptions, type LogFormat } from "./lib/log-format.ts";
 
-export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway", "scheduler", "scripts", "monitor"] as const;
+export const ALL_SERVICES = [
+	"api",
+	"auth",
+	"terminals",
+	"cache",
+	"dispatcher",
+	"gateway",
+	"scheduler",
+	"scripts",
+	"monitor"
+] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 export interface TernConfig {
@@ -43,6 +55,13 @@ export interface TernConfig {
 	 * @defaultValue 1 MiB
 	 */
 	maxResultBytes: number;
+	/**
+	 * Moleculer's metrics and Tern's `tern_*` series, served as Prometheus text at `GET /metrics`
+	 * (`TERN_METRICS=off` turns them off). @defaultValue true
+	 */
+	metrics: boolean;
+	/** `LOG_FORMAT`: `text` (one readable line) or `json` (one JSON object a line, ids as fields). @defaultValue "text" */
+	logFormat: LogFormat;
 }
 
 /** `all` (or unset) runs every service; `none` runs none (a REPL-only node joining a cluster). */
@@ -83,9 +102,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const maxResultBytes = env.TERN_MAX_RESULT_BYTES?.trim() ? Number(env.TERN_MAX_RESULT_BYTES) : 1024 * 1024;
 	if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1)
 		throw new TypeError(`TERN_MAX_RESULT_BYTES '${env.TERN_MAX_RESULT_BYTES}' is not a number of bytes`);
+	const metricsFlag = (env.TERN_METRICS ?? "on").trim().toLowerCase();
+	if (!["on", "off", "true", "false", "1", "0", ""].includes(metricsFlag))
+		throw new TypeError(`TERN_METRICS '${env.TERN_METRICS}' is neither on nor off`);
+	const logFormat = (env.LOG_FORMAT ?? "text").trim().toLowerCase() || "text";
+	if (logFormat !== "text" && logFormat !== "json")
+		throw new TypeError(`LOG_FORMAT '${env.LOG_FORMAT}' is neither text nor json`);
 	return {
 		port,
 		maxResultBytes,
+		metrics: !["off", "false", "0"].includes(metricsFlag),
+		logFormat,
 		transporter,
 		services: parseServices(env.SERVICES),
 		namespace: env.NAMESPACE ?? "tern",
@@ -118,7 +145,7 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		namespace: config.namespace,
 		...(config.nodeID ? { nodeID: config.nodeID } : {}),
 		transporter: (config.transporter ?? undefined) as BrokerOptions["transporter"],
-		logger: { type: "Console", options: { level: config.logLevel, formatter: "short", colors: false } },
+		logger: loggerOptions(config.logFormat, config.logLevel),
 		// Moleculer's own validator (fastest-validator) checks every action's params.
 		validator: true,
 		// Notice a dead node within ~2.5 s (heartbeats every 0.5–1.5 s; see lib/discoverer.ts), so that
@@ -136,7 +163,15 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		retryPolicy: { enabled: false },
 		circuitBreaker: { enabled: Boolean(config.transporter), threshold: 0.5, minRequestCount: 20, windowTime: 60 },
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
-		metrics: { enabled: false }
+		// Each node serves its own metrics (GET /metrics on the api, or the health port): Prometheus
+		// scrapes every pod, so there is no aggregation hop and a node that is down is a failed scrape.
+		metrics: config.metrics
+			? {
+					enabled: true,
+					// An instance (Moleculer takes one, its typings only names); namespace and nodeID labels.
+					reporter: [new TernPrometheusReporter() as unknown as "Prometheus"]
+				}
+			: { enabled: false }
 	};
 }
 

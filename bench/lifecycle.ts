@@ -69,6 +69,7 @@ const { values: args } = parseArgs({
 		payload: { type: "string" },
 		"stall-ms": { type: "string" },
 		pipeline: { type: "boolean", default: false },
+		metrics: { type: "string", default: "on" },
 		out: { type: "string" },
 		"keep-data": { type: "boolean", default: false },
 		help: { type: "boolean", short: "h", default: false }
@@ -96,6 +97,7 @@ if (args.help) {
   --payload N               payload size in bytes of JSON (100)
   --stall-ms N              give a phase up after this long without progress (60000)
   --pipeline                send result right after ack, without waiting for the ack's reply
+  --metrics on|off          embedded: TERN_METRICS of the node (on); bench/metrics.ts compares both
   --out FILE                JSON results (bench/results/lifecycle.json; with --quick or one mode,
                             bench/results/lifecycle.tmp.json)
   --keep-data               keep embedded mode's temporary data dir
@@ -564,7 +566,8 @@ async function runEmbedded(): Promise<ModeRun> {
 		PORT: "0",
 		TERN_ADMIN_PASSWORD: adminPassword,
 		LOGLEVEL: "warn",
-		TERN_RATE_LIMIT: "0"
+		TERN_RATE_LIMIT: "0",
+		TERN_METRICS: args.metrics
 	});
 	const broker = await startNode({ config });
 	const meter = embeddedMeter();

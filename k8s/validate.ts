@@ -15,6 +15,8 @@
  *
  * `node k8s/validate.ts [dir]` prints a line per resource and exits 1 on any error.
  */
+import { CUSTOM_KINDS, OPTIONAL_FILES, dashboardErrors, serviceMonitorErrors } from "./monitoring-checks.ts";
+import { SERIES } from "../lib/metrics/series.ts";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -147,6 +149,7 @@ function readablePath(pointer: string): string {
 }
 
 async function schemaErrors(doc: Obj): Promise<string[]> {
+	if (CUSTOM_KINDS.has(`${doc.apiVersion}/${doc.kind}`)) return [];
 	const Model = await loadModel(doc.apiVersion, doc.kind);
 	if (!Model) return [`unknown apiVersion/kind '${doc.apiVersion}' '${doc.kind}' (not in kubernetes-models)`];
 	try {
@@ -688,13 +691,21 @@ export async function validateManifests(manifests: Manifest[], options: Validate
 		if (m.doc.kind === "Ingress") checkIngress(m, index, errors);
 		if (m.doc.kind === "ConfigMap" || m.doc.kind === "Secret") checkInClusterUrls(m, index, errors);
 		if (m.doc.kind === "Secret") checkDatabaseCredentials(m, index, errors);
+		if (m.doc.kind === "ServiceMonitor")
+			errors.push(
+				...serviceMonitorErrors(
+					m.doc,
+					index.all("Service").map(s => s.doc)
+				)
+			);
 		resources.push({ id, file: m.file, errors });
 	}
 
 	const general: string[] = [];
 	if (options.kustomization && options.files) {
 		const { file, resources: listed } = options.kustomization;
-		for (const f of options.files) if (!listed.includes(f)) general.push(`${file}: resources does not list ${f}`);
+		for (const f of options.files)
+			if (!listed.includes(f) && !OPTIONAL_FILES.has(f)) general.push(`${file}: resources does not list ${f}`);
 		for (const f of listed) if (!options.files.includes(f)) general.push(`${file}: resources lists ${f}, which is not here`);
 	}
 	const errorCount = general.length + resources.reduce((n, r) => n + r.errors.length, 0);
@@ -712,6 +723,11 @@ export async function validateDirectory(dir: string = K8S_DIR): Promise<Validati
 		kustomization = { file: kustomizationFile, resources: Array.isArray(listed) ? listed.map(String) : [] };
 	}
 	const report = await validateManifests(manifests, { kustomization, files });
+	const dashboard = join(dir, "grafana-dashboard.json");
+	if (existsSync(dashboard)) {
+		const known = new Set([...Object.keys(SERIES), "tern_alerts_firing"]);
+		errors.push(...dashboardErrors(readFileSync(dashboard, "utf8"), known).map(e => `grafana-dashboard.json: ${e}`));
+	}
 	report.general.unshift(...errors);
 	report.errorCount += errors.length;
 	return report;

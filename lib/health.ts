@@ -5,6 +5,7 @@
  */
 import http, { type Server } from "node:http";
 import type { ServiceBroker } from "moleculer";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics/reporter.ts";
 
 export interface HealthReport {
 	ready: boolean;
@@ -65,7 +66,7 @@ export async function readiness(broker: ServiceBroker, started: () => boolean): 
 	return report;
 }
 
-/** Serves `/healthz/live` and `/healthz/ready` on `port`. */
+/** Serves `/healthz/live`, `/healthz/ready` and `/metrics` (this node's) on `port`. */
 export function startHealthServer(broker: ServiceBroker, port: number, started: () => boolean): Promise<Server> {
 	const server = http.createServer((req, res) => {
 		const path = (req.url ?? "/").split("?")[0];
@@ -79,6 +80,11 @@ export function startHealthServer(broker: ServiceBroker, port: number, started: 
 					res.writeHead(report.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(report)),
 				err => res.writeHead(503).end(String(err))
 			);
+			return;
+		}
+		if (path === "/metrics") {
+			const text = renderMetrics(broker);
+			res.writeHead(text === null ? 404 : 200, { "content-type": METRICS_CONTENT_TYPE }).end(text ?? "# metrics are off\n");
 			return;
 		}
 		res.writeHead(404).end();

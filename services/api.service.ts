@@ -14,6 +14,8 @@ import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
 import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
+import { readiness } from "../lib/health.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -56,6 +58,12 @@ function decodeQueryPart(text: string): string {
 	} catch {
 		throw Errors.badEncoding("query", text);
 	}
+}
+
+/** What an action may tell moleculer-web about its HTTP answer. */
+interface HttpMeta {
+	$responseType?: string;
+	$statusCode?: number;
 }
 
 interface ApiVars {
@@ -145,9 +153,46 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET system/config": "monitor.config",
 					"PUT system/config": "monitor.updateConfig"
 				}
+			},
+			{
+				// This node's own metrics and health, without auth (see README: restrict /metrics at the ingress).
+				path: "/",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: {
+					"GET metrics": "api.metrics",
+					"GET healthz/live": "api.live",
+					"GET healthz/ready": "api.ready",
+					"GET api/version": "monitor.version"
+				}
 			}
 		],
 		assets: { folder: PUBLIC_DIR }
+	},
+	actions: {
+		/** `GET /metrics`: this node's metrics as Prometheus text; 404 when TERN_METRICS=off. */
+		metrics(this: Service<ApiSettings>, ctx: Context<unknown, HttpMeta>) {
+			const text = renderMetrics(this.broker);
+			ctx.meta.$responseType = METRICS_CONTENT_TYPE;
+			if (text === null) {
+				ctx.meta.$statusCode = 404;
+				return "# metrics are off (TERN_METRICS=off)\n";
+			}
+			return text;
+		},
+
+		/** `GET /healthz/live`: the process answers. */
+		live(this: Service<ApiSettings>) {
+			return { live: true, nodeID: this.broker.nodeID };
+		},
+
+		/** `GET /healthz/ready`: this node's readiness (lib/health.ts), 503 when not ready. */
+		async ready(this: Service<ApiSettings>, ctx: Context<unknown, HttpMeta>) {
+			const broker = this.broker as typeof this.broker & { started?: boolean; stopping?: boolean };
+			const report = await readiness(this.broker, () => Boolean(broker.started) && !broker.stopping);
+			if (!report.ready) ctx.meta.$statusCode = 503;
+			return report;
+		}
 	},
 	methods: {
 		/** Bearer token → principal in `ctx.meta.principal`; 401 when missing or invalid. */

@@ -30,6 +30,7 @@ import type {
 } from "../lib/contracts.ts";
 import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
+import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView, toView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import type { DispatcherSettings } from "./dispatcher/settings.ts";
@@ -63,6 +64,7 @@ interface DispatcherVars {
 	model: TaskModel;
 	dispatcher: Dispatcher;
 	sweepTimer: NodeJS.Timeout;
+	depthTimer: NodeJS.Timeout | undefined;
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
 	gatewaysKnown: Set<string>;
 }
@@ -94,6 +96,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		idempotencyWindow: 86_400_000,
 		maxDeliveries: 3,
 		sweepInterval: 250,
+		queueDepthInterval: 5000,
 		rescanInterval: 5000,
 		sweepBatch: 500,
 		maxLogLines: 10_000,
@@ -379,21 +382,21 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		this.gatewaysKnown = new Set();
 	},
 	async started(this: DispatcherThis) {
-		this.dispatcher = new Dispatcher({
-			ports: this.broker,
-			logger: this.logger,
-			settings: this.settings,
-			store: await TaskStore.open(this.model, this.settings.dbUri)
-		});
+		const metrics = dispatcherMetrics(this.broker.metrics);
+		const store = await TaskStore.open(this.model, this.settings.dbUri, metrics.onCommit);
+		const ports = { ports: this.broker, logger: this.logger, settings: this.settings };
+		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks });
 		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
 		this.dispatcher.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
 		await this.learnGateways();
 		await this.dispatcher.recovery.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
+		this.depthTimer = watchQueueDepth(store, metrics.tasks, this.settings.queueDepthInterval, this.logger);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
+		clearInterval(this.depthTimer);
 		// Graceful stop: a running sweep and the drains under way finish their writes before the
 		// database closes; what they have not started, the other replicas own from now on.
 		await this.dispatcher?.idle(10_000);

@@ -22,6 +22,7 @@ import { Errors } from "../lib/errors.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { FollowChannel } from "./gateway/followers.ts";
 import { TerminalHub } from "./gateway/hub.ts";
+import { TerminalMetrics } from "../lib/metrics/terminals.ts";
 import { ReplyRouter } from "./gateway/routing.ts";
 import type { TerminalSession } from "./gateway/sessions.ts";
 import { attachTerminals, createIoServer, type TerminalNamespace } from "./gateway/socketio.ts";
@@ -51,6 +52,8 @@ export interface GatewaySettings extends ServiceSettingSchema {
 	maxMessageBytes: number | null;
 	/** Acks and results sent to the dispatcher in one call at most (more wait for the next). @defaultValue 500 */
 	replyBatchSize: number;
+	/** Adds a `terminalId` label to the connect and disconnect series: one series per terminal. @defaultValue false */
+	metricsTerminalLabels: boolean;
 }
 
 const pushProps = {
@@ -99,7 +102,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		activityFlushInterval: 5000,
 		maxResultBytes: MiB,
 		maxMessageBytes: null,
-		replyBatchSize: 500
+		replyBatchSize: 500,
+		metricsTerminalLabels: false
 	},
 	actions: {
 		/** Sends an event to a terminal connected to this node; TERMINAL_NOT_CONNECTED otherwise. */
@@ -193,7 +197,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	},
 	created(this: GatewayThis) {
 		const router = new ReplyRouter(this.broker);
-		this.hub = new TerminalHub(this.broker, this.logger, this.settings, router);
+		const metrics = new TerminalMetrics(this.broker.metrics, { terminalLabels: this.settings.metricsTerminalLabels });
+		this.hub = new TerminalHub(this.broker, this.logger, this.settings, router, metrics);
 		this.sessions = this.hub.sessions;
 		this.followers = new FollowChannel(this.broker);
 		this.server = this.ownServer = this.io = this.terminalNs = this.wss = null;

@@ -3,6 +3,7 @@
  * fan-out expanded to one task per terminal, and the rows written; a task for an owned, idle,
  * connected terminal is written straight as DELIVERED and pushed, the others are queued and routed.
  */
+import { fields } from "../../lib/log-format.ts";
 import { call } from "../../lib/actions.ts";
 import type { Presence, Principal, Selector, SocketErrorPayload, SubmitResult, TerminalRecord } from "../../lib/contracts.ts";
 import { Errors, toErrorPayload } from "../../lib/errors.ts";
@@ -262,7 +263,10 @@ export class Admission {
 			for (const { row } of direct) core.book.release(row.terminalId!);
 			throw err;
 		}
-		for (const row of written) core.rows.set(row.id, row);
+		for (const row of written) {
+			core.rows.set(row.id, row);
+			core.metrics.admitted(row);
+		}
 		// A task written straight as DELIVERED was never PENDING for anyone to see: one event.
 		for (const row of written) core.outbox.announce(row, SUBMITTED);
 		for (const { row, presence } of direct) this.routing.delivery.startPush(row, presence);
@@ -276,7 +280,9 @@ export class Admission {
 			routed.push(row);
 		}
 		await Promise.all(
-			routed.map(row => this.routing.route(row).catch(err => core.logger.error("Routing failed", row.id, err)))
+			routed.map(row =>
+				this.routing.route(row).catch(err => core.logger.error(fields({ taskId: row.id }), "Routing failed", row.id, err))
+			)
 		);
 	}
 

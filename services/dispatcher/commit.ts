@@ -23,8 +23,12 @@ export class GroupCommit {
 	private readonly batcher: TurnBatcher<Pending>;
 	readonly stats: CommitStats = { commits: 0, statements: 0, largest: 0 };
 
-	constructor(driver: SqlDriver, maxBatch = 2000) {
+	private readonly onCommit: ((writes: number, ms: number) => void) | undefined;
+
+	/** `onCommit`: told of each commit, its writes and how long it took (the metrics). */
+	constructor(driver: SqlDriver, maxBatch = 2000, onCommit?: (writes: number, ms: number) => void) {
 		this.driver = driver;
+		this.onCommit = onCommit;
 		this.batcher = new TurnBatcher<Pending>({ serial: true, maxItems: maxBatch, flush: batch => this.commit(batch) });
 	}
 
@@ -42,8 +46,10 @@ export class GroupCommit {
 		this.stats.commits++;
 		this.stats.statements += batch.length;
 		this.stats.largest = Math.max(this.stats.largest, batch.length);
+		const start = performance.now();
 		try {
 			const answers = await this.driver.batch(batch);
+			this.onCommit?.(batch.length, performance.now() - start);
 			batch.forEach((pending, i) => {
 				const answer = answers[i];
 				if (answer instanceof Error) pending.reject(answer);

@@ -16,12 +16,15 @@ import { SlotBook } from "./book.ts";
 import { Outbox, type DispatcherPorts } from "./outbox.ts";
 import { PresenceMirror, TerminalRecords } from "./presence.ts";
 import type { Change } from "./transitions.ts";
+import type { TaskMetrics } from "../../lib/metrics/tasks.ts";
 
 export interface CoreDeps {
 	ports: DispatcherPorts;
 	logger: Logger;
 	settings: DispatcherSettings;
 	store: TaskStore;
+	/** Tern's task series (lib/metrics/tasks.ts), fed by every write. */
+	metrics: TaskMetrics;
 }
 
 export interface WriteOptions {
@@ -36,6 +39,7 @@ export class DispatcherCore {
 	readonly logger: Logger;
 	readonly settings: DispatcherSettings;
 	readonly store: TaskStore;
+	readonly metrics: TaskMetrics;
 	readonly book = new SlotBook();
 	readonly owners: Ownership;
 	readonly outbox: Outbox;
@@ -54,6 +58,7 @@ export class DispatcherCore {
 		this.logger = deps.logger;
 		this.settings = deps.settings;
 		this.store = deps.store;
+		this.metrics = deps.metrics;
 		this.owners = new Ownership(deps.ports.nodeID);
 		this.outbox = new Outbox(deps.ports, deps.logger);
 		this.terminals = new TerminalRecords(deps.ports);
@@ -89,6 +94,7 @@ export class DispatcherCore {
 		const next: TaskRow = { ...row, ...change.changes };
 		this.book.written(row, next, reserved);
 		this.rows.set(next.id, next);
+		this.metrics.changed(row, next, change);
 		if (!options.quiet)
 			this.outbox.announce(next, change.retry ? { retry: change.retry.number, error: change.retry.reason } : undefined);
 		return next;

@@ -3,6 +3,7 @@
  * timeouts, ttl expiry and retry wake-ups, each on the replica that owns the task. Now and then
  * it also re-checks the queues of online terminals in case a drain was missed.
  */
+import { fields } from "../../lib/log-format.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { DispatcherCore } from "./core.ts";
 import type { Finishing } from "./finishing.ts";
@@ -42,7 +43,11 @@ export class Deadlines {
 				(await core.store.due(status, column, now, batch)).filter(row => core.owns(core.keyOf(row)));
 			// Rows side by side: their writes share commits, and a late row does not wait for the others.
 			const each = async (rows: TaskRow[], handle: (row: TaskRow) => Promise<unknown>) => {
-				await Promise.all(rows.map(row => handle(row).catch(err => core.logger.error("Deadline of", row.id, err))));
+				await Promise.all(
+					rows.map(row =>
+						handle(row).catch(err => core.logger.error(fields({ taskId: row.id }), "Deadline of", row.id, err))
+					)
+				);
 			};
 			const maxDeliveries = core.settings.maxDeliveries;
 			await each(await due("DELIVERED", "deadlineAt"), row =>

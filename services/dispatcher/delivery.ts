@@ -3,6 +3,7 @@
  * pull. Deciding what a terminal gets next runs under that terminal's lock here, its owner, so
  * its concurrency is never exceeded; drains asked for while one runs share one follow-up drain.
  */
+import { fields } from "../../lib/log-format.ts";
 import type { Presence, Selector, TaskPush } from "../../lib/contracts.ts";
 import { labelsMatch } from "../../lib/labels.ts";
 import { ConsistentHashStrategy } from "../../lib/strategies/index.ts";
@@ -141,13 +142,18 @@ export class Delivery {
 
 	/** Pushes a DELIVERED task in the background; when its session is gone, the task goes back to the queue. */
 	startPush(row: TaskRow, presence: Presence): void {
-		void this.pushTask(row, presence).catch(err => this.core.logger.error("Push failed", row.id, err));
+		void this.pushTask(row, presence).catch(err =>
+			this.core.logger.error(fields({ taskId: row.id, terminalId: presence.terminalId }), "Push failed", row.id, err)
+		);
 	}
 
 	private async pushTask(row: TaskRow, presence: Presence): Promise<boolean> {
 		const sent = await this.core.outbox.push(presence, { event: "task", data: toPush(row) });
 		if (!sent) {
-			this.core.logger.debug(`Push of ${row.id} to ${presence.terminalId} found no session`);
+			this.core.logger.debug(
+				fields({ taskId: row.id, terminalId: presence.terminalId }),
+				`Push of ${row.id} to ${presence.terminalId} found no session`
+			);
 			await this.returnToQueue(row, Date.now());
 		}
 		return sent;

@@ -31,6 +31,7 @@ import { Replies } from "./replies.ts";
 import { Routing } from "./routing.ts";
 import type { DispatcherSettings } from "./settings.ts";
 import type { TaskStore } from "./store.ts";
+import type { TaskMetrics } from "../../lib/metrics/tasks.ts";
 import { toView } from "./views.ts";
 
 export interface DispatcherDeps {
@@ -38,6 +39,7 @@ export interface DispatcherDeps {
 	logger: Logger;
 	settings: DispatcherSettings;
 	store: TaskStore;
+	metrics: TaskMetrics;
 }
 
 export class Dispatcher {

@@ -2,6 +2,7 @@
  * Recovery: tasks delivered to a session that is gone come back to the queue. On a session's
  * close, on a restart, and when a replica left — whose deliveries may never have been pushed.
  */
+import { fields } from "../../lib/log-format.ts";
 import type { Presence } from "../../lib/contracts.ts";
 import type { Departure } from "../../lib/owners.ts";
 import { rendezvousOwner } from "../../lib/strategies/index.ts";
@@ -38,7 +39,7 @@ export class Recovery {
 				if ((await this.routing.delivery.returnToQueue(row, now)) && !row.target)
 					await this.routing
 						.route({ ...row, status: "PENDING" })
-						.catch(err => core.logger.error("Routing failed", row.id, err));
+						.catch(err => core.logger.error(fields({ taskId: row.id }), "Routing failed", row.id, err));
 			})
 		);
 		// A new session: what this replica counted for the old one is counted again.

@@ -3,6 +3,7 @@
  * is checked and decided by the transitions; a compare-and-set that fails because the task moved
  * meanwhile (its own ack, handled concurrently) is read again and decided anew.
  */
+import { fields } from "../../lib/log-format.ts";
 import type { ReplyAnswer, TaskLogLine, TaskStatus, TerminalReply } from "../../lib/contracts.ts";
 import { Errors, ErrorTypes, toErrorPayload } from "../../lib/errors.ts";
 import type { TaskRow } from "../../models/task.model.ts";
@@ -140,7 +141,10 @@ export class Replies {
 			);
 			if (!kept && !this.truncated.has(row.id)) {
 				this.truncated.add(row.id);
-				core.logger.debug(`Output of task ${row.id} passed ${maxLogLines} lines: the rest is relayed, not kept`);
+				core.logger.debug(
+					fields({ taskId: row.id }),
+					`Output of task ${row.id} passed ${maxLogLines} lines: the rest is relayed, not kept`
+				);
 			}
 		}
 		// Status events waiting to go out go first: a follower sees PROCESSING before the progress.

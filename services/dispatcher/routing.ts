@@ -3,6 +3,7 @@
  * terminal's queue; a selector task goes to the terminal its strategy picks among the online
  * matching ones. Either way the chosen terminal's owner drains its queue.
  */
+import { fields } from "../../lib/log-format.ts";
 import { call } from "../../lib/actions.ts";
 import type { Presence, Selector } from "../../lib/contracts.ts";
 import { labelsMatch } from "../../lib/labels.ts";
@@ -43,7 +44,7 @@ export class Routing {
 
 	/** Routes in the background, logging what fails. */
 	routeLater(row: TaskRow): void {
-		void this.route(row).catch(err => this.core.logger.error("Routing failed", row.id, err));
+		void this.route(row).catch(err => this.core.logger.error(fields({ taskId: row.id }), "Routing failed", row.id, err));
 	}
 
 	private async candidates(online: Presence[]): Promise<Candidate[]> {
@@ -67,7 +68,10 @@ export class Routing {
 			() => undefined,
 			err => {
 				// The owner is leaving or gone: drain here rather than leave the queue waiting.
-				this.core.logger.warn(`Drain of '${terminalId}' on ${owner} failed (${(err as Error).message}); draining here`);
+				this.core.logger.warn(
+					fields({ terminalId }),
+					`Drain of '${terminalId}' on ${owner} failed (${(err as Error).message}); draining here`
+				);
 				return this.delivery.drainHere(terminalId, presence);
 			}
 		);
@@ -75,7 +79,9 @@ export class Routing {
 
 	/** Asks for a drain in the background, logging what fails. */
 	drainLater(terminalId: string): void {
-		void this.requestDrain(terminalId).catch(err => this.core.logger.error("Drain failed", terminalId, err));
+		void this.requestDrain(terminalId).catch(err =>
+			this.core.logger.error(fields({ terminalId }), "Drain failed", terminalId, err)
+		);
 	}
 
 	/**

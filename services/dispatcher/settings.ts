@@ -22,5 +22,7 @@ export interface DispatcherSettings extends ServiceSettingSchema {
 	maxLogLines: number;
 	/** How long task output is kept, ms. @defaultValue 7 days */
 	logRetention: number;
+	/** How often the queue depth per priority is counted for the metrics, ms. @defaultValue 5000 */
+	queueDepthInterval: number;
 	dbUri: string;
 }

@@ -84,14 +84,15 @@ export class TaskStore {
 	readonly driver: SqlDriver;
 	readonly commits: GroupCommit;
 
-	constructor(model: TaskModel, driver: SqlDriver) {
+	/** `onCommit`: told of each group commit (see GroupCommit). */
+	constructor(model: TaskModel, driver: SqlDriver, onCommit?: (writes: number, ms: number) => void) {
 		this.model = model;
 		this.driver = driver;
-		this.commits = new GroupCommit(driver);
+		this.commits = new GroupCommit(driver, undefined, onCommit);
 	}
 
-	static async open(model: TaskModel, uri: string): Promise<TaskStore> {
-		return new TaskStore(model, await openDriver(model.sequelize!, uri));
+	static async open(model: TaskModel, uri: string, onCommit?: (writes: number, ms: number) => void): Promise<TaskStore> {
+		return new TaskStore(model, await openDriver(model.sequelize!, uri), onCommit);
 	}
 
 	/** Waits for the writes under way, then lets the driver go. */
@@ -320,6 +321,15 @@ export class TaskStore {
 			[]
 		);
 		return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
+	}
+
+	/** PENDING tasks per priority: the queue depth the metrics show. */
+	async pendingByPriority(): Promise<{ priority: number; n: number }[]> {
+		const rows = await this.select<{ priority: number; n: number | string }>(
+			"SELECT priority, COUNT(*) AS n FROM tasks WHERE status = ? GROUP BY priority",
+			["PENDING"]
+		);
+		return rows.map(r => ({ priority: Number(r.priority), n: Number(r.n) }));
 	}
 
 	async countByStatus(): Promise<Record<string, number>> {

@@ -51,8 +51,8 @@ export interface Change {
 	changes: Partial<TaskRow>;
 	/** The row once the change is written. */
 	next: TaskRow;
-	/** Set when the change schedules a retry: its number and why the attempt ended. */
-	retry?: { number: number; reason: string };
+	/** Set when the change schedules a retry: its number, why the attempt ended and how (failed or timed out). */
+	retry?: { number: number; reason: string; ended: "FAILED" | "TIMEOUT" };
 }
 /** Nothing to write: the row is already where the event would take it (a repeated ack or result). */
 export interface Same {
@@ -159,7 +159,7 @@ export function retryOrFinish(
 		progress: null,
 		updatedAt: now
 	});
-	next.retry = { number: retry, reason: fields.error ?? `attempt ${row.attempt} ended ${status}` };
+	next.retry = { number: retry, reason: fields.error ?? `attempt ${row.attempt} ended ${status}`, ended: status };
 	return next;
 }
 

@@ -10,7 +10,9 @@ import { admitTerminal, type Admitted } from "./admission.ts";
 import { INBOUND, refuseOversize, toReply } from "./messages.ts";
 import { ReplyBatcher } from "./replies.ts";
 import type { ReplyRouter } from "./routing.ts";
-import type { TerminalSession } from "./sessions.ts";
+import type { DisconnectReason, TerminalSession } from "./sessions.ts";
+import type { TerminalMetrics } from "../../lib/metrics/terminals.ts";
+import { fields } from "../../lib/log-format.ts";
 
 export interface HubSettings {
 	/** Silence after which a terminal is offline, ms. */
@@ -35,9 +37,11 @@ export class TerminalHub {
 	readonly logger: Logger;
 	private readonly settings: HubSettings;
 	private readonly replies: ReplyBatcher;
+	private readonly metrics: TerminalMetrics;
 
-	constructor(broker: ServiceBroker, logger: Logger, settings: HubSettings, router: ReplyRouter) {
+	constructor(broker: ServiceBroker, logger: Logger, settings: HubSettings, router: ReplyRouter, metrics: TerminalMetrics) {
 		this.broker = broker;
+		this.metrics = metrics;
 		this.logger = logger;
 		this.settings = settings;
 		this.replies = new ReplyBatcher(replies => router.send(replies), settings.replyBatchSize);
@@ -66,19 +70,33 @@ export class TerminalHub {
 	async register(session: TerminalSession): Promise<void> {
 		const older = this.sessions.get(session.terminalId);
 		this.sessions.set(session.terminalId, session);
+		this.metrics.connected(session.transport, session.terminalId);
+		if (older) this.metrics.superseded(older.transport);
 		const presence = this.presence(session);
-		this.logger.info(`Terminal '${session.terminalId}' connected (${session.transport})`);
+		this.logger.info(
+			fields({ terminalId: session.terminalId, sessionId: session.id }),
+			`Terminal '${session.terminalId}' connected (${session.transport})`
+		);
 		await this.announce("terminal.connected", presence);
 		// Closed once the newer session is the terminal's presence: what the older one held
 		// unacknowledged then goes back to the queue, and so to the newer one (see unregister).
-		if (older) older.close("replaced by a newer connection");
+		if (older) older.end("replaced", "replaced by a newer connection");
 		await this.broker.call("dispatcher.connected", presence).catch(err => {
-			this.logger.warn(`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`);
+			this.logger.warn(
+				fields({ terminalId: session.terminalId }),
+				`Queue of '${session.terminalId}' not drained on connect: ${(err as Error).message}`
+			);
 		});
 	}
 
-	async unregister(session: TerminalSession): Promise<void> {
+	/** A session ended; `transportReason`: why, as its transport tells it (Tern's own reason comes first). */
+	async unregister(session: TerminalSession, transportReason: DisconnectReason = "normal"): Promise<void> {
 		const current = this.sessions.get(session.terminalId);
+		if (!session.ended) {
+			session.ended = true;
+			const reason = session.endReason ?? transportReason;
+			this.metrics.disconnected(session.transport, reason, session.terminalId, current === session);
+		}
 		if (current !== session) {
 			// Replaced by a newer session here: the terminal stays online, but the tasks pushed on
 			// this connection and never acknowledged are returned, else they wait for their ackTimeout.
@@ -86,7 +104,10 @@ export class TerminalHub {
 			return;
 		}
 		this.sessions.delete(session.terminalId);
-		this.logger.info(`Terminal '${session.terminalId}' disconnected`);
+		this.logger.info(
+			fields({ terminalId: session.terminalId, sessionId: session.id }),
+			`Terminal '${session.terminalId}' disconnected`
+		);
 		await this.announce("terminal.disconnected", {
 			terminalId: session.terminalId,
 			nodeID: this.broker.nodeID,
@@ -106,7 +127,12 @@ export class TerminalHub {
 	private returnDelivered(session: TerminalSession): Promise<unknown> {
 		return this.broker
 			.call("dispatcher.disconnected", { terminalId: session.terminalId, sessionId: session.id })
-			.catch(err => this.logger.warn(`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`));
+			.catch(err =>
+				this.logger.warn(
+					fields({ terminalId: session.terminalId }),
+					`Tasks of '${session.terminalId}' not returned: ${(err as Error).message}`
+				)
+			);
 	}
 
 	/**
@@ -173,7 +199,7 @@ export class TerminalHub {
 						: Errors.invalidToken("the terminal's key was rotated");
 			session.send({ event: "error", data: toErrorPayload(error) });
 		}
-		session.close(event.reason);
+		session.end(event.reason === "drained" ? "drained" : "kicked", event.reason);
 	}
 
 	/** Terminals silent for longer than heartbeatTimeout are dropped, and so go offline. */
@@ -181,8 +207,11 @@ export class TerminalHub {
 		const cutoff = now - this.settings.heartbeatTimeout;
 		for (const session of this.sessions.values()) {
 			if (session.lastActiveAt < cutoff) {
-				this.logger.info(`Terminal '${session.terminalId}' silent for ${this.settings.heartbeatTimeout} ms: offline`);
-				session.close("heartbeat timeout");
+				this.logger.info(
+					fields({ terminalId: session.terminalId }),
+					`Terminal '${session.terminalId}' silent for ${this.settings.heartbeatTimeout} ms: offline`
+				);
+				session.end("heartbeat_timeout", "heartbeat timeout");
 				void this.unregister(session);
 			}
 		}
@@ -209,7 +238,7 @@ export class TerminalHub {
 		this.replies.flush();
 		for (const session of this.sessions.values()) {
 			session.send({ event: "reconnect", data: { reason } });
-			session.close(reason);
+			session.end("shutdown", reason);
 		}
 	}
 }

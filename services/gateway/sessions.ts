@@ -21,6 +21,15 @@ export type OutboundEvent =
 	| { event: "reconnect"; data: { reason: string } }
 	| { event: "error"; data: SocketErrorPayload };
 
+/**
+ * Why a session ended, as the metrics count it: the terminal closed it (`normal`), it fell silent
+ * (`heartbeat_timeout`: Tern's check or socket.io's ping), the connection broke (`transport_error`),
+ * Tern ended it (`kicked`: disabled, key rotated, deleted; `drained`; `replaced` by a newer
+ * session; `shutdown` of the gateway).
+ */
+export type DisconnectReason =
+	"normal" | "heartbeat_timeout" | "transport_error" | "kicked" | "drained" | "replaced" | "shutdown";
+
 export interface SessionInfo {
 	terminalId: string;
 	concurrency: number;
@@ -39,6 +48,10 @@ export abstract class TerminalSession {
 	lastActiveAt = this.connectedAt;
 	/** Activity not yet reported to the cluster. */
 	dirty = false;
+	/** Set when Tern ends the session: why (the transport's own reason is used otherwise). */
+	endReason: DisconnectReason | null = null;
+	/** Its end has been counted (a session may be unregistered twice: by a check, then by its socket). */
+	ended = false;
 	/** Where the handling of the last inbound message stands. */
 	private last: Promise<Step> = Promise.resolve(SETTLED);
 	abstract readonly transport: "socket.io" | "websocket";
@@ -84,4 +97,10 @@ export abstract class TerminalSession {
 
 	abstract send(message: OutboundEvent): void;
 	abstract close(reason: string): void;
+
+	/** Tern ends the session: `why` is counted, `message` is what the terminal is told. */
+	end(why: DisconnectReason, message: string): void {
+		this.endReason ??= why;
+		this.close(message);
+	}
 }

@@ -9,7 +9,7 @@ import { Errors, toErrorPayload } from "../../lib/errors.ts";
 import { parseCapabilities } from "./admission.ts";
 import type { TerminalHub } from "./hub.ts";
 import { INBOUND, checkDepth, socketError } from "./messages.ts";
-import { TerminalSession, type OutboundEvent, type SessionInfo } from "./sessions.ts";
+import { TerminalSession, type DisconnectReason, type OutboundEvent, type SessionInfo } from "./sessions.ts";
 
 export type TerminalSocket = Socket<TerminalClientToServer, TerminalServerToClient>;
 export type TerminalNamespace = Namespace<TerminalClientToServer, TerminalServerToClient>;
@@ -30,6 +30,13 @@ export class SocketIoSession extends TerminalSession {
 	close(): void {
 		this.socket.disconnect(true);
 	}
+}
+
+/** socket.io's reason for a disconnect, as the metrics count it. */
+function disconnectReason(reason: string): DisconnectReason {
+	if (reason === "client namespace disconnect" || reason === "server namespace disconnect") return "normal";
+	if (reason === "ping timeout") return "heartbeat_timeout";
+	return "transport_error";
 }
 
 /** A connect refused through `next(err)`: the client's `connect_error` carries the payload as `data`. */
@@ -99,7 +106,7 @@ export function attachTerminals(io: IoServer, hub: TerminalHub): TerminalNamespa
 				}
 			);
 		});
-		socket.on("disconnect", () => void hub.unregister(session));
+		socket.on("disconnect", reason => void hub.unregister(session, disconnectReason(reason)));
 		void hub.register(session);
 	});
 	return ns;

@@ -112,7 +112,12 @@ export async function upgradeTerminal(
 			if (!parsed.ok) return sendError(parsed.error, parsed.event);
 			hub.inbound(session, parsed.type, parsed.message).catch(err => sendError(err, parsed.type));
 		});
-		ws.on("close", () => void hub.unregister(session));
+		// 1000 (normal), 1001 (going away) and 1005 (a close frame without a code) are a clean close;
+		// 1006 (no close frame) and the rest, a broken connection.
+		ws.on(
+			"close",
+			code => void hub.unregister(session, code === 1000 || code === 1001 || code === 1005 ? "normal" : "transport_error")
+		);
 		ws.on("error", err => hub.logger.debug("Terminal socket error", err));
 		void hub.register(session);
 	});

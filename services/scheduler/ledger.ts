@@ -7,6 +7,7 @@ import type { ServiceBroker } from "moleculer";
 import type { FireOutcome } from "../../models/job.model.ts";
 import type { JobStore } from "./store.ts";
 import type { FireEvent } from "../../lib/contracts.ts";
+import type { JobMetrics } from "../../lib/metrics/jobs.ts";
 
 export interface Fire {
 	jobId: string;
@@ -21,10 +22,12 @@ export interface Fire {
 export class Ledger {
 	private readonly broker: ServiceBroker;
 	private readonly store: JobStore;
+	private readonly metrics: JobMetrics;
 
-	constructor(broker: ServiceBroker, store: JobStore) {
+	constructor(broker: ServiceBroker, store: JobStore, metrics: JobMetrics) {
 		this.broker = broker;
 		this.store = store;
+		this.metrics = metrics;
 	}
 
 	/** A fire time passed unfired (MISSED, PAUSED): its row, unless it has one already. */
@@ -54,12 +57,15 @@ export class Ledger {
 	/** Many plain fires of one tick, in one statement. */
 	async settleFiredMany(firedAt: number, fires: { jobId: string; fireTime: number; taskIds: string[] }[]): Promise<void> {
 		await this.store.settleMany("FIRED", firedAt, fires);
+		for (const f of fires) this.metrics.fire(f.jobId, "FIRED", firedAt - f.fireTime);
 		// An event nobody listens to still costs its broadcast: asked once per batch, not per fire.
 		if (!this.broker.hasEventListener("job.fire")) return;
-		for (const f of fires) this.announce({ ...f, outcome: "FIRED", manual: false, firedAt, detail: null });
+		for (const f of fires) this.announce({ ...f, outcome: "FIRED", manual: false, firedAt, detail: null }, true);
 	}
 
-	private announce(fire: Fire): void {
+	/** Counted and announced: every outcome but the batched FIRED ones (counted in settleFiredMany). */
+	private announce(fire: Fire, counted = false): void {
+		if (!counted) this.metrics.fire(fire.jobId, fire.outcome, fire.firedAt === null ? null : fire.firedAt - fire.fireTime);
 		const event: FireEvent = {
 			jobId: fire.jobId,
 			fireTime: new Date(fire.fireTime).toISOString(),

@@ -16,6 +16,7 @@ import { AfterFinish } from "./after-finish.ts";
 import { DispatcherClient } from "./dispatcher-client.ts";
 import { Firer } from "./firing.ts";
 import { Ledger } from "./ledger.ts";
+import { JobMetrics } from "../../lib/metrics/jobs.ts";
 import { eachLimited, Slots } from "./limit.ts";
 import { planLate } from "./misfire-policy.ts";
 import { Ownership } from "../../lib/owners.ts";
@@ -62,7 +63,11 @@ export class Scheduler {
 			jobs: this.jobs,
 			onEnded: (job, at) => this.onRunEnded(job, at)
 		});
-		this.ledger = new Ledger(this.broker, this.store);
+		this.ledger = new Ledger(
+			this.broker,
+			this.store,
+			new JobMetrics(this.broker.metrics, { jobLabels: this.options.metricsJobLabels })
+		);
 		this.firer = new Firer({
 			nodeID: this.broker.nodeID,
 			logger: this.logger,

@@ -32,6 +32,8 @@ export interface SchedulerOptions {
 	completionCheckInterval: number;
 	/** Fires in flight at once. @defaultValue 64 */
 	fireConcurrency: number;
+	/** Adds a `job` label (the job id) to `tern_job_fires_total`: one series per job. @defaultValue false */
+	metricsJobLabels?: boolean;
 }
 
 /** The latest run of a job whose tasks are not all final yet. */

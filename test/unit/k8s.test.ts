@@ -10,6 +10,7 @@ import {
 	type Manifest,
 	type ValidationReport
 } from "../../k8s/validate.ts";
+import { dashboardErrors, serviceMonitorErrors } from "../../k8s/monitoring-checks.ts";
 
 const SERVICES = ["api", "gateway", "dispatcher", "scheduler", "cache", "monitor", "alert"];
 
@@ -132,5 +133,27 @@ describe("k8s/ manifests", () => {
 		assert.equal(errors.length >= 2, true, errors.join("\n"));
 		assert.match(errors.join("\n"), /document 2/);
 		assert.match(errors.join("\n"), /document 3\): not a Kubernetes resource/);
+	});
+
+	it("report a ServiceMonitor whose endpoint names no port of its Service", async () => {
+		const { manifests } = readManifests(K8S_DIR);
+		const services = manifests.filter(m => m.doc.kind === "Service").map(m => m.doc);
+		const monitor = structuredClone(manifests.find(m => m.doc.kind === "ServiceMonitor")!.doc);
+		assert.deepEqual(serviceMonitorErrors(monitor, services), []);
+		monitor.spec.endpoints[0].port = "metrics";
+		assert.deepEqual(serviceMonitorErrors(monitor, services), [
+			"spec.endpoints[0].port 'metrics' is no named port of the selected Services"
+		]);
+	});
+
+	it("report a dashboard panel that queries a series Tern does not export", () => {
+		const known = new Set(["tern_tasks_total", "tern_task_phase_seconds"]);
+		const panel = (expr: string) => ({ title: "p", targets: [{ expr }] });
+		const text = (exprs: string[]) => JSON.stringify({ title: "t", panels: exprs.map(panel) });
+		assert.deepEqual(dashboardErrors(text(["rate(tern_tasks_total[1m])", "tern_task_phase_seconds_bucket"]), known), []);
+		assert.deepEqual(dashboardErrors(text(["tern_task_total"]), known), [
+			"panel 0 'p': queries 'tern_task_total', which Tern does not export"
+		]);
+		assert.match(dashboardErrors("{", known)[0], /not JSON/);
 	});
 });
