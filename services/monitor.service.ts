@@ -27,6 +27,8 @@ import { systemStatus } from "./monitor/status.ts";
 import { readRuntime, RUNTIME_NAMES, updateConfigParams, writeRuntime } from "./monitor/config.ts";
 import { defineRuntimeSetting, type RuntimeSettingModel } from "../models/runtime-setting.model.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
+import { AlertMetrics } from "../lib/metrics/alerts.ts";
+import { call } from "../lib/actions.ts";
 
 export interface MonitorSettings extends ServiceSettingSchema {
 	dbUri: string;
@@ -47,6 +49,7 @@ interface MonitorVars {
 	db: Sequelize | null;
 	runtimeModel: RuntimeSettingModel | null;
 	timer: NodeJS.Timeout | null;
+	metrics: AlertMetrics;
 }
 interface MonitorMethods {
 	updateReplicas(): void;
@@ -174,6 +177,9 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 				this.evaluator
 					.tick()
 					.catch(err => this.logger.warn("Evaluation failed:", (err as Error).message))
+					// No alert service in reach: the gauge keeps its last value.
+					.then(() => call(this.broker, "alert.firingCount", {}).then(({ firing }) => this.metrics.firingNow(firing)))
+					.catch(() => undefined)
 					.finally(() => {
 						if (this.timer) this.schedule();
 					});
@@ -184,6 +190,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		this.db = null;
 		this.runtimeModel = null;
 		this.timer = null;
+		this.metrics = new AlertMetrics(this.broker.metrics);
 		const sampler = new Sampler(
 			this.broker,
 			() => this.db,

@@ -92,6 +92,16 @@ export const SERIES = {
 		labelNames: [],
 		buckets: BATCH_BUCKETS
 	},
+	tern_alerts_firing: {
+		type: "gauge",
+		description: "Alerts firing now, cluster-wide (as the monitor read them on its last tick)",
+		labelNames: []
+	},
+	tern_alert_notifications_total: {
+		type: "counter",
+		description: "Notification attempts sent by this alert node, by channel type and outcome (sent, failed, silenced)",
+		labelNames: ["channel", "outcome"]
+	},
 	tern_commit_seconds: {
 		type: "histogram",
 		description: "Time one group commit of the dispatcher takes",
