@@ -10,7 +10,17 @@ import { join, resolve } from "node:path";
 import type { BrokerOptions, LogLevels } from "moleculer";
 import { PromptDiscoverer } from "./lib/discoverer.ts";
 
-export const ALL_SERVICES = ["api", "auth", "terminals", "cache", "dispatcher", "gateway", "scheduler", "scripts"] as const;
+export const ALL_SERVICES = [
+	"api",
+	"auth",
+	"terminals",
+	"cache",
+	"dispatcher",
+	"gateway",
+	"scheduler",
+	"scripts",
+	"alert"
+] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 export interface TernConfig {

@@ -13,9 +13,9 @@
  */
 import type { AlertStatus, Escalation } from "../../lib/contracts.ts";
 
-/** What the lifecycle reads of an open alert. */
+/** What the lifecycle reads of an open alert (a resolved one counts as none). */
 export interface OpenAlert {
-	status: Exclude<AlertStatus, "resolved">;
+	status: AlertStatus;
 	startedAt: number;
 	firingAt: number | null;
 	acknowledgedAt: number | null;
@@ -45,7 +45,8 @@ export type Decision =
 
 const S = 1000;
 
-export function decide(open: OpenAlert | null, active: boolean, rule: RuleTiming, now: number): Decision {
+export function decide(alert: OpenAlert | null, active: boolean, rule: RuleTiming, now: number): Decision {
+	const open = alert?.status === "resolved" ? null : alert;
 	if (!open) return active ? { kind: "create", fire: rule.for <= 0 } : { kind: "nothing" };
 	if (!active) return { kind: "resolve", notify: open.status === "firing" };
 	if (open.status === "pending") return now - open.startedAt >= rule.for * S ? { kind: "fire" } : { kind: "nothing" };

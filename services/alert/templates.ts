@@ -88,3 +88,31 @@ export function smsVars(message: Message, to: string): Record<string, string> {
 		summary: message.alert.summary
 	};
 }
+
+/** The notice a channel test sends: a made-up alert that names the channel. */
+export function testMessage(channelName: string, now: number): Message {
+	const at = new Date(now).toISOString();
+	return {
+		kind: "test",
+		status: "firing",
+		sentAt: now,
+		alert: {
+			id: "test",
+			ruleId: "test",
+			ruleName: "Test notification",
+			status: "firing",
+			severity: "info",
+			labels: {},
+			fingerprint: "",
+			value: 0,
+			summary: `A test of channel '${channelName}': if you read this, it works`,
+			startedAt: at,
+			firingAt: at,
+			resolvedAt: null,
+			acknowledgedAt: null,
+			acknowledgedBy: null,
+			lastNotifiedAt: at,
+			escalatedAt: null
+		}
+	};
+}
