@@ -4,9 +4,10 @@
  * each rule every tick and which decides and sends what is due. The modules under alert/ hold
  * the lifecycle (pure), the SQL, the channel family, the sender and the views.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { DbMixin, type DbMixinSettings } from "../mixins/db.mixin.ts";
-import { defineAlertRule, type AlertRuleRow, type ChannelRow, type SilenceRow } from "../models/alert.model.ts";
+import type { Context, ServiceSchema } from "moleculer";
+import { DbMixin } from "../mixins/db.mixin.ts";
+import { defineAlertRule, type SilenceRow } from "../models/alert.model.ts";
+import { methods, type AlertMethods, type AlertSettings, type AlertThis, type AlertVars } from "./alert/methods.ts";
 import type { Sequelize } from "sequelize";
 import type { AlertRuleBody, AlertRuleView, ChannelBody, EvaluateParams, Labels, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
@@ -30,40 +31,14 @@ import {
 } from "./alert/params.ts";
 import { AlertStore, isDuplicate } from "./alert/store.ts";
 import { Notifier } from "./alert/notifier.ts";
-import { Evaluator, type DefaultChannels } from "./alert/evaluator.ts";
+import { Evaluator } from "./alert/evaluator.ts";
 import { builtinRows } from "./alert/builtin.ts";
 import { checkChannelIds, newRuleRow, ruleChanges, rulesNaming } from "./alert/rules.ts";
 import { ChannelConfigs } from "./alert/channel-config.ts";
 import { testMessage } from "./alert/templates.ts";
 import { toAlertView, toNotificationView, toRuleView, toSilenceView } from "./alert/views.ts";
 
-export interface AlertSettings extends ServiceSettingSchema, DbMixinSettings {
-	/** 32 bytes, base64url, that seal channel secrets; the node derives it from the JWT secret (HKDF). */
-	secretKey: string;
-	/** Tries per notification. @defaultValue 3 */
-	notifyAttempts: number;
-	/** Wait before the first retry of a notification, ms, doubled before each next one. @defaultValue 1000 */
-	notifyBackoff: number;
-	/** Whom a rule with no channels notifies: "all" enabled channels, or "none". @defaultValue "all" */
-	defaultChannels: DefaultChannels;
-	/** Alerts per page when not asked. @defaultValue 50 */
-	pageSize: number;
-}
-
-interface AlertVars {
-	store: AlertStore;
-	notifier: Notifier;
-	evaluator: Evaluator;
-	configs: ChannelConfigs;
-	/** The enabled rules, until a rule changes (here or on another replica). */
-	activeCache: Promise<AlertRuleView[]> | null;
-}
-interface AlertMethods {
-	mustGetRule(id: string): Promise<AlertRuleRow>;
-	mustGetChannel(id: string): Promise<ChannelRow>;
-	rulesChanged(ctx: Context): Promise<void>;
-}
-type AlertThis = Service<AlertSettings> & AlertVars & AlertMethods;
+export type { AlertSettings } from "./alert/methods.ts";
 
 const usernameOf = (ctx: Context<unknown, TernMeta>) =>
 	ctx.meta.principal?.kind === "user" ? ctx.meta.principal.username : null;
@@ -362,22 +337,7 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 			this.activeCache = null;
 		}
 	},
-	methods: {
-		async mustGetRule(this: AlertThis, id: string) {
-			const rule = await this.store.rule(id);
-			if (!rule) throw Errors.ruleNotFound(id);
-			return rule;
-		},
-		async mustGetChannel(this: AlertThis, id: string) {
-			const channel = await this.store.channel(id);
-			if (!channel) throw Errors.channelNotFound(id);
-			return channel;
-		},
-		async rulesChanged(this: AlertThis, ctx: Context) {
-			this.activeCache = null;
-			await ctx.broadcast("alert.rulesChanged", {});
-		}
-	},
+	methods,
 	created(this: AlertThis) {
 		if (!this.settings.secretKey) throw new TypeError("Service 'alert' needs settings.secretKey (see node.ts)");
 		if (!["all", "none"].includes(this.settings.defaultChannels))

@@ -9,6 +9,7 @@ import { TestTern, waitFor } from "../helpers/tern.ts";
 import { HttpReceiver, SmtpSink } from "../support/receivers.ts";
 import { verify } from "../../services/alert/channels/webhook.ts";
 import type { EvaluateParams, Observation } from "../../lib/contracts.ts";
+import { call } from "../../lib/actions.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const S = 1000;
@@ -81,7 +82,7 @@ describe("alert", () => {
 		assert.deepEqual([tuned.status, tuned.body.threshold, tuned.body.enabled], [200, 900, false]);
 		const del = await tern.api("DELETE", "/api/alert-rules/builtin-queue-oldest");
 		assert.deepEqual([del.status, del.body.type], [409, "BUILTIN_RULE"]);
-		const active = await tern.broker.call<{ id: string }[]>("alert.activeRules", {});
+		const active = await call(tern.broker, "alert.activeRules", {});
 		assert.ok(!active.some(r => r.id === "builtin-queue-oldest"), "a disabled rule is not evaluated");
 	});
 
