@@ -339,6 +339,28 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			await flaky.close();
 		});
 
+		it("lets viewers read, operators ack and silence, and only admins write rules and channels", async () => {
+			const tokens: Record<string, string> = {};
+			for (const role of ["viewer", "operator"]) {
+				const username = `${role}-${backend.toLowerCase()}`;
+				await tern.api("POST", "/api/users", { username, password: `${username}-password-1`, role });
+				tokens[role] = (
+					await tern.api("POST", "/api/auth/login", { username, password: `${username}-password-1` }, null)
+				).body.token;
+			}
+			const endsAt = new Date(Date.now() + 60_000).toISOString();
+			const as = (role: string, method: string, path: string, body?: unknown) => tern.api(method, path, body, tokens[role]);
+			assert.equal((await as("viewer", "GET", "/api/alert-rules")).status, 200);
+			assert.equal((await as("viewer", "GET", "/api/alerts")).status, 200);
+			assert.equal((await as("viewer", "POST", "/api/silences", { matchers: { a: "b" }, endsAt })).body.type, "FORBIDDEN");
+			assert.equal((await as("operator", "POST", "/api/silences", { matchers: { a: "b" }, endsAt })).status, 201);
+			const rule = { name: "by-operator", metric: "tasks_pending", condition: ">", threshold: 1 };
+			assert.equal((await as("operator", "POST", "/api/alert-rules", rule)).status, 403);
+			const channel = { name: "by-operator", type: "webhook", config: { url: hook.url } };
+			assert.equal((await as("operator", "POST", "/api/alert-channels", channel)).status, 403);
+			assert.equal((await as("operator", "POST", `/api/alert-channels/${hookId}/test`)).status, 403);
+		});
+
 		it("does not notify again after a restart on the same data", async () => {
 			const ruleId = await createRule({ name: "restart", channels: [hookId], repeatInterval: 600 });
 			await evaluate({ ruleId, at: T0, active: [obs("x")] });
