@@ -192,6 +192,12 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			);
 			const alert = (await tern.api("GET", `/api/alerts?ruleId=${ruleId}&status=resolved`)).body.rows[0];
 			assert.equal(alert.resolvedAt, new Date(T0 + 62 * S).toISOString());
+			const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+			const page = (await tern.api("GET", `/api/alerts?ruleId=${ruleId}&since=${iso(T0)}&until=${iso(T0 + S)}&pageSize=1`))
+				.body;
+			assert.deepEqual([page.total, page.rows.length, page.page, page.pageSize], [1, 1, 1, 1]);
+			assert.equal((await tern.api("GET", `/api/alerts?ruleId=${ruleId}&until=${iso(T0)}`)).body.total, 0);
+			assert.equal((await tern.api("GET", "/api/alerts?since=yesterday")).body.type, "VALIDATION_ERROR");
 		});
 
 		it("resolves a pending alert without a word, and fires after `for`", async () => {
