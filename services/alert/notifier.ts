@@ -10,7 +10,7 @@ import type { AlertRow, ChannelRow, NotificationRow } from "../../models/alert.m
 import type { ChannelType, NotificationKind } from "../../lib/contracts.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import type { SecretBox } from "../../lib/secret-box.ts";
-import { resolve } from "./channels/index.ts";
+import { DeliveryError, resolve } from "./channels/index.ts";
 import { statusOf, type Message } from "./templates.ts";
 import type { AlertStore } from "./store.ts";
 import { toAlertView } from "./views.ts";
@@ -116,7 +116,7 @@ export class Notifier {
 		let attempts = 0;
 		try {
 			const driver = resolve(channel.type as ChannelType);
-			const config = driver.mapSecrets(JSON.parse(channel.config) as object, value => this.box.open(value));
+			let config = driver.mapSecrets(JSON.parse(channel.config) as object, value => this.box.open(value));
 			while (attempts < this.options.attempts && !this.stopped) {
 				attempts++;
 				try {
@@ -130,6 +130,7 @@ export class Notifier {
 					return { ok: true, status: "sent", attempts, error: null };
 				} catch (err) {
 					error = (err as Error).message;
+					if (err instanceof DeliveryError && err.retryWith) config = err.retryWith;
 					const last = attempts >= this.options.attempts;
 					await this.store.updateNotification(row.id, {
 						attempts,

@@ -345,6 +345,22 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			await flaky.close();
 		});
 
+		it("texts again only the numbers an SMS gateway missed", async () => {
+			const before = sms.requests.length;
+			sms.statuses = [200, 500];
+			const channel = await tern.api("POST", "/api/alert-channels", {
+				name: "sms-partial",
+				type: "sms",
+				config: { url: `${sms.url}/send`, to: ["+301", "+302"] }
+			});
+			const test = await tern.api("POST", `/api/alert-channels/${channel.body.id}/test`);
+			assert.deepEqual([test.body.ok, test.body.attempts], [true, 2]);
+			assert.deepEqual(
+				sms.requests.slice(before).map(r => JSON.parse(r.body).to),
+				["+301", "+302", "+302"]
+			);
+		});
+
 		it("lets viewers read, operators ack and silence, and only admins write rules and channels", async () => {
 			const tokens: Record<string, string> = {};
 			for (const role of ["viewer", "operator"]) {

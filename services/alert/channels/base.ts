@@ -17,6 +17,13 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 /** A delivery that did not go through: the reason is recorded on the notification. */
 export class DeliveryError extends Error {
 	override name = "DeliveryError";
+	/** The config a retry should use when part of the delivery went through (the SMS numbers still to reach). */
+	readonly retryWith?: object;
+
+	constructor(message: string, retryWith?: object) {
+		super(message);
+		this.retryWith = retryWith;
+	}
 }
 
 const validator = new Moleculer.Validators.Fastest();

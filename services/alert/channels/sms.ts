@@ -39,14 +39,17 @@ export class SmsChannel extends Channel<SmsConfig> {
 
 	async send(config: SmsConfig, message: Message): Promise<void> {
 		const failures: string[] = [];
+		const missed: string[] = [];
 		for (const to of config.to) {
 			const { url, init } = smsRequest(config, message, to);
 			try {
 				await httpSend(url, init, config.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 			} catch (err) {
 				failures.push(`${to}: ${(err as Error).message}`);
+				missed.push(to);
 			}
 		}
-		if (failures.length > 0) throw new DeliveryError(failures.join("; "));
+		// A retry texts only the numbers that were missed: the others have the message already.
+		if (failures.length > 0) throw new DeliveryError(failures.join("; "), { ...config, to: missed });
 	}
 }
