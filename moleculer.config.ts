@@ -21,7 +21,8 @@ export const ALL_SERVICES = [
 	"gateway",
 	"scheduler",
 	"scripts",
-	"monitor"
+	"monitor",
+	"alert"
 ] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 

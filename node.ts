@@ -14,6 +14,8 @@ import TerminalsService from "./services/terminals.service.ts";
 import SchedulerService from "./services/scheduler.service.ts";
 import ScriptsService from "./services/scripts.service.ts";
 import MonitorService from "./services/monitor.service.ts";
+import AlertService from "./services/alert.service.ts";
+import { deriveKey } from "./lib/secret-box.ts";
 import { replCommands } from "./lib/repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -25,7 +27,8 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	gateway: GatewayService as unknown as ServiceSchema,
 	scheduler: SchedulerService as unknown as ServiceSchema,
 	scripts: ScriptsService as unknown as ServiceSchema,
-	monitor: MonitorService as unknown as ServiceSchema
+	monitor: MonitorService as unknown as ServiceSchema,
+	alert: AlertService as unknown as ServiceSchema
 };
 
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
@@ -54,6 +57,9 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 			return { dbUri: config.dbUri };
 		case "monitor":
 			return { dbUri: config.dbUri, config: describeConfig(config) };
+		case "alert":
+			// Channel secrets are sealed with a key of their own, derived from the JWT secret.
+			return { dbUri: config.dbUri, secretKey: deriveKey(config.jwtSecret, "tern alert channels") };
 		case "gateway":
 			return { port: config.port, maxResultBytes: config.maxResultBytes };
 		default:

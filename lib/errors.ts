@@ -34,7 +34,15 @@ export const ErrorTypes = {
 	RESULT_TOO_LARGE: "RESULT_TOO_LARGE",
 	IDEMPOTENCY_CONFLICT: "IDEMPOTENCY_CONFLICT",
 	CONFIRMATION_INVALID: "CONFIRMATION_INVALID",
-	CONFIRMATION_EXPIRED: "CONFIRMATION_EXPIRED"
+	CONFIRMATION_EXPIRED: "CONFIRMATION_EXPIRED",
+	RULE_NOT_FOUND: "RULE_NOT_FOUND",
+	RULE_EXISTS: "RULE_EXISTS",
+	BUILTIN_RULE: "BUILTIN_RULE",
+	CHANNEL_NOT_FOUND: "CHANNEL_NOT_FOUND",
+	CHANNEL_EXISTS: "CHANNEL_EXISTS",
+	CHANNEL_IN_USE: "CHANNEL_IN_USE",
+	ALERT_NOT_FOUND: "ALERT_NOT_FOUND",
+	SILENCE_NOT_FOUND: "SILENCE_NOT_FOUND"
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -177,6 +185,27 @@ export const Errors = {
 			ErrorTypes.CONFIRMATION_EXPIRED,
 			{ action, object, expiredAt: new Date(expiredAt).toISOString() }
 		),
+	ruleNotFound: (ruleId: string) => client(`Alert rule '${ruleId}' not found`, 404, ErrorTypes.RULE_NOT_FOUND, { ruleId }),
+	ruleExists: (name: string) => client(`An alert rule named '${name}' already exists`, 409, ErrorTypes.RULE_EXISTS, { name }),
+	/** A built-in rule may be disabled or tuned, not deleted, renamed or pointed at another signal. */
+	builtinRule: (ruleId: string, what: string) =>
+		client(`Alert rule '${ruleId}' is built in: ${what}; disable it instead`, 409, ErrorTypes.BUILTIN_RULE, { ruleId }),
+	channelNotFound: (channelId: string) =>
+		client(`Alert channel '${channelId}' not found`, 404, ErrorTypes.CHANNEL_NOT_FOUND, { channelId }),
+	channelExists: (name: string) =>
+		client(`An alert channel named '${name}' already exists`, 409, ErrorTypes.CHANNEL_EXISTS, { name }),
+	channelInUse: (channelId: string, ruleIds: string[]) =>
+		client(
+			`Alert channel '${channelId}' is named by rule(s) ${ruleIds.map(id => `'${id}'`).join(", ")}: take it out of them first`,
+			409,
+			ErrorTypes.CHANNEL_IN_USE,
+			{ channelId, ruleIds }
+		),
+	alertNotFound: (alertId: string) => client(`Alert '${alertId}' not found`, 404, ErrorTypes.ALERT_NOT_FOUND, { alertId }),
+	alertResolved: (alertId: string) =>
+		client(`Alert '${alertId}' is resolved: there is nothing to acknowledge`, 409, ErrorTypes.STATE_CONFLICT, { alertId }),
+	silenceNotFound: (silenceId: string) =>
+		client(`Silence '${silenceId}' not found`, 404, ErrorTypes.SILENCE_NOT_FOUND, { silenceId }),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
 			taskId

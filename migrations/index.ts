@@ -3,6 +3,7 @@ import * as initial from "./0001-initial.ts";
 import * as jobs from "./0002-jobs.ts";
 import * as scriptsAndLogs from "./0003-scripts-and-logs.ts";
 import * as terminalFleet from "./0004-terminal-fleet.ts";
+import * as alerts from "./0005-alerts.ts";
 import * as runtimeSettings from "./0006-runtime-settings.ts";
 
 export interface Migration {
@@ -17,5 +18,6 @@ export const migrations: Migration[] = [
 	{ name: "0002-jobs", ...jobs },
 	{ name: "0003-scripts-and-logs", ...scriptsAndLogs },
 	{ name: "0004-terminal-fleet", ...terminalFleet },
+	{ name: "0005-alerts", ...alerts },
 	{ name: "0006-runtime-settings", ...runtimeSettings }
 ];

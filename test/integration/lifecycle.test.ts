@@ -536,9 +536,14 @@ describe("MariaDB schema", () => {
 				[db.name]
 			);
 			assert.deepEqual(tables.map(r => r.t).sort(), [
+				"alert_channels",
+				"alert_notifications",
+				"alert_rules",
+				"alerts",
 				"job_fires",
 				"jobs",
 				"scripts",
+				"silences",
 				"task_logs",
 				"tasks",
 				"terminals",
