@@ -4,6 +4,7 @@
  * each rule every tick and which decides and sends what is due. The modules under alert/ hold
  * the lifecycle (pure), the SQL, the channel family, the sender and the views.
  */
+import { AlertMetrics } from "../lib/metrics/alerts.ts";
 import type { Context, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineAlertRule, type SilenceRow } from "../models/alert.model.ts";
@@ -351,7 +352,11 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 		this.notifier = new Notifier(
 			this.store,
 			box,
-			{ attempts: this.settings.notifyAttempts, backoffMs: this.settings.notifyBackoff },
+			{
+				attempts: this.settings.notifyAttempts,
+				backoffMs: this.settings.notifyBackoff,
+				metrics: new AlertMetrics(this.broker.metrics)
+			},
 			this.logger
 		);
 		this.evaluator = new Evaluator(this.store, this.notifier, { defaultChannels: this.settings.defaultChannels });

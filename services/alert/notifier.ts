@@ -5,6 +5,7 @@
  * (attempts, lastError, status), so that a failing channel shows in the alert's history and
  * never holds up the others or the evaluation that raised the notice.
  */
+import type { AlertMetrics } from "../../lib/metrics/alerts.ts";
 import type { Logger } from "moleculer";
 import type { AlertRow, ChannelRow, NotificationRow } from "../../models/alert.model.ts";
 import type { ChannelType, NotificationKind } from "../../lib/contracts.ts";
@@ -20,6 +21,8 @@ export interface NotifierOptions {
 	attempts: number;
 	/** Wait before the first retry, ms; doubled before each next one. @defaultValue 1000 */
 	backoffMs: number;
+	/** Counts every attempt (`tern_alert_notifications_total`). */
+	metrics?: AlertMetrics;
 }
 
 /** The answer of a channel test. */
@@ -71,6 +74,7 @@ export class Notifier {
 				sentAt: null
 			};
 			await this.store.insertNotification(row);
+			if (silenced) this.options.metrics?.notified(channel.type, "silenced");
 			if (!silenced) this.track(this.deliver(row, channel, message));
 		}
 		return channels.length;
@@ -121,6 +125,7 @@ export class Notifier {
 				attempts++;
 				try {
 					await driver.send(config, message);
+					this.options.metrics?.notified(channel.type, "sent");
 					await this.store.updateNotification(row.id, {
 						status: "sent",
 						attempts,
@@ -130,6 +135,7 @@ export class Notifier {
 					return { ok: true, status: "sent", attempts, error: null };
 				} catch (err) {
 					error = (err as Error).message;
+					this.options.metrics?.notified(channel.type, "failed");
 					if (err instanceof DeliveryError && err.retryWith) config = err.retryWith;
 					const last = attempts >= this.options.attempts;
 					await this.store.updateNotification(row.id, {
