@@ -170,7 +170,11 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 			? {
 					enabled: true,
 					// An instance (Moleculer takes one, its typings only names); namespace and nodeID labels.
-					reporter: [new TernPrometheusReporter() as unknown as "Prometheus"]
+					reporter: [new TernPrometheusReporter() as unknown as "Prometheus"],
+					// Histograms as Prometheus wants them, buckets only: Moleculer's per-request
+					// quantiles cost a sliding-window reservoir update on every call, and Prometheus
+					// computes quantiles from the buckets (histogram_quantile) anyway.
+					defaultQuantiles: null as unknown as number[]
 				}
 			: { enabled: false }
 	};

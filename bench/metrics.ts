@@ -23,7 +23,7 @@ const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const { values: args } = parseArgs({
 	options: {
 		reps: { type: "string", default: "3" },
-		tasks: { type: "string", default: "5000" },
+		tasks: { type: "string", default: "20000" },
 		quick: { type: "boolean", default: false }
 	}
 });
