@@ -65,6 +65,8 @@ describe("system status and configuration", () => {
 		assert.equal(refused.status, 403);
 		assert.equal(refused.body.type, "FORBIDDEN");
 		assert.equal((await tern.api("GET", "/api/system/status", undefined, null)).status, 401);
+		const version = await tern.api("GET", "/api/version", undefined, null);
+		assert.deepEqual([version.status, version.body], [200, { version: pkg.version }]);
 
 		const reply = await tern.api<SystemConfigView>("GET", "/api/system/config");
 		assert.equal(reply.status, 200);
