@@ -542,6 +542,7 @@ describe("MariaDB schema", () => {
 				"alerts",
 				"job_fires",
 				"jobs",
+				"runtime_settings",
 				"scripts",
 				"silences",
 				"task_logs",
