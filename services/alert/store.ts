@@ -9,7 +9,7 @@
  * once only one changes it, and only that one notifies.
  */
 import type { Sequelize } from "sequelize";
-import { isDuplicate, Statements } from "../scheduler/sql.ts";
+import { isDuplicate, Statements } from "../../lib/sql/statements.ts";
 import type { AlertRow, AlertRuleRow, ChannelRow, NotificationRow, SilenceRow } from "../../models/alert.model.ts";
 import type { AlertStatus, Severity } from "../../lib/contracts.ts";
 

@@ -4,7 +4,7 @@
  * text). A fire is claimed by inserting its (jobId, fireTime) row: the primary key lets one
  * insert win, on any number of replicas.
  */
-import { isDuplicate, Statements } from "./sql.ts";
+import { isDuplicate, Statements } from "../../lib/sql/statements.ts";
 import type { FireOutcome, FireRow, JobModel, JobRow } from "../../models/job.model.ts";
 
 /** Columns a job update may set; names in SQL come only from this list. */

@@ -1,5 +1,5 @@
 /**
- * How store.ts's statements reach the database: SQL with numbered placeholders (`$1`, `$2`, …)
+ * How the stores' statements (scheduler, alert) reach the database: SQL with numbered placeholders (`$1`, `$2`, …)
  * and the values beside it, bound by the driver, on the node's shared Sequelize connection.
  *
  * MySQL goes through Sequelize's `bind` (a prepared statement). SQLite goes to the sqlite3
