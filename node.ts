@@ -85,8 +85,14 @@ export function createNode(options: NodeOptions): ServiceBroker {
 	return broker;
 }
 
+/** A node that fails to start is stopped again: no half-started node keeps its port and its timers. */
 export async function startNode(options: NodeOptions): Promise<ServiceBroker> {
 	const broker = createNode(options);
-	await broker.start();
+	try {
+		await broker.start();
+	} catch (err) {
+		await broker.stop().catch(() => undefined);
+		throw err;
+	}
 	return broker;
 }

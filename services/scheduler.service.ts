@@ -65,7 +65,9 @@ type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMetho
 const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, SchedulerVars> = {
 	name: "scheduler",
 	mixins: [DbMixin(defineJob)],
-	dependencies: ["dispatcher"],
+	// A fire's submit needs the terminal registry too (the dispatcher asks it for the target): a
+	// scheduler that armed its jobs before it was up would fail the late fires of its start.
+	dependencies: ["dispatcher", "terminals"],
 	settings: {
 		misfireThreshold: 5000,
 		maxMissedRecords: 1000,
