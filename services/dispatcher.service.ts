@@ -14,15 +14,12 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
 import type {
-	DispatcherStats,
 	Presence,
 	Principal,
 	RepliesParams,
 	ReplyAnswer,
 	SubmitResult,
 	TaskPush,
-	TaskQueryView,
-	TaskView,
 	TerminalConnectedEvent,
 	TerminalDisconnectedEvent,
 	TerminalUpdatedEvent,
@@ -31,8 +28,9 @@ import type {
 import { actingTerminal, requireUser } from "../lib/access.ts";
 import { TaskStore } from "./dispatcher/store.ts";
 import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
-import { toQueryView, toView } from "./dispatcher/views.ts";
+import { toQueryView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
+import { readActions } from "./dispatcher/reads.ts";
 import type { DispatcherSettings } from "./dispatcher/settings.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { OWNER_STRATEGY } from "../lib/owner-strategy.ts";
@@ -40,9 +38,6 @@ import { readAll } from "../lib/paging.ts";
 import {
 	ackParams,
 	connectedParams,
-	idRule,
-	listParams,
-	logsParams,
 	progressParams,
 	pullParams,
 	resultParams,
@@ -50,8 +45,6 @@ import {
 	taskBodyProps,
 	taskIdRule,
 	type AckActionParams,
-	type ListParams,
-	type LogsParams,
 	type ProgressActionParams,
 	type PullParams,
 	type ResultActionParams,
@@ -185,41 +178,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			}
 		},
 
-		/** `GET /api/task/query?taskId=` → `{ taskId, status, data, error, attempt, timestamps }` */
-		query: {
-			params: { taskId: taskIdRule },
-			async handler(this: DispatcherThis, ctx: Context<{ taskId: string }, TernMeta>): Promise<TaskQueryView> {
-				requireUser(ctx, "viewer");
-				return toQueryView(await this.dispatcher.core.mustGet(ctx.params.taskId));
-			}
-		},
-
-		/** `GET /api/tasks/:id` → the whole task. */
-		get: {
-			params: { id: taskIdRule },
-			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>): Promise<TaskView> {
-				requireUser(ctx, "viewer");
-				return toView(await this.dispatcher.core.mustGet(ctx.params.id));
-			}
-		},
-
-		/** `GET /api/tasks` → `{ rows, total, page, pageSize, totalPages }`, newest first by default. */
-		list: {
-			params: listParams,
-			async handler(this: DispatcherThis, ctx: Context<ListParams, TernMeta>) {
-				requireUser(ctx, "viewer");
-				return this.dispatcher.list(ctx.params);
-			}
-		},
-
-		/** `GET /api/tasks/:id/logs?after=` → `{ lines: [{ seq, attempt, stream, text, at }], next }` */
-		logs: {
-			params: logsParams,
-			async handler(this: DispatcherThis, ctx: Context<LogsParams, TernMeta>) {
-				requireUser(ctx, "viewer");
-				return this.dispatcher.replies.logs(ctx.params.id, ctx.params.after ?? 0, ctx.params.limit ?? 1000);
-			}
-		},
+		...readActions,
 
 		/** `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. */
 		cancel: {
@@ -227,33 +186,6 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
 				return toQueryView(await this.dispatcher.finishing.cancel(ctx.params.id));
-			}
-		},
-
-		/** Statuses of many tasks at once, `{ [taskId]: status }` (unknown ids left out): the scheduler's start-up. */
-		statuses: {
-			visibility: "public",
-			params: { taskIds: { type: "array", max: 5000, items: taskIdRule } },
-			async handler(this: DispatcherThis, ctx: Context<{ taskIds: string[] }>): Promise<Record<string, string>> {
-				return Object.fromEntries(await this.dispatcher.core.store.statuses(ctx.params.taskIds));
-			}
-		},
-
-		/** `{ [terminalId]: { running, queued } }` for the terminal views: one query each, whatever the number of terminals. */
-		counts: {
-			visibility: "public",
-			params: { terminalIds: { type: "array", max: 5000, items: idRule } },
-			async handler(this: DispatcherThis, ctx: Context<{ terminalIds: string[] }>) {
-				return Object.fromEntries(await this.dispatcher.core.store.countsFor(ctx.params.terminalIds));
-			}
-		},
-
-		/** Counts by status and the oldest pending task: the status page, the monitor, the REPL (`call dispatcher.stats`). */
-		stats: {
-			visibility: "public",
-			async handler(this: DispatcherThis): Promise<DispatcherStats> {
-				const store = this.dispatcher.core.store;
-				return { tasks: await store.countByStatus(), oldestPendingAt: await store.oldestPending() };
 			}
 		},
 
