@@ -139,8 +139,10 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 			);
 		},
 		/** Also when a service of this node starts after the monitor: it hears the run-time settings. */
-		"$services.changed"(this: MonitorThis) {
+		"$services.changed"(this: MonitorThis, ctx: Context<{ localService?: boolean }>) {
 			this.updateReplicas();
+			// Other nodes hear them when they connect ($node.connected); a change elsewhere needs nothing.
+			if (!ctx.params.localService) return;
 			void this.announceRuntime().catch(err =>
 				this.logger.warn("Run-time settings not announced:", (err as Error).message)
 			);
