@@ -11,6 +11,8 @@ import type { BrokerOptions, LogLevels } from "moleculer";
 import { PromptDiscoverer } from "./lib/discoverer.ts";
 import { TernPrometheusReporter } from "./lib/metrics/reporter.ts";
 import { loggerOptions, type LogFormat } from "./lib/log-format.ts";
+import { AccessMiddleware } from "./lib/access/middleware.ts";
+import { AuditMiddleware } from "./lib/audit/middleware.ts";
 
 export const ALL_SERVICES = [
 	"api",
@@ -149,6 +151,8 @@ export function brokerOptions(config: TernConfig): BrokerOptions {
 		logger: loggerOptions(config.logFormat, config.logLevel),
 		// Moleculer's own validator (fastest-validator) checks every action's params.
 		validator: true,
+		// Who may call (declared per action), then what changed, written to the audit log.
+		middlewares: [AccessMiddleware, AuditMiddleware],
 		// Notice a dead node within ~2.5 s (heartbeats every 0.5–1.5 s; see lib/discoverer.ts), so that
 		// its terminals, deadlines and jobs move to the others within 3 s.
 		heartbeatInterval: 1,

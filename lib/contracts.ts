@@ -7,3 +7,5 @@ export * from "./contracts/core.ts";
 export * from "./contracts/events.ts";
 export * from "./contracts/fleet.ts";
 export * from "./contracts/alerts.ts";
+export * from "./contracts/access.ts";
+export * from "./contracts/security.ts";

@@ -42,7 +42,11 @@ export const ErrorTypes = {
 	CHANNEL_EXISTS: "CHANNEL_EXISTS",
 	CHANNEL_IN_USE: "CHANNEL_IN_USE",
 	ALERT_NOT_FOUND: "ALERT_NOT_FOUND",
-	SILENCE_NOT_FOUND: "SILENCE_NOT_FOUND"
+	SILENCE_NOT_FOUND: "SILENCE_NOT_FOUND",
+	RATE_LIMITED: "RATE_LIMITED",
+	TOKEN_NOT_FOUND: "TOKEN_NOT_FOUND",
+	TOKEN_EXISTS: "TOKEN_EXISTS",
+	USER_DISABLED: "USER_DISABLED"
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -206,6 +210,19 @@ export const Errors = {
 		client(`Alert '${alertId}' is resolved: there is nothing to acknowledge`, 409, ErrorTypes.STATE_CONFLICT, { alertId }),
 	silenceNotFound: (silenceId: string) =>
 		client(`Silence '${silenceId}' not found`, 404, ErrorTypes.SILENCE_NOT_FOUND, { silenceId }),
+	/** Too many calls (or failed logins): try again after `retryAfter` seconds (also sent as `Retry-After`). */
+	rateLimited: (retryAfter: number, what = "requests") =>
+		client(
+			`Too many ${what}: try again in ${retryAfter} s`,
+			429,
+			ErrorTypes.RATE_LIMITED,
+			{ retryAfter: Math.max(1, Math.ceil(retryAfter)) }
+		),
+	tokenNotFound: (tokenId: string) => client(`API token '${tokenId}' not found`, 404, ErrorTypes.TOKEN_NOT_FOUND, { tokenId }),
+	tokenExists: (name: string) =>
+		client(`You already have an API token named '${name}'`, 409, ErrorTypes.TOKEN_EXISTS, { name }),
+	userDisabled: (username: string) =>
+		client(`User '${username}' is disabled`, 403, ErrorTypes.USER_DISABLED, { username }),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
 			taskId

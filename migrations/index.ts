@@ -5,6 +5,7 @@ import * as scriptsAndLogs from "./0003-scripts-and-logs.ts";
 import * as terminalFleet from "./0004-terminal-fleet.ts";
 import * as alerts from "./0005-alerts.ts";
 import * as runtimeSettings from "./0006-runtime-settings.ts";
+import * as security from "./0007-security.ts";
 
 export interface Migration {
 	name: string;
@@ -19,5 +20,6 @@ export const migrations: Migration[] = [
 	{ name: "0003-scripts-and-logs", ...scriptsAndLogs },
 	{ name: "0004-terminal-fleet", ...terminalFleet },
 	{ name: "0005-alerts", ...alerts },
-	{ name: "0006-runtime-settings", ...runtimeSettings }
+	{ name: "0006-runtime-settings", ...runtimeSettings },
+	{ name: "0007-security", ...security }
 ];

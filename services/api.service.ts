@@ -44,7 +44,13 @@ const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
  */
 // 2 MiB: room for a result a little past the default result limit, so that it is read and refused
 // as RESULT_TOO_LARGE (its task failed) rather than cut off as a body too large.
-const body = { bodyParsers: false, use: [jsonBody({ limit: 2 * 1024 * 1024 })] };
+const body = { bodyParsers: false, use: [jsonBody({ limit: 2 * 1024 * 1024 })], onBeforeCall: noteClient };
+
+/** Where a call came from, for the audit log (the socket's address: Tern trusts no forwarding header). */
+function noteClient(ctx: Context<unknown, TernMeta>, _route: unknown, req: IncomingMessage): void {
+	const agent = req.headers["user-agent"];
+	ctx.meta.client = { address: req.socket.remoteAddress ?? null, userAgent: agent ? agent.slice(0, 255) : null };
+}
 
 /**
  * One part of a query string, decoded as qs would, except that malformed percent-encoding is the
@@ -117,13 +123,14 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET tasks/:id": "dispatcher.get",
 					"POST tasks/:id/cancel": "dispatcher.cancel",
 					"GET tasks/:id/logs": "dispatcher.logs",
+					"POST tasks/purge": [confirmHeader, "dispatcher.purge"],
 
 					"GET terminals": "terminals.list",
 					"POST terminals": "terminals.register",
 					"GET terminals/:id": "terminals.get",
 					"POST terminals/:id/disable": "terminals.disable",
 					"POST terminals/:id/enable": "terminals.enable",
-					"POST terminals/:id/rotate-key": "terminals.rotateKey",
+					"POST terminals/:id/rotate-key": [confirmHeader, "terminals.rotateKey"],
 					"PATCH terminals/:id": "terminals.patch",
 					"DELETE terminals/:id": [confirmHeader, "terminals.delete"],
 					"POST terminals/:id/drain": "terminals.drain",
@@ -133,7 +140,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET jobs": "scheduler.list",
 					"GET jobs/:id": "scheduler.get",
 					"PUT jobs/:id": "scheduler.update",
-					"DELETE jobs/:id": "scheduler.remove",
+					"DELETE jobs/:id": [confirmHeader, "scheduler.remove"],
 					"POST jobs/:id/execute": "scheduler.execute",
 					"POST jobs/:id/cancel": "scheduler.cancel",
 					"POST jobs/:id/pause": "scheduler.pause",
@@ -144,6 +151,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET scripts": "scripts.catalog",
 					"GET scripts/:name": "scripts.latest",
 					"GET scripts/:name/versions/:version": "scripts.getVersion",
+					"DELETE scripts/:name": [confirmHeader, "scripts.remove"],
 
 					"GET alert-rules": "alert.listRules",
 					"POST alert-rules": "alert.createRule",
@@ -165,7 +173,16 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 
 					"POST users": "auth.createUser",
 					"GET users": "auth.listUsers",
-					"DELETE users/:id": "auth.removeUser",
+					"PATCH users/:id": "auth.updateUser",
+					"DELETE users/:id": [confirmHeader, "auth.removeUser"],
+
+					"POST auth/logout": "auth.logout",
+					"POST tokens": "auth.createToken",
+					"GET tokens": "auth.listTokens",
+					"DELETE tokens/:id": "auth.revokeToken",
+
+					"GET audit": "audit.list",
+					"POST audit/verify": "audit.verify",
 
 					"GET system/status": "monitor.status",
 					"GET system/config": "monitor.config",

@@ -156,6 +156,11 @@ export interface UserPrincipal {
 	userId: number;
 	username: string;
 	role: Role;
+	/** The token's id (`jti`) and expiry (s since the epoch): logout revokes exactly this token. */
+	jti?: string;
+	exp?: number;
+	/** Set when the caller used a long-lived API token (`/api/tokens`) of this user. */
+	apiToken?: { id: string; name: string; scope: "read" | "submit" | "admin" };
 }
 
 export interface TerminalPrincipal {
@@ -173,6 +178,14 @@ export interface TernMeta {
 	$location?: string;
 	/** The `X-Confirm` header: the token of a second confirmation (see lib/confirm.ts). */
 	confirm?: string;
+	/** Where the call came from, for the audit log: set by the api and the gateway. */
+	client?: ClientInfo;
+}
+
+/** The far end of a REST request or socket. */
+export interface ClientInfo {
+	address: string | null;
+	userAgent: string | null;
 }
 
 export type TerminalStatus = "online" | "offline" | "disabled";
