@@ -267,6 +267,10 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		sendError(req: IncomingMessage, res: ServerResponse, err: unknown) {
 			if (err instanceof Error && TRANSIENT_TYPES.has((err as { type?: string }).type ?? ""))
 				(err as Error & { code: number }).code = 503;
+			// A RATE_LIMITED answer says when to come back, in the header as in the body.
+			const retryAfter = (err as { type?: string; data?: { retryAfter?: unknown } }).data?.retryAfter;
+			if ((err as { type?: string }).type === "RATE_LIMITED" && typeof retryAfter === "number" && !res.headersSent)
+				res.setHeader("Retry-After", String(retryAfter));
 			try {
 				return (
 					ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }
