@@ -13,6 +13,7 @@ import { TernPrometheusReporter } from "./lib/metrics/reporter.ts";
 import { loggerOptions, type LogFormat } from "./lib/log-format.ts";
 import { AccessMiddleware } from "./lib/access/middleware.ts";
 import { AuditMiddleware } from "./lib/audit/middleware.ts";
+import { durationSeconds } from "./lib/duration.ts";
 
 export const ALL_SERVICES = [
 	"api",
@@ -41,8 +42,19 @@ export interface TernConfig {
 	dataDir: string;
 	/** @defaultValue sqlite://$TERN_DATA_DIR/tern.sqlite */
 	dbUri: string;
-	/** HS256 secret for user and terminal tokens; embedded mode generates one into the data dir. */
+	/**
+	 * HS256 secret that signs user and terminal tokens (`JWT_SECRET`, at least 32 bytes); embedded
+	 * mode generates one into the data dir.
+	 */
 	jwtSecret: string;
+	/**
+	 * Earlier secrets (`JWT_PREVIOUS_SECRETS`, comma-separated): tokens they signed still verify, so
+	 * the secret rotates without logging everyone out. Tokens name their key by a `kid` derived from
+	 * the secret. @defaultValue []
+	 */
+	jwtPreviousSecrets: string[];
+	/** Lifetime of a terminal credential, s (`TERN_TERMINAL_TOKEN_TTL`: 3600, 90d, …). @defaultValue 365 days */
+	terminalTokenTtl: number;
 	/** Password of the `admin` user created on first start; generated and printed when unset. */
 	adminPassword: string | null;
 	logLevel: LogLevels;
@@ -82,9 +94,23 @@ function parseServices(value: string | undefined): ServiceName[] {
 	return names as ServiceName[];
 }
 
+/** The shortest JWT secret Tern accepts, bytes: HS256's key is 256 bits. */
+export const MIN_SECRET_BYTES = 32;
+
+/** Throws unless `secret` is long enough and not a placeholder left from an example. */
+function checkSecret(secret: string, name: string): string {
+	if (Buffer.byteLength(secret, "utf8") < MIN_SECRET_BYTES)
+		throw new TypeError(
+			`${name} is shorter than ${MIN_SECRET_BYTES} bytes: use a random one, e.g. \`openssl rand -base64 48\``
+		);
+	if (/replace-me|changeme/i.test(secret))
+		throw new TypeError(`${name} is a placeholder ('REPLACE-ME'/'changeme'): set a random secret of your own`);
+	return secret;
+}
+
 /** The secret from JWT_SECRET, else one generated once into the data dir and reused. */
 function jwtSecretFor(env: NodeJS.ProcessEnv, dataDir: string, transporter: string | null): string {
-	if (env.JWT_SECRET) return env.JWT_SECRET;
+	if (env.JWT_SECRET) return checkSecret(env.JWT_SECRET, "JWT_SECRET");
 	if (transporter) throw new TypeError("JWT_SECRET must be set in cluster mode: every node signs and checks tokens");
 	const file = join(dataDir, "jwt-secret");
 	if (existsSync(file)) return readFileSync(file, "utf8").trim();
@@ -92,6 +118,15 @@ function jwtSecretFor(env: NodeJS.ProcessEnv, dataDir: string, transporter: stri
 	const secret = randomBytes(32).toString("base64url");
 	writeFileSync(file, secret + "\n", { mode: 0o600 });
 	return secret;
+}
+
+/** JWT_PREVIOUS_SECRETS: comma-separated earlier secrets, each checked as JWT_SECRET is. */
+function previousSecretsOf(value: string | undefined): string[] {
+	return (value ?? "")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean)
+		.map((secret, i) => checkSecret(secret, `JWT_PREVIOUS_SECRETS entry ${i + 1}`));
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
@@ -122,6 +157,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		dataDir,
 		dbUri: env.DB_URI ?? `sqlite://${join(dataDir, "tern.sqlite")}`,
 		jwtSecret: jwtSecretFor(env, dataDir, transporter),
+		jwtPreviousSecrets: previousSecretsOf(env.JWT_PREVIOUS_SECRETS),
+		terminalTokenTtl: env.TERN_TERMINAL_TOKEN_TTL?.trim()
+			? durationSeconds(env.TERN_TERMINAL_TOKEN_TTL, "TERN_TERMINAL_TOKEN_TTL")
+			: 365 * 86_400,
 		adminPassword: env.TERN_ADMIN_PASSWORD ?? null,
 		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
 		nodeID: env.NODE_ID ?? null,
@@ -135,6 +174,7 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
 	return {
 		...config,
 		jwtSecret: "***",
+		jwtPreviousSecrets: config.jwtPreviousSecrets.map(() => "***"),
 		adminPassword: config.adminPassword === null ? null : "***",
 		// mysql://user:password@host/db → mysql://user:***@host/db
 		dbUri: config.dbUri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/, "$1:***@"),

@@ -48,7 +48,13 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 				rateLimit: config.rateLimit > 0 ? { window: 1000, limit: config.rateLimit, headers: true } : null
 			};
 		case "auth":
-			return { dbUri: config.dbUri, jwtSecret: config.jwtSecret, adminPassword: config.adminPassword };
+			return {
+				dbUri: config.dbUri,
+				jwtSecret: config.jwtSecret,
+				jwtPreviousSecrets: config.jwtPreviousSecrets,
+				terminalTokenTtl: config.terminalTokenTtl,
+				adminPassword: config.adminPassword
+			};
 		case "dispatcher":
 			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes };
 		case "terminals":

@@ -193,7 +193,7 @@ class GatewayCluster extends ProcessCluster {
 					TRANSPORTER: NATS_URL,
 					NAMESPACE: cluster.namespace,
 					NODE_ID: "bench",
-					JWT_SECRET: "unused-by-the-benchmark-broker",
+					JWT_SECRET: "unused-by-the-benchmark-broker-but-32-bytes-long",
 					LOGLEVEL: "warn"
 				})
 			),

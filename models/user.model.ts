@@ -7,6 +7,10 @@ export interface UserRow {
 	/** `scrypt$<salt b64>$<hash b64>` */
 	passwordHash: string;
 	role: Role;
+	/** Cannot log in; every token of the user is refused. */
+	disabled: boolean;
+	/** ms: tokens issued before this (a password change, a disable) are refused; null for none. */
+	tokensValidAfter: number | null;
 	createdAt: number;
 	updatedAt: number;
 }
@@ -19,6 +23,8 @@ export function defineUser(sequelize: Sequelize): UserModel {
 		username: { type: DataTypes.STRING(64), allowNull: false, unique: true },
 		passwordHash: { type: DataTypes.STRING(255), allowNull: false },
 		role: { type: DataTypes.STRING(16), allowNull: false },
+		disabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+		tokensValidAfter: { type: DataTypes.BIGINT },
 		createdAt: { type: DataTypes.BIGINT, allowNull: false },
 		updatedAt: { type: DataTypes.BIGINT, allowNull: false }
 	});

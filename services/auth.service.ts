@@ -1,101 +1,101 @@
 /**
- * auth: users, logins and tokens. Users and terminals both carry HS256 JWTs; a terminal's
- * token names its key version, so rotating the key refuses every older token at once.
+ * auth: users, logins and tokens. Users and terminals both carry HS256 JWTs signed by the key
+ * ring (auth/keys.ts); a terminal's token names its key version, so rotating the key refuses
+ * older tokens (after an optional grace period). Users also hold scoped API tokens
+ * (auth/api-tokens.ts). Logout revokes a token by its `jti` (auth/revocations.ts); failed logins
+ * lock a username or an address for a while (auth/lockout.ts).
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { createHmac } from "node:crypto";
-import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from "jose";
 import { UniqueConstraintError } from "sequelize";
 import { LRUCache } from "lru-cache";
-import { DbMixin, isEntityNotFound, type DbEntityMethods, type DbMixinSettings } from "../mixins/db.mixin.ts";
-import { defineUser, type UserModel, type UserRow } from "../models/user.model.ts";
-import type { ConfirmationChallenge, Principal, Role, TernMeta } from "../lib/contracts.ts";
+import { DbMixin, isEntityNotFound, type DbEntityMethods } from "../mixins/db.mixin.ts";
+import { defineUser, type UserRow } from "../models/user.model.ts";
+import { defineApiToken } from "../models/api-token.model.ts";
+import { defineRevokedToken } from "../models/revoked-token.model.ts";
+import { defineLoginFailure } from "../models/login-failure.model.ts";
+import type {
+	ApiTokenView,
+	ConfirmationChallenge,
+	CreateApiTokenParams,
+	Principal,
+	TernMeta,
+	UpdateUserParams
+} from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
-import { generatePassword, hashPassword, verifyPassword } from "../lib/passwords.ts";
+import { generatePassword, hashPassword } from "../lib/passwords.ts";
 import {
 	actorOf,
+	secondConfirmation,
 	signConfirmation,
 	verifyConfirmation,
 	type CheckConfirmationParams,
 	type ConfirmRequest
 } from "../lib/confirm.ts";
-import { call } from "../lib/actions.ts";
+import { KeyRing } from "./auth/keys.ts";
+import { Revocations } from "./auth/revocations.ts";
+import { LoginGuard } from "./auth/lockout.ts";
+import { login, type LoginResult } from "./auth/login.ts";
+import { verifyToken } from "./auth/verify.ts";
+import { keepLastAdmin, updateUser, userView, type UserChangedEvent, type UserView } from "./auth/users.ts";
+import { createToken, listTokens, revokeToken, type ApiTokenRevokedEvent, type CreatedApiToken } from "./auth/api-tokens.ts";
+import {
+	createTokenParams,
+	createUserParams,
+	loginParams,
+	signTerminalParams,
+	tokenIdParams,
+	updateUserParams,
+	userIdParams,
+	type CreateUserParams,
+	type LoginParams
+} from "./auth/params.ts";
+import type { AuthSettings, AuthThis, AuthVars } from "./auth/types.ts";
 
-export interface AuthSettings extends ServiceSettingSchema, DbMixinSettings {
-	/** HS256 secret (secure setting). */
-	jwtSecret: string;
-	/** Lifetime of a user token. @defaultValue "12h" */
-	userTokenTtl: string;
-	/** Lifetime of a second-confirmation token, ms. @defaultValue 60000 */
-	confirmTtl: number;
-	/** Password of the `admin` created on first start; generated and logged once when null. */
-	adminPassword: string | null;
-	dbUri: string;
+export type { AuthSettings } from "./auth/types.ts";
+export type { UserView } from "./auth/users.ts";
+export type { LoginParams, CreateUserParams } from "./auth/params.ts";
+
+/** `auth.token.revoked`: a JWT was revoked (logout); every replica refuses it from now. */
+export interface TokenRevokedEvent {
+	jti: string;
+	/** ms */
+	expiresAt: number;
 }
 
-interface AuthVars {
-	model: UserModel;
-	key: Uint8Array;
-	/** Signs second confirmations; derived from the JWT secret, so that one key does one job. */
-	confirmKey: Uint8Array;
-	/** Users seen recently, so that checking a token costs no query on every request. */
-	users: LRUCache<number, UserRow>;
-	/**
-	 * Claims of tokens whose signature was checked, until they expire: the HMAC check cost more
-	 * than the rest of a submit. Who the token names is still checked each time (below).
-	 */
-	verified: LRUCache<string, JWTPayload>;
-}
+/** Purges of expired revocations and stale login failures happen at most this often, ms. */
+const PURGE_EVERY_MS = 60_000;
+
 interface AuthMethods {
-	userView(row: UserRow): UserView;
 	findUser(ctx: Context, id: number): Promise<UserRow>;
 	ensureAdmin(): Promise<void>;
+	refresh(): Promise<void>;
 }
-type AuthThis = Service<AuthSettings> & AuthVars & AuthMethods & DbEntityMethods;
-
-export interface UserView {
-	id: number;
-	username: string;
-	role: Role;
-	createdAt: string;
-}
-
-const ROLES: Role[] = ["admin", "operator", "viewer"];
-
-export interface LoginParams {
-	username: string;
-	password: string;
-}
-const loginParams = {
-	username: { type: "string", min: 1, max: 64 },
-	password: { type: "string", min: 1, max: 1024 },
-	$$strict: true
-};
-
-export interface CreateUserParams extends LoginParams {
-	role: Role;
-}
-const createUserParams = {
-	username: { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_.@-]+$/ },
-	password: { type: "string", min: 8, max: 1024 },
-	role: { type: "enum", values: ROLES },
-	$$strict: true
-};
+type This = AuthThis & AuthMethods;
 
 const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, AuthVars> = {
 	name: "auth",
 	mixins: [DbMixin(defineUser)],
 	settings: {
-		$secureSettings: ["jwtSecret", "adminPassword"],
+		$secureSettings: ["jwtSecret", "jwtPreviousSecrets", "adminPassword"],
 		jwtSecret: "",
+		jwtPreviousSecrets: [],
 		userTokenTtl: "12h",
+		terminalTokenTtl: 365 * 86_400,
 		adminPassword: null,
-		/** Second confirmations expire after this, ms. @defaultValue 60 s */
 		confirmTtl: 60_000,
+		revocationRefresh: 5000,
+		lockoutThreshold: 5,
+		lockoutAddressThreshold: 20,
+		lockoutBaseMs: 1000,
+		lockoutMaxMs: 15 * 60_000,
+		lockoutWindowMs: 60 * 60_000,
+		apiTokenTouchInterval: 60_000,
+		clock: null,
 		idField: "id",
 		/** What moleculer-db's entity methods return of a user: never the password hash. */
-		fields: ["id", "username", "role", "createdAt"],
+		fields: ["id", "username", "role", "disabled", "createdAt"],
 		dbUri: ""
 	},
 	actions: {
@@ -104,26 +104,28 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		list: false,
 		get: false,
 
-		/** `POST /api/auth/login` → `{ token, expiresIn, role }` */
+		/** `POST /api/auth/login` → `{ token, expiresIn, role }`; 429 RATE_LIMITED while locked out. */
 		login: {
 			params: loginParams,
-			async handler(this: AuthThis, ctx: Context<LoginParams>) {
-				const row = (await this.model.findOne({
-					where: { username: ctx.params.username },
-					raw: true
-				})) as unknown as UserRow | null;
-				// Hash even for an unknown user so that timing does not tell which names exist.
-				const ok = row
-					? await verifyPassword(ctx.params.password, row.passwordHash)
-					: (await hashPassword(ctx.params.password), false);
-				if (!row || !ok) throw Errors.badCredentials();
-				const token = await new SignJWT({ kind: "user", role: row.role, uid: row.id })
-					.setProtectedHeader({ alg: "HS256" })
-					.setSubject(row.username)
-					.setIssuedAt()
-					.setExpirationTime(this.settings.userTokenTtl)
-					.sign(this.key);
-				return { token, expiresIn: this.settings.userTokenTtl, role: row.role };
+			handler(this: This, ctx: Context<LoginParams, TernMeta>): Promise<LoginResult> {
+				return login(this, ctx);
+			}
+		},
+
+		/** `POST /api/auth/logout`: the caller's token is refused from now, on every replica → `{ ok: true }`. */
+		logout: {
+			async handler(this: This, ctx: Context<unknown, TernMeta>) {
+				const principal = ctx.meta.principal;
+				if (!principal) throw Errors.unauthorized();
+				if (principal.kind === "user" && principal.apiToken) {
+					await revokeToken(this, ctx, principal.apiToken.id);
+					return { ok: true };
+				}
+				if (!principal.jti || principal.exp === undefined) throw Errors.invalidToken("it carries no token id");
+				const expiresAt = principal.exp * 1000;
+				await this.revocations.revoke(principal.jti, expiresAt);
+				await ctx.broadcast("auth.token.revoked", { jti: principal.jti, expiresAt } satisfies TokenRevokedEvent);
+				return { ok: true };
 			}
 		},
 
@@ -131,62 +133,29 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		verify: {
 			visibility: "public",
 			params: { token: { type: "string", min: 1 } },
-			async handler(this: AuthThis, ctx: Context<{ token: string }>): Promise<Principal> {
-				let claims = this.verified.get(ctx.params.token);
-				if (claims?.exp !== undefined && claims.exp * 1000 <= Date.now()) {
-					this.verified.delete(ctx.params.token);
-					claims = undefined;
-				}
-				if (!claims) {
-					try {
-						({ payload: claims } = await jwtVerify(ctx.params.token, this.key, { algorithms: ["HS256"] }));
-					} catch (err) {
-						if (err instanceof joseErrors.JWTExpired) throw Errors.invalidToken("it has expired");
-						throw Errors.invalidToken("it is malformed or its signature does not match");
-					}
-					this.verified.set(ctx.params.token, claims);
-				}
-				if (claims.kind === "user" && typeof claims.sub === "string" && typeof claims.role === "string") {
-					// A deleted user's tokens die with the user; the role is the user's current one.
-					const uid = Number(claims.uid);
-					let row = this.users.get(uid) ?? null;
-					if (!row) {
-						row = (await this.model.findByPk(uid, { raw: true })) as unknown as UserRow | null;
-						if (row) this.users.set(uid, row);
-					}
-					if (!row || row.username !== claims.sub) throw Errors.invalidToken(`user '${claims.sub}' no longer exists`);
-					return { kind: "user", userId: row.id, username: row.username, role: row.role };
-				}
-				if (claims.kind === "terminal" && typeof claims.sub === "string") {
-					const terminal = await call(ctx, "terminals.resolve", {
-						id: claims.sub
-					});
-					if (!terminal) throw Errors.invalidToken(`terminal '${claims.sub}' is not registered`);
-					if (terminal.keyVersion !== claims.kv) throw Errors.invalidToken("the terminal's key was rotated");
-					if (!terminal.enabled) throw Errors.terminalDisabled(terminal.id);
-					return { kind: "terminal", terminalId: terminal.id };
-				}
-				throw Errors.invalidToken("it names no known principal");
+			handler(this: This, ctx: Context<{ token: string }>): Promise<Principal> {
+				return verifyToken(this, ctx, ctx.params.token);
 			}
 		},
 
-		/** Signs a terminal's credential; called by `terminals` on register and key rotation. */
+		/** Signs a terminal's credential (expiring after `terminalTokenTtl`); called by `terminals`. */
 		signTerminal: {
 			visibility: "public",
-			params: { terminalId: "string", keyVersion: "number" },
-			async handler(this: AuthThis, ctx: Context<{ terminalId: string; keyVersion: number }>) {
-				return new SignJWT({ kind: "terminal", kv: ctx.params.keyVersion })
-					.setProtectedHeader({ alg: "HS256" })
-					.setSubject(ctx.params.terminalId)
-					.setIssuedAt()
-					.sign(this.key);
+			params: signTerminalParams,
+			async handler(this: This, ctx: Context<{ terminalId: string; keyVersion: number }>) {
+				const { token } = await this.keys.sign(
+					{ kind: "terminal", kv: ctx.params.keyVersion },
+					ctx.params.terminalId,
+					this.settings.terminalTokenTtl
+				);
+				return token;
 			}
 		},
 
 		/** `POST /api/users` (admin) */
 		createUser: {
 			params: createUserParams,
-			async handler(this: AuthThis, ctx: Context<CreateUserParams, TernMeta>) {
+			async handler(this: This, ctx: Context<CreateUserParams, TernMeta>): Promise<UserView> {
 				requireUser(ctx, "admin");
 				const now = Date.now();
 				try {
@@ -194,11 +163,14 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 						username: ctx.params.username,
 						passwordHash: await hashPassword(ctx.params.password),
 						role: ctx.params.role,
+						disabled: false,
+						tokensValidAfter: null,
 						createdAt: now,
 						updatedAt: now
 					})) as UserRow;
 					ctx.meta.$statusCode = 201;
-					return this.userView(user);
+					ctx.meta.$location = `/api/users/${user.id}`;
+					return userView(user);
 				} catch (err) {
 					if (err instanceof UniqueConstraintError) throw Errors.userExists(ctx.params.username);
 					throw err;
@@ -208,24 +180,70 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 
 		/** `GET /api/users` (admin) */
 		listUsers: {
-			async handler(this: AuthThis, ctx: Context<unknown, TernMeta>) {
+			async handler(this: This, ctx: Context<unknown, TernMeta>): Promise<UserView[]> {
 				requireUser(ctx, "admin");
 				const rows = (await this._find(ctx, { sort: ["id"] })) as UserRow[];
-				return rows.map(row => this.userView(row));
+				return rows.map(row => userView(row));
 			}
 		},
 
-		/** `DELETE /api/users/:id` (admin); the last admin cannot be removed. */
+		/** `PATCH /api/users/:id` `{ role?, disabled?, password?, currentPassword? }` → the user (see auth/users.ts). */
+		updateUser: {
+			params: updateUserParams,
+			handler(this: This, ctx: Context<UpdateUserParams, TernMeta>): Promise<UserView> {
+				return updateUser(this, ctx);
+			}
+		},
+
+		/**
+		 * `DELETE /api/users/:id` (admin), with a second confirmation: 202 `{ confirm }` first, then
+		 * with `X-Confirm` → the removed user. The last enabled admin cannot be removed (403).
+		 */
 		removeUser: {
-			params: { id: { type: "number", integer: true, positive: true, convert: true } },
-			async handler(this: AuthThis, ctx: Context<{ id: number }, TernMeta>) {
+			params: userIdParams,
+			async handler(this: This, ctx: Context<{ id: number }, TernMeta>): Promise<UserView | ConfirmationChallenge> {
 				requireUser(ctx, "admin");
 				const row = await this.findUser(ctx, ctx.params.id);
-				if (row.role === "admin" && (await this._count(ctx, { query: { role: "admin" } })) <= 1)
-					throw Errors.forbidden("The last admin cannot be removed");
-				await this._remove(ctx, { id: row.id });
+				await keepLastAdmin(this, row, "removed");
+				const tokens = await this.apiTokens.count({ where: { userId: row.id, revokedAt: null } });
+				const challenge = await secondConfirmation(ctx, {
+					action: "auth.removeUser",
+					object: `user:${row.id}`,
+					summary: `Delete user '${row.username}' (${row.role}): its logins and its ${tokens} API token(s) stop working`
+				});
+				if (challenge) return challenge;
+				try {
+					await this._remove(ctx, { id: row.id });
+				} catch (err) {
+					if (isEntityNotFound(err)) throw Errors.userNotFound(row.id);
+					throw err;
+				}
+				await this.apiTokens.destroy({ where: { userId: row.id } });
 				await ctx.broadcast("user.removed", { id: row.id });
-				return this.userView(row);
+				return userView(row);
+			}
+		},
+
+		/** `POST /api/tokens` `{ name, scope, expiresInDays? }` → 201 the token, its secret shown once. */
+		createToken: {
+			params: createTokenParams,
+			handler(this: This, ctx: Context<CreateApiTokenParams, TernMeta>): Promise<CreatedApiToken> {
+				return createToken(this, ctx);
+			}
+		},
+
+		/** `GET /api/tokens`: the caller's API tokens (an admin's: everyone's). */
+		listTokens: {
+			handler(this: This, ctx: Context<unknown, TernMeta>): Promise<ApiTokenView[]> {
+				return listTokens(this, ctx);
+			}
+		},
+
+		/** `DELETE /api/tokens/:id`: revokes one of the caller's API tokens (an admin: anyone's). */
+		revokeToken: {
+			params: tokenIdParams,
+			handler(this: This, ctx: Context<{ id: string }, TernMeta>): Promise<ApiTokenView> {
+				return revokeToken(this, ctx, ctx.params.id);
 			}
 		},
 
@@ -233,7 +251,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		issueConfirmation: {
 			visibility: "public",
 			params: { action: "string", object: "string", summary: "string" },
-			handler(this: AuthThis, ctx: Context<ConfirmRequest, TernMeta>): ConfirmationChallenge {
+			handler(this: This, ctx: Context<ConfirmRequest, TernMeta>): ConfirmationChallenge {
 				const { action, object, summary } = ctx.params;
 				const subject = { action, object, actor: actorOf(ctx.meta.principal) };
 				const { token, expiresAt } = signConfirmation(this.confirmKey, subject, Date.now(), this.settings.confirmTtl);
@@ -245,7 +263,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		checkConfirmation: {
 			visibility: "public",
 			params: { token: { type: "string", min: 1, max: 2048 }, action: "string", object: "string" },
-			handler(this: AuthThis, ctx: Context<CheckConfirmationParams, TernMeta>) {
+			handler(this: This, ctx: Context<CheckConfirmationParams, TernMeta>) {
 				const { token, action, object } = ctx.params;
 				verifyConfirmation(this.confirmKey, token, { action, object, actor: actorOf(ctx.meta.principal) }, Date.now());
 				return { ok: true };
@@ -253,13 +271,22 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		}
 	},
 	events: {
-		"user.removed"(this: AuthThis, ctx: Context<{ id: number }>) {
+		"user.removed"(this: This, ctx: Context<{ id: number }>) {
 			this.users.delete(ctx.params.id);
+		},
+		"auth.user.changed"(this: This, ctx: Context<UserChangedEvent>) {
+			this.users.delete(ctx.params.id);
+		},
+		"auth.apiToken.revoked"(this: This, ctx: Context<ApiTokenRevokedEvent>) {
+			this.tokenRows.delete(ctx.params.id);
+		},
+		"auth.token.revoked"(this: This, ctx: Context<TokenRevokedEvent>) {
+			this.revocations.note(ctx.params.jti, ctx.params.expiresAt);
 		}
 	},
 	methods: {
 		/** A user as moleculer-db's entity methods give it (no password hash); USER_NOT_FOUND otherwise. */
-		async findUser(this: AuthThis, ctx: Context, id: number): Promise<UserRow> {
+		async findUser(this: This, ctx: Context, id: number): Promise<UserRow> {
 			try {
 				return (await this._get(ctx, { id })) as UserRow;
 			} catch (err) {
@@ -268,17 +295,8 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 			}
 		},
 
-		userView(row: UserRow): UserView {
-			return {
-				id: row.id,
-				username: row.username,
-				role: row.role,
-				createdAt: new Date(Number(row.createdAt)).toISOString()
-			};
-		},
-
 		/** First start: create `admin`, with TERN_ADMIN_PASSWORD or a generated password logged once. */
-		async ensureAdmin(this: AuthThis) {
+		async ensureAdmin(this: This) {
 			if ((await this.model.count()) > 0) return;
 			const password = this.settings.adminPassword ?? generatePassword();
 			const now = Date.now();
@@ -287,6 +305,8 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 					username: "admin",
 					passwordHash: await hashPassword(password),
 					role: "admin",
+					disabled: false,
+					tokensValidAfter: null,
 					createdAt: now,
 					updatedAt: now
 				});
@@ -298,18 +318,46 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 				this.logger.warn(
 					`Created user 'admin' with password '${password}' (shown once; set TERN_ADMIN_PASSWORD to choose it)`
 				);
+		},
+
+		/** Learns the revocations other replicas made (in case an announcement was missed); purges now and then. */
+		async refresh(this: This) {
+			const now = Date.now();
+			await this.revocations.refresh(now);
+			if (now - this.lastPurge < PURGE_EVERY_MS) return;
+			this.lastPurge = now;
+			await this.revocations.purge(now);
+			await this.guard.purge(this.settings.lockoutWindowMs, now);
 		}
 	},
-	created(this: AuthThis) {
+	created(this: This) {
 		if (!this.settings.jwtSecret) throw new TypeError("auth needs settings.jwtSecret");
-		this.key = new TextEncoder().encode(this.settings.jwtSecret);
-		this.confirmKey = createHmac("sha256", this.key).update("tern/second-confirmation/v1").digest();
-		// A removed user's token is refused at once here and within `ttl` on other replicas.
+		this.keys = new KeyRing(this.settings.jwtSecret, this.settings.jwtPreviousSecrets ?? []);
+		this.confirmKey = createHmac("sha256", this.keys.current.key).update("tern/second-confirmation/v1").digest();
+		// A changed or removed user's token is refused at once here (and by announcement elsewhere),
+		// and within `ttl` on a replica that missed the announcement.
 		this.users = new LRUCache({ max: 10_000, ttl: 5000 });
+		this.tokenRows = new LRUCache({ max: 10_000, ttl: 5000 });
+		this.touched = new LRUCache({ max: 10_000 });
 		this.verified = new LRUCache({ max: 100_000 });
+		this.refreshTimer = null;
+		this.lastPurge = 0;
 	},
-	async started(this: AuthThis) {
+	async started(this: This) {
+		const sequelize = this.model.sequelize!;
+		this.apiTokens = defineApiToken(sequelize);
+		this.revocations = new Revocations(defineRevokedToken(sequelize));
+		this.guard = new LoginGuard(defineLoginFailure(sequelize));
 		await this.ensureAdmin();
+		await this.refresh();
+		this.refreshTimer = setInterval(() => {
+			this.refresh().catch(err => this.logger.warn("Could not read the revoked tokens", err));
+		}, this.settings.revocationRefresh);
+		this.refreshTimer.unref();
+	},
+	stopped(this: This) {
+		if (this.refreshTimer) clearInterval(this.refreshTimer);
+		this.refreshTimer = null;
 	}
 };
 

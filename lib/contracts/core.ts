@@ -166,6 +166,9 @@ export interface UserPrincipal {
 export interface TerminalPrincipal {
 	kind: "terminal";
 	terminalId: string;
+	/** The credential's id (`jti`) and expiry (s since the epoch), as for users. */
+	jti?: string;
+	exp?: number;
 }
 
 export type Principal = UserPrincipal | TerminalPrincipal;
@@ -225,6 +228,9 @@ export interface TerminalRecord {
 	keyVersion: number;
 	/** Takes no new work (but stays registered and may stay connected). */
 	draining: boolean;
+	/** The key version before the last rotation, still accepted until `previousKeyUntil` (ms): the grace period. */
+	previousKeyVersion?: number | null;
+	previousKeyUntil?: number | null;
 }
 
 /** One live terminal connection, as the cache holds it. */
