@@ -15,6 +15,11 @@ export interface TerminalRow {
 	draining: boolean;
 	/** Last HTTP pull, ms: a terminal that only polls is online while it polls. */
 	pulledAt: number | null;
+	/** When the current key version was issued, ms (register or rotation). */
+	keyIssuedAt?: number | null;
+	/** The key version before the last rotation, still accepted until `previousKeyUntil` (ms). */
+	previousKeyVersion?: number | null;
+	previousKeyUntil?: number | null;
 	createdAt: number;
 	updatedAt: number;
 }
@@ -32,6 +37,9 @@ export function defineTerminal(sequelize: Sequelize): TerminalModel {
 		lastActiveAt: { type: DataTypes.BIGINT },
 		draining: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
 		pulledAt: { type: DataTypes.BIGINT },
+		keyIssuedAt: { type: DataTypes.BIGINT },
+		previousKeyVersion: { type: DataTypes.INTEGER },
+		previousKeyUntil: { type: DataTypes.BIGINT },
 		createdAt: { type: DataTypes.BIGINT, allowNull: false },
 		updatedAt: { type: DataTypes.BIGINT, allowNull: false }
 	});

@@ -34,11 +34,14 @@ import {
 	PATCH_FIELDS,
 	patchParams,
 	registerParams,
+	rotateKeyParams,
 	touchParams,
 	type ListParams,
 	type PatchParams,
-	type RegisterParams
+	type RegisterParams,
+	type RotateKeyParams
 } from "./terminals/params.ts";
+import { rotateKey } from "./terminals/rotation.ts";
 import { hasLabel, NO_TASKS, statusOf, summarize, toRecord, toView } from "./terminals/views.ts";
 import { cancelPinned, presenceOf, runningCount, taskCounts } from "./terminals/fleet.ts";
 import {
@@ -87,6 +90,9 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 					lastActiveAt: null,
 					draining: false,
 					pulledAt: null,
+					keyIssuedAt: now,
+					previousKeyVersion: null,
+					previousKeyUntil: null,
 					createdAt: now,
 					updatedAt: now
 				};
@@ -237,28 +243,14 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 			}
 		},
 
-		/** `POST /api/terminals/:id/rotate-key` → a new token; every older one is refused from now. */
+		/**
+		 * `POST /api/terminals/:id/rotate-key` `{ graceSeconds? }` (operator), with a second
+		 * confirmation → a new token; older ones are refused now, or after the grace period.
+		 */
 		rotateKey: {
-			params: byIdParams,
-			async handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>) {
-				requireUser(ctx, "operator");
-				const row = await this.findRow(ctx, ctx.params.id);
-				const keyVersion = row.keyVersion + 1;
-				// Compare-and-set: two rotations at once make one new version, not two.
-				await this.model.update(
-					{ keyVersion, updatedAt: Date.now() },
-					{ where: { id: row.id, keyVersion: row.keyVersion } }
-				);
-				await ctx.broadcast("terminal.updated", { terminalId: row.id } satisfies TerminalUpdatedEvent);
-				await ctx.broadcast("terminal.revoked", {
-					terminalId: row.id,
-					reason: "key-rotated"
-				} satisfies TerminalRevokedEvent);
-				const token = await call(ctx, "auth.signTerminal", {
-					terminalId: row.id,
-					keyVersion
-				});
-				return { id: row.id, token, keyVersion };
+			params: rotateKeyParams,
+			handler(this: TerminalsThis, ctx: Context<RotateKeyParams, TernMeta>) {
+				return rotateKey(this, ctx);
 			}
 		},
 

@@ -54,3 +54,17 @@ export interface ListParams {
 export const byIdParams = { id: idRule };
 
 export const touchParams = { id: idRule, transport: { type: "equal", value: "pull" } };
+
+/** The longest grace period of a key rotation: a week, s. */
+export const MAX_GRACE_SECONDS = 7 * 86_400;
+
+export interface RotateKeyParams {
+	id: string;
+	/** How long the previous key still works, s (0: it dies at once). @defaultValue 0 */
+	graceSeconds?: number;
+}
+export const rotateKeyParams = {
+	id: idRule,
+	graceSeconds: { type: "number", integer: true, min: 0, max: MAX_GRACE_SECONDS, optional: true },
+	$$strict: true
+};

@@ -17,7 +17,9 @@ export function toRecord(row: TerminalRow): TerminalRecord {
 		concurrency: row.concurrency,
 		enabled: Boolean(row.enabled),
 		keyVersion: row.keyVersion,
-		draining: Boolean(row.draining)
+		draining: Boolean(row.draining),
+		previousKeyVersion: row.previousKeyVersion ?? null,
+		previousKeyUntil: ms(row.previousKeyUntil)
 	};
 }
 

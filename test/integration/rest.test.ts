@@ -8,8 +8,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 import { ADMIN_PASSWORD, TestTern, waitFor, type ApiReply } from "../helpers/tern.ts";
+import { confirmedCall, handMadeJwt } from "../support/tokens.ts";
+import { kidOf } from "../../services/auth/keys.ts";
 import type { TaskPush, TaskQueryView, TaskView, TerminalView } from "../../lib/contracts.ts";
 
 /** Asserts an error reply: status, `type`, the `{ name, message, code, type }` shape, and optionally the message. */
@@ -51,8 +52,8 @@ describe("REST API", () => {
 		return reply.body.token;
 	}
 
-	function secretKey(): Uint8Array {
-		return new TextEncoder().encode(readFileSync(join(tern.dataDir, "jwt-secret"), "utf8").trim());
+	function serverSecret(): string {
+		return readFileSync(join(tern.dataDir, "jwt-secret"), "utf8").trim();
 	}
 
 	// ------------------------------------------------------------------ auth
@@ -99,12 +100,12 @@ describe("REST API", () => {
 		});
 
 		it("refuses a forged token (right shape, wrong signature) with INVALID_TOKEN", async () => {
-			const forged = await new SignJWT({ kind: "user", role: "admin", uid: 1 })
-				.setProtectedHeader({ alg: "HS256" })
-				.setSubject("admin")
-				.setIssuedAt()
-				.setExpirationTime("1h")
-				.sign(new TextEncoder().encode("not-the-server-secret-not-the-server-secret"));
+			// Everything right but the secret: the server's key id, its issuer and audience.
+			const forged = await handMadeJwt({
+				secret: "not-the-server-secret-not-the-server-secret",
+				kid: kidOf(serverSecret()),
+				claims: { kind: "user", role: "admin", uid: 1 }
+			});
 			const reply = await tern.api("GET", "/api/tasks", undefined, forged);
 			assertError(reply, 401, "INVALID_TOKEN", /signature/);
 
@@ -122,23 +123,14 @@ describe("REST API", () => {
 		});
 
 		it("refuses an expired user token with INVALID_TOKEN saying it expired", async () => {
-			const key = secretKey();
+			const secret = serverSecret();
 			const now = Math.floor(Date.now() / 1000);
+			const claims = { kind: "user", role: "admin", uid: 1 };
 			// Control: a token signed the same way but still valid is accepted, so the secret is right.
-			const fresh = await new SignJWT({ kind: "user", role: "admin", uid: 1 })
-				.setProtectedHeader({ alg: "HS256" })
-				.setSubject("admin")
-				.setIssuedAt(now)
-				.setExpirationTime(now + 3600)
-				.sign(key);
+			const fresh = await handMadeJwt({ secret, claims, iat: now, exp: now + 3600 });
 			assert.equal((await tern.api("GET", "/api/tasks", undefined, fresh)).status, 200);
 
-			const expired = await new SignJWT({ kind: "user", role: "admin", uid: 1 })
-				.setProtectedHeader({ alg: "HS256" })
-				.setSubject("admin")
-				.setIssuedAt(now - 7200)
-				.setExpirationTime(now - 3600)
-				.sign(key);
+			const expired = await handMadeJwt({ secret, claims, iat: now - 7200, exp: now - 3600 });
 			const reply = await tern.api("GET", "/api/tasks", undefined, expired);
 			assertError(reply, 401, "INVALID_TOKEN", /expired/);
 		});
@@ -286,7 +278,7 @@ describe("REST API", () => {
 		});
 
 		it("deletes a user; unknown ids are USER_NOT_FOUND", async () => {
-			const removed = await tern.api("DELETE", `/api/users/${viewerId}`);
+			const removed = await confirmedCall(`${tern.url}/api/users/${viewerId}`, "DELETE", tern.adminToken);
 			assert.equal(removed.status, 200, JSON.stringify(removed.body));
 			assert.equal(removed.body.username, "victor");
 			assert.deepEqual(await usernames(), ["admin", "olga"]);
@@ -318,7 +310,7 @@ describe("REST API", () => {
 			assert.equal(second.status, 201);
 			const aliceToken = await login("alice", "admin-pass-22");
 			assert.equal((await tern.api("GET", "/api/users", undefined, aliceToken)).status, 200);
-			const removed = await tern.api("DELETE", `/api/users/${second.body.id}`);
+			const removed = await confirmedCall(`${tern.url}/api/users/${second.body.id}`, "DELETE", tern.adminToken);
 			assert.equal(removed.status, 200);
 			assert.deepEqual(await usernames(), ["admin", "olga"]);
 			// A removed admin's token no longer grants anything.
@@ -1101,7 +1093,7 @@ describe("REST API", () => {
 			const oldToken = await tern.registerTerminal("mgmt-rot");
 			const terminal = await tern.connectTerminal("mgmt-rot", oldToken);
 
-			const rotated = await tern.api("POST", "/api/terminals/mgmt-rot/rotate-key");
+			const rotated = await confirmedCall(`${tern.url}/api/terminals/mgmt-rot/rotate-key`, "POST", tern.adminToken);
 			assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
 			assert.equal(rotated.body.id, "mgmt-rot");
 			const newToken = rotated.body.token as string;
