@@ -1,0 +1,447 @@
+/**
+ * Tokens: what a JWT must be to be taken (HS256, Tern's issuer and audience, a known kid, not
+ * expired, not tampered with, not revoked), logout across restarts and nodes, a secret rotated
+ * with the old one kept for verification, terminal credentials that expire and rotate with a
+ * grace period, and scoped API tokens.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeJwt, decodeProtectedHeader, SignJWT } from "jose";
+import type { ServiceBroker } from "moleculer";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ADMIN_PASSWORD, TestTern, waitFor, type ApiReply } from "../helpers/tern.ts";
+import { TestDatabase } from "../helpers/mysql.ts";
+import { NATS_URL } from "../support/node-process.ts";
+import { restCall } from "../support/rest.ts";
+import { confirmedCall, handMadeJwt, unsignedJwt } from "../support/tokens.ts";
+import { kidOf } from "../../services/auth/keys.ts";
+import { loadConfig } from "../../moleculer.config.ts";
+import { startNode } from "../../node.ts";
+import type { ApiTokenView } from "../../lib/contracts.ts";
+
+function assertError(reply: ApiReply, status: number, type: string, message?: RegExp): void {
+	assert.equal(reply.status, status, `expected ${status} ${type}, got ${reply.status} ${JSON.stringify(reply.body)}`);
+	assert.equal(reply.body?.type, type, JSON.stringify(reply.body));
+	if (message) assert.match(reply.body.message, message);
+}
+
+const secretOf = (tern: TestTern) => readFileSync(join(tern.dataDir, "jwt-secret"), "utf8").trim();
+
+async function login(tern: TestTern, username: string, password: string): Promise<string> {
+	const reply = await tern.api<{ token: string }>("POST", "/api/auth/login", { username, password }, null);
+	assert.equal(reply.status, 200, JSON.stringify(reply.body));
+	return reply.body.token;
+}
+
+/** 200 when the token is taken (a call that needs only auth). */
+const probe = (tern: TestTern, token: string) => tern.api("GET", "/api/tokens", undefined, token);
+
+describe("JWTs", () => {
+	let tern: TestTern;
+	let secret: string;
+	const admin = { kind: "user", role: "admin", uid: 1 };
+
+	before(async () => {
+		tern = await TestTern.start();
+		secret = secretOf(tern);
+	});
+	after(() => tern.close());
+
+	it("signs HS256 with iss, aud, jti, iat, exp and the key's kid", async () => {
+		const header = decodeProtectedHeader(tern.adminToken);
+		assert.equal(header.alg, "HS256");
+		assert.equal(header.kid, kidOf(secret));
+		const claims = decodeJwt(tern.adminToken);
+		assert.equal(claims.iss, "tern");
+		assert.equal(claims.aud, "tern");
+		assert.equal(typeof claims.jti, "string");
+		assert.ok(claims.exp! > claims.iat!);
+		// The hand-made control is taken: what the next tests change is what makes them fail.
+		assert.equal((await probe(tern, await handMadeJwt({ secret, claims: admin }))).status, 200);
+	});
+
+	it("refuses an expired token", async () => {
+		const now = Math.floor(Date.now() / 1000);
+		const expired = await handMadeJwt({ secret, claims: admin, iat: now - 7200, exp: now - 60 });
+		assertError(await probe(tern, expired), 401, "INVALID_TOKEN", /expired/);
+		assertError(await probe(tern, await handMadeJwt({ secret, claims: admin, exp: null })), 401, "INVALID_TOKEN", /exp/);
+	});
+
+	it("refuses a tampered token: claims changed or signature swapped", async () => {
+		const viewerReply = await tern.api("POST", "/api/users", {
+			username: "tamper",
+			password: "tamper-pass-1",
+			role: "viewer"
+		});
+		assert.equal(viewerReply.status, 201);
+		const token = await login(tern, "tamper", "tamper-pass-1");
+		const [head, body, signature] = token.split(".");
+		const claims = JSON.parse(Buffer.from(body, "base64url").toString()) as Record<string, unknown>;
+		const raised = Buffer.from(JSON.stringify({ ...claims, role: "admin", uid: 1, sub: "admin" })).toString("base64url");
+		assertError(await probe(tern, `${head}.${raised}.${signature}`), 401, "INVALID_TOKEN", /signature/);
+		const other = (await handMadeJwt({ secret: "another-secret-another-secret-another", kid: kidOf(secret) })).split(".")[2];
+		assertError(await probe(tern, `${head}.${body}.${other}`), 401, "INVALID_TOKEN", /signature/);
+		assert.equal((await probe(tern, token)).status, 200);
+	});
+
+	it("refuses every algorithm but HS256: none, HS512", async () => {
+		const now = Math.floor(Date.now() / 1000);
+		const claims = { ...admin, sub: "admin", iss: "tern", aud: "tern", jti: "x", iat: now, exp: now + 3600 };
+		assertError(await probe(tern, unsignedJwt(claims, kidOf(secret))), 401, "INVALID_TOKEN", /'none'/);
+		const hs512 = await handMadeJwt({ secret, claims: admin, alg: "HS512" });
+		assertError(await probe(tern, hs512), 401, "INVALID_TOKEN", /'HS512'/);
+		// HS512 with a key id-less header, and RS256-looking headers, fare no better.
+		assertError(
+			await probe(tern, await handMadeJwt({ secret, claims: admin, alg: "HS384", kid: null })),
+			401,
+			"INVALID_TOKEN"
+		);
+	});
+
+	it("refuses a wrong audience, a wrong issuer, a missing or unknown kid", async () => {
+		assertError(await probe(tern, await handMadeJwt({ secret, claims: admin, aud: "other" })), 401, "INVALID_TOKEN", /aud/);
+		assertError(await probe(tern, await handMadeJwt({ secret, claims: admin, aud: null })), 401, "INVALID_TOKEN", /aud/);
+		assertError(await probe(tern, await handMadeJwt({ secret, claims: admin, iss: "evil" })), 401, "INVALID_TOKEN", /iss/);
+		assertError(await probe(tern, await handMadeJwt({ secret, claims: admin, kid: null })), 401, "INVALID_TOKEN", /kid/);
+		assertError(
+			await probe(tern, await handMadeJwt({ secret, claims: admin, kid: "no-such-key" })),
+			401,
+			"INVALID_TOKEN",
+			/unknown/
+		);
+	});
+
+	it("logout revokes exactly the caller's token, at once, though its signature is cached", async () => {
+		const token = await login(tern, "admin", ADMIN_PASSWORD);
+		const other = await login(tern, "admin", ADMIN_PASSWORD);
+		assert.equal((await probe(tern, token)).status, 200, "checked once: now in the verified cache");
+		const out = await tern.api("POST", "/api/auth/logout", undefined, token);
+		assert.equal(out.status, 200, JSON.stringify(out.body));
+		assert.deepEqual(out.body, { ok: true });
+		assertError(await probe(tern, token), 401, "INVALID_TOKEN", /revoked/);
+		assertError(await tern.api("POST", "/api/auth/logout", undefined, token), 401, "INVALID_TOKEN");
+		assert.equal((await probe(tern, other)).status, 200, "another token of the same user still works");
+		assertError(await tern.api("POST", "/api/auth/logout", undefined, null), 401, "UNAUTHORIZED");
+	});
+});
+
+describe("logout and key rotation across restarts", () => {
+	let tern: TestTern;
+	after(() => tern.close());
+
+	it("a revoked token stays revoked after a restart; a rotated secret keeps older tokens valid", async () => {
+		tern = await TestTern.start({ keep: true });
+		const oldSecret = secretOf(tern);
+		const revoked = await login(tern, "admin", ADMIN_PASSWORD);
+		const kept = await login(tern, "admin", ADMIN_PASSWORD);
+		const terminalToken = await tern.registerTerminal("rot-jwt");
+		assert.equal((await tern.api("POST", "/api/auth/logout", undefined, revoked)).status, 200);
+
+		tern = await tern.restart();
+		assertError(await probe(tern, revoked), 401, "INVALID_TOKEN", /revoked/);
+		assert.equal((await probe(tern, kept)).status, 200);
+
+		// The secret rotates: the new one signs, the old one still verifies.
+		const newSecret = "a-brand-new-secret-of-more-than-32-bytes";
+		tern = await tern.restart({ auth: { jwtSecret: newSecret, jwtPreviousSecrets: [oldSecret] } });
+		assert.equal(decodeProtectedHeader(tern.adminToken).kid, kidOf(newSecret));
+		assert.equal((await probe(tern, kept)).status, 200, "a token of the old key still works");
+		assert.equal((await probe(tern, tern.adminToken)).status, 200);
+		assert.equal((await tern.api("GET", "/api/task/pull", undefined, terminalToken)).status, 200);
+		assertError(await probe(tern, revoked), 401, "INVALID_TOKEN", /revoked/);
+
+		// Once the old secret is dropped, its tokens are refused by kid.
+		const fresh = tern.adminToken;
+		tern = await tern.restart({ auth: { jwtSecret: newSecret } });
+		assertError(await probe(tern, kept), 401, "INVALID_TOKEN", /unknown/);
+		assertError(await tern.api("GET", "/api/task/pull", undefined, terminalToken), 401, "INVALID_TOKEN");
+		assert.equal((await probe(tern, fresh)).status, 200);
+	});
+});
+
+describe("logout across nodes", () => {
+	let db: TestDatabase;
+	const brokers: ServiceBroker[] = [];
+	const namespace = `tok-${process.pid}-${Date.now()}`;
+	const jwtSecret = "a-cluster-secret-of-more-than-32-bytes-long";
+
+	async function node(id: string, services: string): Promise<string> {
+		const config = loadConfig({
+			TRANSPORTER: NATS_URL,
+			NAMESPACE: namespace,
+			NODE_ID: id,
+			DB_URI: db.uri,
+			JWT_SECRET: jwtSecret,
+			SERVICES: services,
+			PORT: "0",
+			TERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+			LOGLEVEL: "warn"
+		});
+		const broker = await startNode({
+			config,
+			settings: { api: { rateLimit: null }, auth: { revocationRefresh: 200 } },
+			broker: { logger: false }
+		});
+		brokers.push(broker);
+		const api = broker.getLocalService("api") as unknown as { server: Server };
+		return `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+	}
+
+	before(async () => {
+		db = await TestDatabase.create("tern_tokens");
+	});
+	after(async () => {
+		for (const broker of brokers.reverse()) await broker.stop();
+		await db.drop();
+	});
+
+	it("a token revoked on one node is refused by every other: announced, and read from the table", async () => {
+		const a = await node("tok-a", "api,auth");
+		const b = await node("tok-b", "api,auth");
+		const loginAt = async (url: string) =>
+			(await restCall<{ token: string }>(`${url}/api/auth/login`, "POST", { username: "admin", password: ADMIN_PASSWORD }))
+				.body.token;
+		const token = await loginAt(a);
+		assert.equal((await restCall(`${b}/api/tokens`, "GET", undefined, token)).status, 200, "B takes A's token");
+		assert.equal((await restCall(`${a}/api/auth/logout`, "POST", undefined, token)).status, 200);
+		await waitFor(
+			async () => (await restCall(`${b}/api/tokens`, "GET", undefined, token)).status === 401,
+			5000,
+			() => "node B to refuse the token revoked on A"
+		);
+
+		// A revocation B was never told of (written by a replica whose announcement was lost) is
+		// read from the table within the refresh interval.
+		const unannounced = await loginAt(a);
+		assert.equal((await restCall(`${b}/api/tokens`, "GET", undefined, unannounced)).status, 200);
+		const claims = decodeJwt(unannounced);
+		await db.query("INSERT INTO revoked_tokens (jti, expiresAt, revokedAt) VALUES (?, ?, ?)", [
+			claims.jti,
+			claims.exp! * 1000,
+			Date.now()
+		]);
+		await waitFor(
+			async () => (await restCall(`${b}/api/tokens`, "GET", undefined, unannounced)).status === 401,
+			5000,
+			() => "node B to learn the unannounced revocation"
+		);
+
+		// A node started later knows both at once.
+		const c = await node("tok-c", "api,auth");
+		for (const revoked of [token, unannounced]) {
+			const reply = await restCall(`${c}/api/tokens`, "GET", undefined, revoked);
+			assertError(reply, 401, "INVALID_TOKEN", /revoked/);
+		}
+	});
+});
+
+describe("terminal credentials", () => {
+	let tern: TestTern;
+	let secret: string;
+	const ttl = 3600;
+
+	before(async () => {
+		tern = await TestTern.start({ settings: { auth: { terminalTokenTtl: ttl } } });
+		secret = secretOf(tern);
+	});
+	after(() => tern.close());
+
+	const pull = (token: string) => tern.api("GET", "/api/task/pull", undefined, token);
+
+	it("expire after terminalTokenTtl; an expired one is refused at connect and on REST", async () => {
+		const token = await tern.registerTerminal("cred-exp");
+		const claims = decodeJwt(token);
+		assert.equal(claims.exp! - claims.iat!, ttl);
+		assert.equal(claims.sub, "cred-exp");
+
+		const now = Math.floor(Date.now() / 1000);
+		const expired = await handMadeJwt({
+			secret,
+			sub: "cred-exp",
+			claims: { kind: "terminal", kv: 1 },
+			iat: now - ttl - 10,
+			exp: now - 10
+		});
+		assertError(await pull(expired), 401, "INVALID_TOKEN", /expired/);
+		await assert.rejects(
+			tern.connectTerminal("cred-exp", expired),
+			(err: Error & { data?: { type: string; message: string } }) => {
+				assert.equal(err.data?.type, "INVALID_TOKEN");
+				assert.match(err.data?.message ?? "", /expired/);
+				return true;
+			}
+		);
+		assert.equal((await pull(token)).status, 200, "the real credential works");
+	});
+
+	it("rotate-key needs a second confirmation and checks graceSeconds", async () => {
+		const token = await tern.registerTerminal("cred-confirm");
+		const first = await tern.api("POST", "/api/terminals/cred-confirm/rotate-key");
+		assert.equal(first.status, 202, JSON.stringify(first.body));
+		assert.equal(first.body.confirm.action, "terminals.rotateKey");
+		assert.equal(typeof first.body.confirm.token, "string");
+		assert.equal((await pull(token)).status, 200, "nothing rotated yet");
+		for (const graceSeconds of [-1, 7 * 86_400 + 1, 1.5, "60"])
+			assertError(
+				await tern.api("POST", "/api/terminals/cred-confirm/rotate-key", { graceSeconds }),
+				422,
+				"VALIDATION_ERROR",
+				/graceSeconds/
+			);
+	});
+
+	it("with a grace period the previous key works until it ends; without, it dies at once", async () => {
+		const v1 = await tern.registerTerminal("cred-grace");
+		const url = `${tern.url}/api/terminals/cred-grace/rotate-key`;
+		const rotated = await confirmedCall(url, "POST", tern.adminToken, { graceSeconds: 3600 });
+		assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+		assert.equal(rotated.body.keyVersion, 2);
+		assert.equal(rotated.body.previousKeyVersion, 1);
+		assert.ok(Date.parse(rotated.body.previousKeyUntil) > Date.now() + 3500_000);
+		const v2 = rotated.body.token as string;
+		assert.equal((await pull(v1)).status, 200, "the old key in its grace period");
+		assert.equal((await pull(v2)).status, 200);
+		const live = await tern.connectTerminal("cred-grace", v1);
+		live.close();
+
+		// The grace period ends (as if its hour had passed).
+		const terminals = tern.broker.getLocalService("terminals") as unknown as {
+			model: { update(values: object, options: object): Promise<unknown> };
+		};
+		await terminals.model.update({ previousKeyUntil: Date.now() - 1 }, { where: { id: "cred-grace" } });
+		await tern.broker.broadcast("terminal.updated", { terminalId: "cred-grace" });
+		await waitFor(
+			async () => (await pull(v1)).status === 401,
+			5000,
+			() => "the old key to be refused once its grace has ended"
+		);
+		assertError(await pull(v1), 401, "INVALID_TOKEN", /rotated/);
+		assert.equal((await pull(v2)).status, 200);
+
+		// No grace: the key it replaces dies with the rotation.
+		const again = await confirmedCall(url, "POST", tern.adminToken);
+		assert.equal(again.status, 200);
+		assert.equal(again.body.previousKeyVersion, null);
+		assertError(await pull(v2), 401, "INVALID_TOKEN", /rotated/);
+		assert.equal((await pull(again.body.token)).status, 200);
+	});
+});
+
+describe("API tokens", () => {
+	let tern: TestTern;
+	let operator: string;
+	let operatorId: number;
+
+	before(async () => {
+		tern = await TestTern.start();
+		const made = await tern.api("POST", "/api/users", { username: "otto", password: "operator-pass-1", role: "operator" });
+		operatorId = made.body.id;
+		operator = await login(tern, "otto", "operator-pass-1");
+		await tern.registerTerminal("api-tok-term");
+	});
+	after(() => tern.close());
+
+	const create = (body: unknown, token = tern.adminToken) => tern.api("POST", "/api/tokens", body, token);
+
+	it("creates a token whose secret is shown once and stored only as a hash", async () => {
+		const reply = await create({ name: "ci", scope: "submit", expiresInDays: 30 }, operator);
+		assert.equal(reply.status, 201, JSON.stringify(reply.body));
+		assert.match(reply.body.token, /^tern_/);
+		assert.equal(reply.body.name, "ci");
+		assert.equal(reply.body.scope, "submit");
+		assert.equal(reply.body.username, "otto");
+		assert.ok(Math.abs(Date.parse(reply.body.expiresAt) - (Date.now() + 30 * 86_400_000)) < 60_000);
+		const listed = (await tern.api<ApiTokenView[]>("GET", "/api/tokens", undefined, operator)).body;
+		assert.deepEqual(
+			listed.map(t => t.name),
+			["ci"]
+		);
+		assert.ok(!JSON.stringify(listed).includes(reply.body.token.slice(-20)), "the list shows no secret");
+		const service = tern.broker.getLocalService("auth") as unknown as {
+			apiTokens: { findAll(options: object): Promise<{ secretHash: string }[]> };
+		};
+		const rows = await service.apiTokens.findAll({ raw: true });
+		const secret = (reply.body.token as string).slice(-43);
+		assert.ok(rows.every(row => row.secretHash !== secret && !row.secretHash.includes(secret)));
+
+		assertError(await create({ name: "ci", scope: "read" }, operator), 409, "TOKEN_EXISTS");
+		assert.equal((await create({ name: "ci", scope: "read" })).status, 201, "another user may use the name");
+	});
+
+	it("refuses bad bodies naming the field", async () => {
+		for (const [body, field] of [
+			[{ scope: "read" }, "name"],
+			[{ name: "x", scope: "root" }, "scope"],
+			[{ name: "x", scope: "read", expiresInDays: 0 }, "expiresInDays"],
+			[{ name: "x", scope: "read", expiresInDays: "7" }, "expiresInDays"],
+			[{ name: "x", scope: "read", extra: 1 }, "extra"]
+		] as const)
+			assertError(await create(body), 422, "VALIDATION_ERROR", new RegExp(field));
+	});
+
+	it("acts as its user with the role its scope allows", async () => {
+		const read = (await create({ name: "reader", scope: "read" })).body.token as string;
+		const submit = (await create({ name: "submitter", scope: "submit" })).body.token as string;
+		const full = (await create({ name: "full", scope: "admin" })).body.token as string;
+		const task = { terminalId: "api-tok-term", type: "t" };
+		assert.equal((await tern.api("GET", "/api/tasks", undefined, read)).status, 200);
+		assertError(await tern.api("POST", "/api/task/submit", task, read), 403, "FORBIDDEN");
+		assert.equal((await tern.api("POST", "/api/task/submit", task, submit)).status, 201);
+		assertError(await tern.api("GET", "/api/users", undefined, submit), 403, "FORBIDDEN");
+		assert.equal((await tern.api("GET", "/api/users", undefined, full)).status, 200);
+		const listed = (await tern.api<ApiTokenView[]>("GET", "/api/tokens", undefined, full)).body;
+		assert.ok(
+			listed.some(t => t.name === "ci" && t.username === "otto"),
+			"an admin sees everyone's"
+		);
+		const used = listed.find(t => t.name === "reader")!;
+		assert.notEqual(used.lastUsedAt, null, "lastUsedAt is noted");
+	});
+
+	it("revokes: own or by an admin; another user's is TOKEN_NOT_FOUND", async () => {
+		const mine = await create({ name: "to-revoke", scope: "read" }, operator);
+		const adminOwn = await create({ name: "admins-own", scope: "read" });
+		assertError(await tern.api("DELETE", `/api/tokens/${adminOwn.body.id}`, undefined, operator), 404, "TOKEN_NOT_FOUND");
+		assertError(await tern.api("DELETE", "/api/tokens/no-such", undefined, operator), 404, "TOKEN_NOT_FOUND");
+		assert.equal((await tern.api("GET", "/api/tasks", undefined, adminOwn.body.token)).status, 200);
+
+		const revoked = await tern.api("DELETE", `/api/tokens/${mine.body.id}`, undefined, operator);
+		assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+		assert.notEqual(revoked.body.revokedAt, null);
+		assertError(await tern.api("GET", "/api/tasks", undefined, mine.body.token), 401, "INVALID_TOKEN", /revoked/);
+		assert.equal((await tern.api("DELETE", `/api/tokens/${adminOwn.body.id}`)).status, 200, "an admin revokes any");
+		assertError(await tern.api("GET", "/api/tasks", undefined, adminOwn.body.token), 401, "INVALID_TOKEN");
+		assert.equal((await create({ name: "to-revoke", scope: "read" }, operator)).status, 201, "a revoked name is free");
+	});
+
+	it("refuses an expired, forged or logged-out token, and one whose user is disabled", async () => {
+		const made = await create({ name: "short", scope: "read", expiresInDays: 1 }, operator);
+		const token = made.body.token as string;
+		assertError(await tern.api("GET", "/api/tasks", undefined, `${token.slice(0, -4)}AAAA`), 401, "INVALID_TOKEN");
+		const service = tern.broker.getLocalService("auth") as unknown as {
+			apiTokens: { update(values: object, options: object): Promise<unknown> };
+			tokenRows: { clear(): void };
+		};
+		await service.apiTokens.update({ expiresAt: Date.now() - 1 }, { where: { id: made.body.id } });
+		service.tokenRows.clear();
+		assertError(await tern.api("GET", "/api/tasks", undefined, token), 401, "INVALID_TOKEN", /expired/);
+
+		const other = (await create({ name: "logout", scope: "read" }, operator)).body.token as string;
+		assert.equal((await tern.api("POST", "/api/auth/logout", undefined, other)).status, 200);
+		assertError(await tern.api("GET", "/api/tasks", undefined, other), 401, "INVALID_TOKEN", /revoked/);
+
+		const last = (await create({ name: "disabled", scope: "read" }, operator)).body.token as string;
+		assert.equal((await tern.api("GET", "/api/tasks", undefined, last)).status, 200);
+		assert.equal((await tern.api("PATCH", `/api/users/${operatorId}`, { disabled: true })).status, 200);
+		assertError(await tern.api("GET", "/api/tasks", undefined, last), 401, "INVALID_TOKEN", /disabled/);
+	});
+
+	it("refuses a JWT signed like an API token's secret, and a hand-made tern_ token", async () => {
+		assertError(await tern.api("GET", "/api/tasks", undefined, "tern_nothing"), 401, "INVALID_TOKEN");
+		const fake = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("x"));
+		assertError(await tern.api("GET", "/api/tasks", undefined, fake), 401, "INVALID_TOKEN");
+	});
+});
