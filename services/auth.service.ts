@@ -9,6 +9,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { createHmac } from "node:crypto";
 import { UniqueConstraintError } from "sequelize";
 import { LRUCache } from "lru-cache";
+import { KeyedLock } from "../lib/keyed-lock.ts";
 import { DbMixin, isEntityNotFound, type DbEntityMethods } from "../mixins/db.mixin.ts";
 import { defineUser, type UserRow } from "../models/user.model.ts";
 import { defineApiToken } from "../models/api-token.model.ts";
@@ -340,6 +341,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		this.tokenRows = new LRUCache({ max: 10_000, ttl: 5000 });
 		this.touched = new LRUCache({ max: 10_000 });
 		this.verified = new LRUCache({ max: 100_000 });
+		this.loginLocks = new KeyedLock();
 		this.refreshTimer = null;
 		this.lastPurge = 0;
 	},

@@ -26,10 +26,25 @@ function policies(svc: AuthThis): { user: LockoutPolicy; address: LockoutPolicy 
 	return { user: { threshold: lockoutThreshold, ...common }, address: { threshold: lockoutAddressThreshold, ...common } };
 }
 
-export async function login(svc: AuthThis, ctx: Context<LoginParams, TernMeta>): Promise<LoginResult> {
-	const { username, password } = ctx.params;
+/**
+ * Logins under one address, and under one username, run one at a time on this replica: otherwise
+ * a burst of guesses sent at once would all pass the lock check before the first failure is
+ * counted. (Across replicas a burst gets at most one guess per replica past the threshold.)
+ */
+export function login(svc: AuthThis, ctx: Context<LoginParams, TernMeta>): Promise<LoginResult> {
 	const address = ctx.meta.client?.address ?? null;
-	const keys = [userKey(username), ...(address ? [addressKey(address)] : [])];
+	const keys = [userKey(ctx.params.username), ...(address ? [addressKey(address)] : [])];
+	const byUser = () => svc.loginLocks.run(keys[0], () => attempt(svc, ctx, keys, address));
+	return keys[1] ? svc.loginLocks.run(keys[1], byUser) : byUser();
+}
+
+async function attempt(
+	svc: AuthThis,
+	ctx: Context<LoginParams, TernMeta>,
+	keys: string[],
+	address: string | null
+): Promise<LoginResult> {
+	const { username, password } = ctx.params;
 	const locked = await svc.guard.lockedFor(keys, nowOf(svc));
 	if (locked > 0) throw Errors.rateLimited(locked, "failed logins");
 

@@ -8,6 +8,7 @@ import type { ApiTokenModel, ApiTokenRow } from "../../models/api-token.model.ts
 import type { KeyRing } from "./keys.ts";
 import type { Revocations } from "./revocations.ts";
 import type { LoginGuard } from "./lockout.ts";
+import type { KeyedLock } from "../../lib/keyed-lock.ts";
 
 export interface AuthSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** The current HS256 secret: signs every new token (secure setting). */
@@ -59,6 +60,8 @@ export interface AuthVars {
 	verified: LRUCache<string, JWTPayload>;
 	revocations: Revocations;
 	guard: LoginGuard;
+	/** Serializes the logins of one username and of one address on this replica (auth/login.ts). */
+	loginLocks: KeyedLock;
 	refreshTimer: NodeJS.Timeout | null;
 	/** When expired revocations and stale login failures were last purged, ms. */
 	lastPurge: number;

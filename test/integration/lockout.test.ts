@@ -86,6 +86,15 @@ describe("login lockout per username", () => {
 		assert.equal((await attempt("lucy", "lucy-password-1")).status, 200);
 	});
 
+	it("a burst of guesses sent at once gets no more than the threshold's worth through", async () => {
+		clock.advance(60 * 60_000 + 1);
+		const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt("lucy", `burst-${i}`)));
+		const statuses = burst.map(reply => reply.status).sort();
+		assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(15).fill(429)]);
+		clock.advance(1001);
+		assert.equal((await attempt("lucy", "lucy-password-1")).status, 200);
+	});
+
 	it("locks an unknown username the same way: the answers do not tell which names exist", async () => {
 		const answers: number[] = [];
 		for (let i = 0; i < 7; i++) answers.push((await attempt("nobody-here", "wrong")).status);
