@@ -39,7 +39,7 @@ import { Revocations } from "./auth/revocations.ts";
 import { LoginGuard } from "./auth/lockout.ts";
 import { login, type LoginResult } from "./auth/login.ts";
 import { verifyToken } from "./auth/verify.ts";
-import { keepLastAdmin, updateUser, userView, type UserChangedEvent, type UserView } from "./auth/users.ts";
+import { keepLastAdmin, updateUser, withAdminsKept, userView, type UserChangedEvent, type UserView } from "./auth/users.ts";
 import { createToken, listTokens, revokeToken, type ApiTokenRevokedEvent, type CreatedApiToken } from "./auth/api-tokens.ts";
 import {
 	createTokenParams,
@@ -205,7 +205,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 			async handler(this: This, ctx: Context<{ id: number }, TernMeta>): Promise<UserView | ConfirmationChallenge> {
 				requireUser(ctx, "admin");
 				const row = await this.findUser(ctx, ctx.params.id);
-				await keepLastAdmin(this, row, "removed");
+				await keepLastAdmin(this, row.id, "removed");
 				const tokens = await this.apiTokens.count({ where: { userId: row.id, revokedAt: null } });
 				const challenge = await secondConfirmation(ctx, {
 					action: "auth.removeUser",
@@ -213,12 +213,10 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 					summary: `Delete user '${row.username}' (${row.role}): its logins and its ${tokens} API token(s) stop working`
 				});
 				if (challenge) return challenge;
-				try {
-					await this._remove(ctx, { id: row.id });
-				} catch (err) {
-					if (isEntityNotFound(err)) throw Errors.userNotFound(row.id);
-					throw err;
-				}
+				await withAdminsKept(this, async () => {
+					await keepLastAdmin(this, row.id, "removed");
+					if ((await this.model.destroy({ where: { id: row.id } })) === 0) throw Errors.userNotFound(row.id);
+				});
 				await this.apiTokens.destroy({ where: { userId: row.id } });
 				await ctx.broadcast("user.removed", { id: row.id });
 				return userView(row);
@@ -341,7 +339,7 @@ const AuthService: ServiceSchema<AuthSettings, AuthMethods & DbEntityMethods, Au
 		this.tokenRows = new LRUCache({ max: 10_000, ttl: 5000 });
 		this.touched = new LRUCache({ max: 10_000 });
 		this.verified = new LRUCache({ max: 100_000 });
-		this.loginLocks = new KeyedLock();
+		this.locks = new KeyedLock();
 		this.refreshTimer = null;
 		this.lastPurge = 0;
 	},

@@ -34,8 +34,8 @@ function policies(svc: AuthThis): { user: LockoutPolicy; address: LockoutPolicy 
 export function login(svc: AuthThis, ctx: Context<LoginParams, TernMeta>): Promise<LoginResult> {
 	const address = ctx.meta.client?.address ?? null;
 	const keys = [userKey(ctx.params.username), ...(address ? [addressKey(address)] : [])];
-	const byUser = () => svc.loginLocks.run(keys[0], () => attempt(svc, ctx, keys, address));
-	return keys[1] ? svc.loginLocks.run(keys[1], byUser) : byUser();
+	const byUser = () => svc.locks.run(keys[0], () => attempt(svc, ctx, keys, address));
+	return keys[1] ? svc.locks.run(keys[1], byUser) : byUser();
 }
 
 async function attempt(

@@ -60,8 +60,8 @@ export interface AuthVars {
 	verified: LRUCache<string, JWTPayload>;
 	revocations: Revocations;
 	guard: LoginGuard;
-	/** Serializes the logins of one username and of one address on this replica (auth/login.ts). */
-	loginLocks: KeyedLock;
+	/** Serializes the logins of one username and of one address (auth/login.ts), and changes to admins (auth/users.ts), on this replica. */
+	locks: KeyedLock;
 	refreshTimer: NodeJS.Timeout | null;
 	/** When expired revocations and stale login failures were last purged, ms. */
 	lastPurge: number;

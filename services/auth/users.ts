@@ -55,11 +55,23 @@ export function issuedBeforeReset(row: UserRow, issuedAtMs: number): boolean {
 	return row.tokensValidAfter !== null && row.tokensValidAfter !== undefined && issuedAtMs < Number(row.tokensValidAfter);
 }
 
-/** FORBIDDEN when `row` is the last enabled admin and the change would take that away. */
-export async function keepLastAdmin(svc: AuthThis, row: UserRow, what: string): Promise<void> {
-	if (row.role !== "admin" || row.disabled) return;
-	const admins = await svc.model.count({ where: { role: "admin", disabled: false } });
-	if (admins <= 1) throw Errors.forbidden(`The last admin cannot be ${what}: make another admin first`);
+/** FORBIDDEN when user `id` is the last enabled admin, so that demoting, disabling or deleting it would leave none. */
+export async function keepLastAdmin(svc: AuthThis, id: number, what: string): Promise<void> {
+	const admins = (await svc.model.findAll({
+		where: { role: "admin", disabled: false },
+		attributes: ["id"],
+		raw: true
+	})) as unknown as { id: number }[];
+	if (admins.length <= 1 && admins.some(admin => admin.id === id))
+		throw Errors.forbidden(`The last admin cannot be ${what}: make another admin first`);
+}
+
+/**
+ * Runs a change that may take an admin away with the check before it, one at a time on this
+ * replica, so that two admins demoted at once cannot both pass the check.
+ */
+export function withAdminsKept<T>(svc: AuthThis, work: () => Promise<T>): Promise<T> {
+	return svc.locks.run("users:admins", work);
 }
 
 const FIELDS = ["role", "disabled", "password"] as const;
@@ -92,17 +104,19 @@ export async function updateUser(svc: AuthThis, ctx: Context<UpdateUserParams, T
 		}
 		if (!(await verifyPassword(currentPassword, row.passwordHash))) throw Errors.badCredentials();
 	}
-	if ((role !== undefined && role !== "admin") || disabled === true)
-		await keepLastAdmin(svc, row, role !== undefined && role !== "admin" ? "demoted" : "disabled");
-
+	const passwordHash = password === undefined ? undefined : await hashPassword(password);
 	const now = Date.now();
 	const changes: Partial<UserRow> = { updatedAt: now };
 	if (role !== undefined) changes.role = role;
 	if (disabled !== undefined) changes.disabled = disabled;
-	if (password !== undefined) changes.passwordHash = await hashPassword(password);
+	if (passwordHash !== undefined) changes.passwordHash = passwordHash;
 	// Tokens issued before now die; re-enabling a user does not bring its old tokens back.
 	if (password !== undefined || disabled === true) changes.tokensValidAfter = now;
-	await svc.model.update(changes, { where: { id } });
+	const demoted = role !== undefined && role !== "admin";
+	await withAdminsKept(svc, async () => {
+		if (demoted || disabled === true) await keepLastAdmin(svc, id, demoted ? "demoted" : "disabled");
+		await svc.model.update(changes, { where: { id } });
+	});
 	svc.users.delete(id);
 	await ctx.broadcast("auth.user.changed", { id } satisfies UserChangedEvent);
 	return userView({ ...row, ...changes });

@@ -156,6 +156,29 @@ describe("users", () => {
 		tern.adminToken = await login("admin", ADMIN_PASSWORD);
 	});
 
+	it("two admins demoted at once: one of them stays admin", async () => {
+		const id = await adminId();
+		const users0 = (await tern.api("GET", "/api/users")).body as { id: number; role: string; disabled: boolean }[];
+		for (const other of users0.filter(u => u.role === "admin" && !u.disabled && u.id !== id))
+			assert.equal((await patch(other.id, { disabled: true })).status, 200);
+		const bea = await makeUser("bea", "admin");
+		const both = await Promise.all([patch(id, { role: "operator" }), patch(bea.id, { role: "operator" })]);
+		assert.deepEqual(both.map(reply => reply.status).sort(), [200, 403], JSON.stringify(both.map(r => r.body)));
+		// Whichever of the two is still admin may list the users.
+		const lists = await Promise.all(
+			[tern.adminToken, bea.token].map(token => tern.api("GET", "/api/users", undefined, token))
+		);
+		const users = lists.find(reply => reply.status === 200)!.body as {
+			id: number;
+			role: string;
+			disabled: boolean;
+		}[];
+		const admins = users.filter(u => u.role === "admin" && !u.disabled);
+		assert.equal(admins.length, 1);
+		if (admins[0].id !== id) assert.equal((await patch(id, { role: "admin" }, bea.token)).status, 200);
+		assert.equal((await tern.api("GET", "/api/users")).status, 200, "the admin is admin again");
+	});
+
 	it("deleting a user needs a second confirmation", async () => {
 		const gus = await makeUser("gus", "viewer");
 		const first = await tern.api("DELETE", `/api/users/${gus.id}`);
