@@ -55,7 +55,11 @@ export interface ChainHead {
 export const EMPTY_HEAD: ChainHead = { seq: 0, hash: GENESIS };
 
 /** The rows that append `entries` to a chain ending at `head`, in order, with the new head. */
-export function link(chain: string, head: ChainHead, entries: AuditEntry[]): { rows: Omit<AuditLogRow, "id">[]; head: ChainHead } {
+export function link(
+	chain: string,
+	head: ChainHead,
+	entries: AuditEntry[]
+): { rows: Omit<AuditLogRow, "id">[]; head: ChainHead } {
 	const rows: Omit<AuditLogRow, "id">[] = [];
 	let { seq, hash } = head;
 	for (const entry of entries) {

@@ -21,7 +21,7 @@ export async function verifyLog(
 	const chains = await store.chains();
 	for (const chain of chains) {
 		const check = new ChainCheck(chain);
-		for (let after = 0; ; ) {
+		for (let after = 0; ;) {
 			const rows = await store.chainPage(chain, after, page);
 			const bad = check.feed(rows);
 			if (bad) return { ok: false, checked: checked + check.checked, firstBadId: bad.id, reason: bad.reason };
@@ -32,7 +32,8 @@ export async function verifyLog(
 		if (anchored?.chain === chain && check.checked < anchored.seq)
 			return truncated(checked, chain, check.checked, anchored.seq);
 	}
-	if (anchored && anchored.seq > 0 && !chains.includes(anchored.chain)) return truncated(checked, anchored.chain, 0, anchored.seq);
+	if (anchored && anchored.seq > 0 && !chains.includes(anchored.chain))
+		return truncated(checked, anchored.chain, 0, anchored.seq);
 	return { ok: true, checked, firstBadId: null, reason: null };
 }
 
