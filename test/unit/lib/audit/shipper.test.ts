@@ -1,0 +1,96 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { AuditShipper } from "../../../../lib/audit/shipper.ts";
+import type { AuditEntry } from "../../../../lib/contracts.ts";
+
+const entry = (i: number): AuditEntry => ({
+	at: i,
+	actor: "a",
+	actorType: "user",
+	action: "x.y",
+	object: null,
+	address: null,
+	userAgent: null,
+	outcome: "ok",
+	changes: null
+});
+
+function logger() {
+	const lines: string[] = [];
+	return { lines, warn: (...a: unknown[]) => lines.push(a.join(" ")), info: (...a: unknown[]) => lines.push(a.join(" ")) };
+}
+
+/** A send that fails while `down` and resolves each call as it comes. */
+function receiver() {
+	const batches: AuditEntry[][] = [];
+	const state = { down: false, calls: 0, waiting: [] as (() => void)[] };
+	return {
+		batches,
+		state,
+		send(entries: AuditEntry[]) {
+			state.calls++;
+			state.waiting.splice(0).forEach(f => f());
+			if (state.down) return Promise.reject(new Error("Service 'audit.record' is not found"));
+			batches.push(entries);
+			return Promise.resolve();
+		},
+		/** Resolves at the next send. */
+		next: () => new Promise<void>(resolve => state.waiting.push(resolve))
+	};
+}
+
+describe("the audit shipper", () => {
+	it("sends the entries of one turn as one call, and builds them only then", async () => {
+		const r = receiver();
+		let built = 0;
+		const shipper = new AuditShipper<number>({ send: r.send, build: i => (built++, entry(i)), logger: logger() });
+		for (let i = 0; i < 5; i++) shipper.add(i);
+		assert.equal(built, 0, "nothing is built on the caller's turn");
+		await shipper.close(1000);
+		assert.deepEqual(
+			r.batches.map(b => b.map(e => e.at)),
+			[[0, 1, 2, 3, 4]]
+		);
+	});
+
+	it("retries with backoff while the audit service is away, keeping order, and says so once", async () => {
+		const r = receiver();
+		r.state.down = true;
+		const log = logger();
+		const shipper = new AuditShipper<number>({ send: r.send, build: entry, logger: log, retryMinMs: 5 });
+		shipper.add(1);
+		await r.next();
+		await r.next();
+		shipper.add(2);
+		await r.next();
+		assert.equal(r.batches.length, 0);
+		r.state.down = false;
+		await shipper.close(2000);
+		assert.deepEqual(
+			r.batches.flat().map(e => e.at),
+			[1, 2]
+		);
+		assert.equal(log.lines.filter(l => l.includes("unreachable")).length, 1, log.lines.join("\n"));
+		assert.ok(log.lines.some(l => l.includes("reachable again")));
+		assert.equal(shipper.counts.dropped, 0);
+	});
+
+	it("keeps at most maxQueued entries while away, drops the rest and logs how many", async () => {
+		const r = receiver();
+		r.state.down = true;
+		const log = logger();
+		const shipper = new AuditShipper<number>({ send: r.send, build: entry, logger: log, maxQueued: 3, retryMinMs: 1000 });
+		shipper.add(0);
+		await r.next();
+		for (let i = 1; i <= 10; i++) shipper.add(i);
+		assert.equal(shipper.queued, 3);
+		await shipper.close(20);
+		assert.equal(shipper.counts.dropped, 11, "7 past the bound, then the 4 unsent at stop");
+		assert.ok(
+			log.lines.some(l => l.includes("11 entries were dropped")),
+			log.lines.join("\n")
+		);
+		shipper.add(99);
+		assert.equal(shipper.counts.dropped, 12, "nothing is taken once closed");
+	});
+});
