@@ -68,14 +68,17 @@ export class AuditShipper<T> {
 	}
 
 	/**
-	 * Sends what waits, for at most `timeoutMs`; what is still unsent then is dropped and logged.
-	 * No entry is taken after this.
+	 * Sends what waits, for at most `timeoutMs` (not at all while the audit service is away); what
+	 * is still unsent then is dropped and logged. No entry is taken after this.
 	 */
 	async close(timeoutMs: number): Promise<void> {
-		let timer: NodeJS.Timeout | undefined;
-		const deadline = new Promise<void>(resolve => (timer = setTimeout(resolve, timeoutMs)));
-		await Promise.race([this.batcher.drained(), deadline]);
-		clearTimeout(timer);
+		// While the audit service is away, waiting would only hold the node's stop up.
+		if (!this.failing) {
+			let timer: NodeJS.Timeout | undefined;
+			const deadline = new Promise<void>(resolve => (timer = setTimeout(resolve, timeoutMs)));
+			await Promise.race([this.batcher.drained(), deadline]);
+			clearTimeout(timer);
+		}
 		this.closed = true;
 		this.wake();
 		// What is still waiting now is dropped at once (and counted), not sent.

@@ -94,6 +94,9 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			});
 			assert.equal(job.status, 201, JSON.stringify(job.body));
 			jobId = job.body.id;
+			// Run now: the job submits its task, and that is one row (the job's), not two.
+			const run = await http("POST", `/api/jobs/${jobId}/execute`);
+			assert.equal(run.status, 200, JSON.stringify(run.body));
 			assert.equal((await http("PUT", `/api/jobs/${jobId}`, { enabled: false })).status, 200);
 			// A delete asks for a second confirmation first (202, nothing changed), then runs with X-Confirm.
 			const ask = await http("DELETE", `/api/jobs/${jobId}`);
@@ -133,7 +136,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 				403
 			);
 
-			const all = await rows(15);
+			const all = await rows(16);
 			const shown = all.map(r => [r.actor, r.actorType, r.action, r.object, r.outcome]);
 			const expected = [
 				["admin", "user", "auth.login", "user:admin", "ok"], // TestTern.start's own login
@@ -143,6 +146,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 				["admin", "user", "auth.createUser", "user:bad", "VALIDATION_ERROR"],
 				["admin", "user", "terminals.register", "terminal:audit-t1", "ok"],
 				["admin", "user", "scheduler.create", "job:audit-job", "ok"],
+				["admin", "user", "scheduler.execute", `job:${jobId}`, "ok"],
 				["admin", "user", "scheduler.update", `job:${jobId}`, "ok"],
 				["admin", "user", "scheduler.remove", `job:${jobId}`, "ok"],
 				["admin", "user", "terminals.delete", "terminal:audit-t1", "ok"],
@@ -164,13 +168,14 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			assert.deepEqual(session[2]!.changes, { password: "***", role: "viewer" });
 			assert.deepEqual(session[3]!.changes, { password: "***", role: "boss" });
 			assert.deepEqual(session[4]!.changes, { labels: { site: "lab" } });
-			assert.deepEqual(session[6]!.changes, { enabled: false });
-			assert.equal(session[7]!.changes, null, "a delete sets nothing");
-			assert.deepEqual(session[10]!.changes, {
+			assert.deepEqual(session[7]!.changes, { enabled: false });
+			assert.equal(session[8]!.changes, null, "a delete sets nothing");
+			assert.equal(session[6]!.changes, null, "a run sets nothing");
+			assert.deepEqual(session[11]!.changes, {
 				terminalId: "audit-t2",
 				payload: `<${JSON.stringify({ big: "x".repeat(4096), apiToken: "***" }).length} bytes>`
 			});
-			assert.deepEqual(session[11]!.changes, { terminalId: "audit-t2", secrets: "***" });
+			assert.deepEqual(session[12]!.changes, { terminalId: "audit-t2", secrets: "***" });
 			assert.equal(session[0]!.changes, null, "a login's password is not a change");
 			assert.ok(!JSON.stringify(all).includes("hunter2") && !JSON.stringify(all).includes("vera-password-1"));
 		});
@@ -181,7 +186,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			assert.equal(ack.body.type, "TASK_NOT_YOURS", JSON.stringify(ack.body));
 			assert.equal((await list("", viewerToken)).status, 403);
 			assert.equal((await http("POST", "/api/audit/verify", undefined, viewerToken)).status, 403);
-			const all = await rows(19);
+			const all = await rows(20);
 			const tail = all.slice(-3).map(r => [r.actor, r.actorType, r.action, r.object, r.outcome]);
 			assert.deepEqual(tail, [
 				["audit-t3", "terminal", "dispatcher.ack", `task:${taskId}`, "TASK_NOT_YOURS"],
@@ -205,7 +210,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 				logins.body.rows.map(r => r.outcome),
 				["ok", "BAD_CREDENTIALS", "ok"]
 			);
-			assert.equal((await list(`?object=job:${jobId}`)).body.total, 2);
+			assert.equal((await list(`?object=job:${jobId}`)).body.total, 3, "run, update, delete");
 			const all = (await list("?pageSize=500")).body.rows;
 			const page2 = await list("?pageSize=5&page=2");
 			assert.equal(page2.body.total, all.length);
@@ -237,9 +242,10 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 					assert.equal(reply.body.total, 0);
 					continue;
 				}
-				assert.equal(reply.status, 422, `${query}: ${JSON.stringify(reply.body)}`);
-				assert.equal(reply.body.type, "VALIDATION_ERROR");
-				assert.ok(reply.body.message.includes(field), `${query}: ${reply.body.message}`);
+				const error = reply.body as unknown as { type: string; message: string };
+				assert.equal(reply.status, 422, `${query}: ${JSON.stringify(error)}`);
+				assert.equal(error.type, "VALIDATION_ERROR");
+				assert.ok(error.message.includes(field), `${query}: ${error.message}`);
 			}
 		});
 

@@ -65,6 +65,7 @@ describe("the audit shipper", () => {
 		await r.next();
 		assert.equal(r.batches.length, 0);
 		r.state.down = false;
+		while (r.batches.flat().length < 2) await r.next();
 		await shipper.close(2000);
 		assert.deepEqual(
 			r.batches.flat().map(e => e.at),
@@ -73,6 +74,19 @@ describe("the audit shipper", () => {
 		assert.equal(log.lines.filter(l => l.includes("unreachable")).length, 1, log.lines.join("\n"));
 		assert.ok(log.lines.some(l => l.includes("reachable again")));
 		assert.equal(shipper.counts.dropped, 0);
+	});
+
+	it("does not hold a node's stop up while the audit service is away", async () => {
+		const r = receiver();
+		r.state.down = true;
+		const shipper = new AuditShipper<number>({ send: r.send, build: entry, logger: logger(), retryMinMs: 60_000 });
+		shipper.add(1);
+		await r.next();
+		await new Promise(resolve => setImmediate(resolve));
+		const started = performance.now();
+		await shipper.close(30_000);
+		assert.ok(performance.now() - started < 1000);
+		assert.equal(shipper.counts.dropped, 1);
 	});
 
 	it("keeps at most maxQueued entries while away, drops the rest and logs how many", async () => {
