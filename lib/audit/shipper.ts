@@ -1,6 +1,7 @@
 /**
  * Carries audit entries from the node where the calls ran to the audit service, off the callers'
- * path: entries of one event-loop turn go as one `audit.record` call (lib/batcher.ts). When the
+ * path: entries of one event-loop turn (of 25 ms, when busy) go as one `audit.record` call
+ * (lib/batcher.ts). When the
  * audit service cannot be reached, the batch is retried with a growing delay while new entries
  * wait behind it, up to `maxQueued`; past that, new entries are dropped and counted, and the count
  * is logged. At-least-once: a batch whose answer was lost (a timeout) may be written twice.
@@ -23,6 +24,11 @@ export interface ShipperOptions<T> {
 	maxQueued?: number;
 	/** Entries per `audit.record` call. @defaultValue 500 */
 	maxBatch?: number;
+	/**
+	 * Busy, a batch goes at most this often, so that a steady stream of calls is a few inserts a
+	 * second rather than one per call (lib/batcher.ts); quiet, at the end of its turn. @defaultValue 25
+	 */
+	minIntervalMs?: number;
 	/** First retry delay, ms; doubled each failure. @defaultValue 100 */
 	retryMinMs?: number;
 	/** @defaultValue 30000 */
@@ -48,6 +54,7 @@ export class AuditShipper<T> {
 		this.batcher = new TurnBatcher<T>({
 			serial: true,
 			maxItems: options.maxBatch ?? 500,
+			minIntervalMs: options.minIntervalMs ?? 25,
 			flush: items => this.ship(items),
 			onError: err => options.logger.warn("Audit entries could not be prepared:", (err as Error).message)
 		});
