@@ -3,11 +3,14 @@
  * terminal, a job created, changed and deleted, a terminal deleted through its second
  * confirmation, tasks submitted, refused calls), then its rows as `GET /api/audit` shows them,
  * its filters and paging, and `POST /api/audit/verify` on an untouched log, on a row edited with
- * raw SQL, on a row removed from the middle and from the end. Once on SQLite, once on MariaDB.
+ * raw SQL, on rows swapped, on a row removed from the middle and from the end; and the calls going
+ * on while the audit service is away. Once on SQLite, once on MariaDB.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Sequelize } from "sequelize";
+import type { ServiceSchema } from "moleculer";
+import AuditService from "../../services/audit.service.ts";
 import { ADMIN_PASSWORD, TestTern, waitFor } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { AuditRow, AuditVerification } from "../../lib/contracts.ts";
@@ -249,7 +252,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			}
 		});
 
-		it("verifies an untouched log, and finds an edited row, a removed row and a cut end", async () => {
+		it("verifies an untouched log, and finds an edited, a swapped and a removed row", async () => {
 			const total = (await list()).body.total;
 			const clean = await verify();
 			assert.deepEqual(clean, { ok: true, checked: total, firstBadId: null, reason: null });
@@ -315,6 +318,26 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			assert.equal(cut.ok, false);
 			assert.equal(cut.firstBadId, null);
 			assert.match(cut.reason ?? "", /removed from its end/);
+		});
+
+		it("keeps calls going while the audit service is away, and writes their rows once it is back", async () => {
+			const service = tern.broker.getLocalService("audit")!;
+			const settings = { ...service.settings };
+			await tern.broker.destroyService(service);
+			const started = performance.now();
+			const reply = await http("POST", "/api/terminals", { id: "audit-away" });
+			assert.equal(reply.status, 201, JSON.stringify(reply.body));
+			assert.ok(performance.now() - started < 2000, "the call does not wait for the audit log");
+			assert.equal((await list()).status, 503, "the audit service is away");
+			tern.broker.createService({ ...AuditService, settings: { ...AuditService.settings, ...settings } } as ServiceSchema);
+			await tern.broker.waitForServices("audit");
+			await waitFor(
+				async () => (await list("?object=terminal:audit-away")).body.total === 1,
+				10_000,
+				() => "the queued row to be written"
+			);
+			const [row] = (await list("?object=terminal:audit-away")).body.rows;
+			assert.deepEqual([row!.actor, row!.action, row!.outcome], ["admin", "terminals.register", "ok"]);
 		});
 	});
 }
