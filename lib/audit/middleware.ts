@@ -3,7 +3,8 @@
  * the audit log with its caller, object, outcome and changes; so is every call to an action of
  * the table refused as FORBIDDEN, TASK_NOT_YOURS or INVALID_TOKEN, reads included (a terminal
  * trying another's task shows up). The terminals' lifecycle replies (ack, progress, result,
- * pull) are written in their task's own history, so only their refusals are reported here.
+ * pull) are written in their task's own history, so only their refusals are reported here,
+ * whether they came over REST or, batched by a gateway, over a socket (`dispatcher.replies`).
  *
  * The report never holds the call up: it is queued, and sent with the others of the same turn
  * (lib/audit/shipper.ts). Only the outermost reported call of a request is written: a job's
@@ -15,7 +16,7 @@
  */
 import type { ActionHandler, ActionSchema, Context, Middleware, Service, ServiceBroker } from "moleculer";
 import { ACCESS, type ActionAccess } from "../contracts/access.ts";
-import type { TernMeta } from "../contracts/core.ts";
+import type { RepliesParams, ReplyAnswer, TernMeta } from "../contracts/core.ts";
 import { call } from "../actions.ts";
 import { toEntry, type AuditedCall } from "./entry.ts";
 import { AuditShipper } from "./shipper.ts";
@@ -60,8 +61,41 @@ function invoke(next: ActionHandler, service: Service, ctx: Context): Promise<un
 	}
 }
 
+/**
+ * `dispatcher.replies`: the acks and results a gateway batched from its terminals' sockets. Its
+ * caller is the gateway (trusted, no principal); the terminal of each reply is in the reply, and a
+ * refusal is an answer, not an error. Refusals are reported as the terminal's own call.
+ */
+function wrapReplies(shipper: AuditShipper<AuditedCall>, next: ActionHandler): ActionHandler {
+	return function auditedReplies(this: Service, ctx: Context<RepliesParams, AuditMeta>) {
+		const at = Date.now();
+		return invoke(next, this, ctx).then(answers => {
+			if (!Array.isArray(answers)) return answers;
+			for (let i = 0; i < answers.length; i++) {
+				const answer = answers[i] as ReplyAnswer;
+				if (!("error" in answer) || !REFUSALS.has(answer.error.type)) continue;
+				const reply = ctx.params.replies[i];
+				if (!reply) continue;
+				const { kind, terminalId, ...params } = reply;
+				const name = `dispatcher.${kind}`;
+				shipper.add({
+					at,
+					action: name,
+					access: ACCESS[name]!,
+					params,
+					principal: { kind: "terminal", terminalId },
+					client: undefined,
+					outcome: answer.error.type
+				});
+			}
+			return answers;
+		});
+	} as ActionHandler;
+}
+
 function wrap(shipper: AuditShipper<AuditedCall>, next: ActionHandler, action: ActionSchema): ActionHandler {
 	const name = action.name;
+	if (name === "dispatcher.replies") return wrapReplies(shipper, next);
 	const access: ActionAccess | undefined = name ? ACCESS[name] : undefined;
 	if (!name || !access) return next;
 	const always = access.mutates && !LIFECYCLE.has(name);

@@ -187,15 +187,26 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			const other = await tern.registerTerminal("audit-t3");
 			const ack = await http("POST", "/api/task/ack", { taskId, attempt: 1 }, other);
 			assert.equal(ack.body.type, "TASK_NOT_YOURS", JSON.stringify(ack.body));
+			// The same over a socket, where the gateway batches acks and results for the dispatcher.
+			const socket = await tern.connectTerminal("audit-t3", other);
+			const viaSocket = await socket.request("result", {
+				taskId,
+				attempt: 1,
+				status: "success",
+				output: { password: "p" }
+			});
+			assert.equal(viaSocket?.error?.type ?? viaSocket?.type, "TASK_NOT_YOURS", JSON.stringify(viaSocket));
 			assert.equal((await list("", viewerToken)).status, 403);
 			assert.equal((await http("POST", "/api/audit/verify", undefined, viewerToken)).status, 403);
-			const all = await rows(20);
-			const tail = all.slice(-3).map(r => [r.actor, r.actorType, r.action, r.object, r.outcome]);
+			const all = await rows(21);
+			const tail = all.slice(-4).map(r => [r.actor, r.actorType, r.action, r.object, r.outcome]);
 			assert.deepEqual(tail, [
 				["audit-t3", "terminal", "dispatcher.ack", `task:${taskId}`, "TASK_NOT_YOURS"],
+				["audit-t3", "terminal", "dispatcher.result", `task:${taskId}`, "TASK_NOT_YOURS"],
 				["vera", "user", "audit.list", null, "FORBIDDEN"],
 				["vera", "user", "audit.verify", null, "FORBIDDEN"]
 			]);
+			assert.deepEqual(all[all.length - 3]!.changes, { attempt: 1, status: "success", output: { password: "***" } });
 			// A terminal's own lifecycle reply that is accepted is not written here (its task's history has it).
 			assert.ok(!all.some(r => r.action === "dispatcher.ack" && r.outcome === "ok"));
 		});
