@@ -25,6 +25,13 @@ export interface AuditedCall {
 	result?: unknown;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** At most `max` UTF-16 units, and well-formed (a pair cut in half would be refused by MySQL's utf8mb4). */
+export function cut(value: string, max: number): string {
+	return value.slice(0, max).replace(LONE_SURROGATE, "\uFFFD");
+}
+
 /** Actions whose params are credentials, not changes. */
 const SETS_NOTHING: ReadonlySet<string> = new Set(["auth.login", "auth.logout"]);
 
@@ -48,12 +55,12 @@ export function actorOf(call: Pick<AuditedCall, "action" | "params" | "principal
 	const { principal } = call;
 	if (call.action === "auth.login") {
 		const attempted = text(field(call.params, "username")) ?? "";
-		return { actor: attempted.slice(0, MAX_ACTOR), actorType: call.outcome === "ok" ? "user" : "anonymous" };
+		return { actor: cut(attempted, MAX_ACTOR), actorType: call.outcome === "ok" ? "user" : "anonymous" };
 	}
 	if (!principal) return { actor: "anonymous", actorType: "anonymous" };
-	if (principal.kind === "terminal") return { actor: principal.terminalId.slice(0, MAX_ACTOR), actorType: "terminal" };
-	if (principal.apiToken) return { actor: `token:${principal.apiToken.name}`.slice(0, MAX_ACTOR), actorType: "token" };
-	return { actor: principal.username.slice(0, MAX_ACTOR), actorType: "user" };
+	if (principal.kind === "terminal") return { actor: cut(principal.terminalId, MAX_ACTOR), actorType: "terminal" };
+	if (principal.apiToken) return { actor: cut(`token:${principal.apiToken.name}`, MAX_ACTOR), actorType: "token" };
+	return { actor: cut(principal.username, MAX_ACTOR), actorType: "user" };
 }
 
 /** `<kind>:<value>` of the object the action names, from its params (or its answer, for a new id). */
@@ -61,7 +68,7 @@ export function objectOf(call: Pick<AuditedCall, "access" | "params" | "result">
 	const object = call.access.object;
 	if (!object) return null;
 	const value = text(field(call.params, object.param)) ?? text(field(call.result, object.param));
-	return value === null ? null : `${object.kind}:${value}`.slice(0, MAX_OBJECT);
+	return value === null ? null : cut(`${object.kind}:${value}`, MAX_OBJECT);
 }
 
 export function toEntry(call: AuditedCall): AuditEntry {
@@ -70,9 +77,9 @@ export function toEntry(call: AuditedCall): AuditEntry {
 		...actorOf(call),
 		action: call.action,
 		object: objectOf(call),
-		address: call.client?.address?.slice(0, 64) ?? null,
-		userAgent: call.client?.userAgent?.slice(0, 255) ?? null,
-		outcome: call.outcome.slice(0, 64),
+		address: call.client?.address ? cut(call.client.address, 64) : null,
+		userAgent: call.client?.userAgent ? cut(call.client.userAgent, 255) : null,
+		outcome: cut(call.outcome, 64),
 		changes: SETS_NOTHING.has(call.action) ? null : changesOf(call.params, call.access.object?.param)
 	};
 }

@@ -35,6 +35,11 @@ export interface ShipperOptions<T> {
 	retryMaxMs?: number;
 }
 
+function refused(err: unknown): boolean {
+	const code = (err as { code?: unknown } | null)?.code;
+	return typeof code === "number" && code >= 400 && code < 500;
+}
+
 export class AuditShipper<T> {
 	private readonly options: ShipperOptions<T>;
 	private readonly maxQueued: number;
@@ -93,8 +98,11 @@ export class AuditShipper<T> {
 		this.reportDrops();
 	}
 
-	private async ship(items: T[]): Promise<void> {
-		const entries = items.map(item => this.options.build(item));
+	private ship(items: T[]): Promise<void> {
+		return this.shipEntries(items.map(item => this.options.build(item)));
+	}
+
+	private async shipEntries(entries: AuditEntry[]): Promise<void> {
 		for (let failures = 0; ; failures++) {
 			if (this.closed && (failures > 0 || this.failing)) {
 				this.drop(entries.length, "the node is stopping");
@@ -108,6 +116,19 @@ export class AuditShipper<T> {
 				this.reportDrops();
 				return;
 			} catch (err) {
+				// A batch the audit service refuses (4xx: it will never take it) is not retried: it
+				// would hold every entry behind it forever. Its halves are, down to the entry at fault.
+				if (refused(err)) {
+					if (entries.length === 1) {
+						this.options.logger.warn(`Audit log refused an entry (${entries[0]!.action}): ${(err as Error).message}`);
+						this.drop(1, "refused by the audit service");
+						return;
+					}
+					const half = Math.ceil(entries.length / 2);
+					await this.shipEntries(entries.slice(0, half));
+					await this.shipEntries(entries.slice(half));
+					return;
+				}
 				if (!this.failing)
 					this.options.logger.warn(`Audit log unreachable, entries wait and are retried: ${(err as Error).message}`);
 				this.failing = true;

@@ -76,6 +76,29 @@ describe("the audit shipper", () => {
 		assert.equal(shipper.counts.dropped, 0);
 	});
 
+	it("drops an entry the audit service refuses (4xx), not the batch around it, and does not retry it", async () => {
+		const log = logger();
+		const written: number[] = [];
+		const shipper = new AuditShipper<number>({
+			send: entries => {
+				if (entries.some(e => e.at === 13))
+					return Promise.reject(Object.assign(new Error("Parameters validation error!"), { code: 422 }));
+				written.push(...entries.map(e => e.at));
+				return Promise.resolve();
+			},
+			build: entry,
+			logger: log
+		});
+		for (let i = 10; i < 17; i++) shipper.add(i);
+		await shipper.close(1000);
+		assert.deepEqual(written, [10, 11, 12, 14, 15, 16]);
+		assert.equal(shipper.counts.dropped, 1);
+		assert.ok(
+			log.lines.some(l => l.includes("refused an entry")),
+			log.lines.join("\n")
+		);
+	});
+
 	it("does not hold a node's stop up while the audit service is away", async () => {
 		const r = receiver();
 		r.state.down = true;

@@ -127,3 +127,12 @@ describe("audit entries", () => {
 		});
 	});
 });
+
+describe("audit text fields", () => {
+	it("are cut to their column and stay well-formed", async () => {
+		const { cut } = await import("../../../../lib/audit/entry.ts");
+		assert.equal(cut("abc", 2), "ab");
+		assert.equal(cut("a😀", 2), "a\uFFFD", "half an emoji is not sent to the database");
+		assert.equal(cut("a😀", 3), "a😀");
+	});
+});
