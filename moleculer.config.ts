@@ -25,7 +25,8 @@ export const ALL_SERVICES = [
 	"scheduler",
 	"scripts",
 	"monitor",
-	"alert"
+	"alert",
+	"audit"
 ] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 

@@ -15,6 +15,7 @@ import SchedulerService from "./services/scheduler.service.ts";
 import ScriptsService from "./services/scripts.service.ts";
 import MonitorService from "./services/monitor.service.ts";
 import AlertService from "./services/alert.service.ts";
+import AuditService from "./services/audit.service.ts";
 import { deriveKey } from "./lib/secret-box.ts";
 import { replCommands } from "./lib/repl-commands.ts";
 
@@ -28,7 +29,8 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	scheduler: SchedulerService as unknown as ServiceSchema,
 	scripts: ScriptsService as unknown as ServiceSchema,
 	monitor: MonitorService as unknown as ServiceSchema,
-	alert: AlertService as unknown as ServiceSchema
+	alert: AlertService as unknown as ServiceSchema,
+	audit: AuditService as unknown as ServiceSchema
 };
 
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
@@ -60,6 +62,7 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "terminals":
 		case "scheduler":
 		case "scripts":
+		case "audit":
 			return { dbUri: config.dbUri };
 		case "monitor":
 			return { dbUri: config.dbUri, config: describeConfig(config) };

@@ -28,6 +28,7 @@ import type {
 	TerminalReply,
 	TerminalView
 } from "./contracts.ts";
+import type { AuditEntry, AuditQuery, AuditRow, AuditVerification } from "./contracts/security.ts";
 
 type Answer = SubmitResult | { error: SocketErrorPayload };
 
@@ -81,6 +82,10 @@ export interface Actions {
 	"alert.activeRules": { params: Record<string, never>; result: AlertRuleView[] };
 	"alert.evaluate": { params: EvaluateParams; result: { firing: number; notified: number } };
 	"alert.firingCount": { params: Record<string, never>; result: { firing: number } };
+	/** Appends entries to this audit node's chain, in order (lib/audit/middleware.ts sends them). */
+	"audit.record": { params: { entries: AuditEntry[] }; result: { written: number } };
+	"audit.list": { params: AuditQuery; result: { rows: AuditRow[]; total: number } };
+	"audit.verify": { params: Record<string, never>; result: AuditVerification };
 }
 
 /**
