@@ -350,5 +350,20 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			const [row] = (await list("?object=terminal:audit-away")).body.rows;
 			assert.deepEqual([row!.actor, row!.action, row!.outcome], ["admin", "terminals.register", "ok"]);
 		});
+
+		it("continues the node's chain after a restart with the same node ID", async () => {
+			const before = (await list()).body.total;
+			tern = await tern.restart();
+			await waitFor(
+				async () => (await list()).body.total > before,
+				5000,
+				() => "the new node's first row (its login)"
+			);
+			const chains = (await sql().query("SELECT DISTINCT chain FROM audit_log", { plain: false })) as unknown as [
+				unknown[]
+			];
+			assert.equal(chains[0].length, 1, "one chain: the node's");
+			assert.deepEqual(await verify(), { ok: true, checked: before + 1, firstBadId: null, reason: null });
+		});
 	});
 }
