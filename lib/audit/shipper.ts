@@ -35,9 +35,14 @@ export interface ShipperOptions<T> {
 	retryMaxMs?: number;
 }
 
+/**
+ * The audit service said no to the batch itself (a 4xx that is not retryable): sending it again
+ * would get the same answer. An audit service that is not there (SERVICE_NOT_FOUND, 404) is
+ * retryable, and is retried.
+ */
 function refused(err: unknown): boolean {
-	const code = (err as { code?: unknown } | null)?.code;
-	return typeof code === "number" && code >= 400 && code < 500;
+	const { code, retryable } = (err ?? {}) as { code?: unknown; retryable?: unknown };
+	return retryable !== true && typeof code === "number" && code >= 400 && code < 500;
 }
 
 export class AuditShipper<T> {

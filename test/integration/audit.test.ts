@@ -184,6 +184,8 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 		});
 
 		it("reports a terminal touching another terminal's task, and reads refused", async () => {
+			// A call between services (no caller from outside) is not written.
+			await tern.broker.call("terminals.register", { id: "audit-internal" });
 			const other = await tern.registerTerminal("audit-t3");
 			const ack = await http("POST", "/api/task/ack", { taskId, attempt: 1 }, other);
 			assert.equal(ack.body.type, "TASK_NOT_YOURS", JSON.stringify(ack.body));
@@ -207,6 +209,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 				["vera", "user", "audit.verify", null, "FORBIDDEN"]
 			]);
 			assert.deepEqual(all[all.length - 3]!.changes, { attempt: 1, status: "success", output: { password: "***" } });
+			assert.ok(!all.some(r => r.object === "terminal:audit-internal"), "an internal call is not written");
 			// A terminal's own lifecycle reply that is accepted is not written here (its task's history has it).
 			assert.ok(!all.some(r => r.action === "dispatcher.ack" && r.outcome === "ok"));
 		});
@@ -349,6 +352,21 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 			);
 			const [row] = (await list("?object=terminal:audit-away")).body.rows;
 			assert.deepEqual([row!.actor, row!.action, row!.outcome], ["admin", "terminals.register", "ok"]);
+		});
+
+		it("continues the node's chain after a restart with the same node ID", async () => {
+			const before = (await list()).body.total;
+			tern = await tern.restart();
+			await waitFor(
+				async () => (await list()).body.total > before,
+				5000,
+				() => "the new node's first row (its login)"
+			);
+			const chains = (await sql().query("SELECT DISTINCT chain FROM audit_log", { plain: false })) as unknown as [
+				unknown[]
+			];
+			assert.equal(chains[0].length, 1, "one chain: the node's");
+			assert.deepEqual(await verify(), { ok: true, checked: before + 1, firstBadId: null, reason: null });
 		});
 	});
 }

@@ -30,7 +30,11 @@ function receiver() {
 		send(entries: AuditEntry[]) {
 			state.calls++;
 			state.waiting.splice(0).forEach(f => f());
-			if (state.down) return Promise.reject(new Error("Service 'audit.record' is not found"));
+			// What Moleculer answers for a service no node offers: a retryable 404.
+			if (state.down)
+				return Promise.reject(
+					Object.assign(new Error("Service 'audit.record' is not found"), { code: 404, retryable: true })
+				);
 			batches.push(entries);
 			return Promise.resolve();
 		},
