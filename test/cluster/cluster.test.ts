@@ -119,7 +119,7 @@ describe("cluster of separate processes on NATS and MariaDB", () => {
 		cluster = await TestCluster.start({
 			name: "tern-cluster",
 			nodes: [
-				{ id: "api", services: ["api", "auth", "terminals"] },
+				{ id: "api", services: ["api", "auth", "terminals", "audit"] },
 				{ id: "cache", services: ["cache"] },
 				{ id: "disp-1", services: ["dispatcher"] },
 				{ id: "disp-2", services: ["dispatcher"] },

@@ -72,7 +72,7 @@ describe("scheduler replicas on NATS and MariaDB", { timeout: 240_000 }, () => {
 		cluster = await TestCluster.start({
 			name: "tern-sched",
 			nodes: [
-				{ id: "api", services: ["api", "auth", "terminals"] },
+				{ id: "api", services: ["api", "auth", "terminals", "audit"] },
 				{ id: "cache", services: ["cache"] },
 				{ id: "disp-1", services: ["dispatcher"] },
 				...SCHEDULERS.map(id => ({ id, services: ["scheduler"] }))
