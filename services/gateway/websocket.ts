@@ -27,6 +27,10 @@ export class WebSocketSession extends TerminalSession {
 			case "task":
 				this.ws.send(JSON.stringify({ type: "task", task: message.data }));
 				break;
+			// As every error a raw socket is told: `type` says it is one, `errorType` which.
+			case "error":
+				this.ws.send(JSON.stringify({ ...message.data, type: "error", errorType: message.data.type }));
+				break;
 			default:
 				this.ws.send(JSON.stringify({ type: message.event, ...message.data }));
 		}
