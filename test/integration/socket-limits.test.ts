@@ -18,7 +18,15 @@ describe("socket limits", () => {
 	before(
 		async () =>
 			(tern = await TestTern.start({
-				settings: { gateway: { messageRateLimit: 3, reconnectLimit: 2, reconnectWindow: 10_000, clock } }
+				settings: {
+					gateway: {
+						messageRateLimit: 3,
+						reconnectLimit: 2,
+						reconnectWindow: 10_000,
+						clock,
+						maxMessageBytes: 64 * 1024
+					}
+				}
 			}))
 	);
 	after(() => tern.close());
@@ -108,5 +116,19 @@ describe("socket limits", () => {
 		await assert.rejects(tern.openWs("/ws/terminal/lim-re", "bad-token"), (err: { status: number }) => err.status === 401);
 		const back = await tern.openWs("/ws/terminal/lim-re", token);
 		await until(back.ws, ["message"], () => back.ws.readyState === back.ws.OPEN);
+	});
+
+	it("drops a connection whose message is over the message size limit, on both transports", async () => {
+		const big = "x".repeat(80 * 1024);
+		const token = await tern.registerTerminal("lim-size");
+		const ws = await tern.openWs("/ws/terminal/lim-size", token);
+		const closed = new Promise<number>(resolve => ws.ws.once("close", code => resolve(code)));
+		ws.send({ type: "progress", taskId: "t", attempt: 1, log: big });
+		assert.equal(await closed, 1009, "message too big");
+		now += 60_000;
+		const terminal = await tern.connectTerminal("lim-size", token);
+		const disconnected = new Promise<string>(resolve => terminal.socket.once("disconnect", resolve));
+		terminal.socket.emit("progress", { taskId: "t", attempt: 1, log: big });
+		assert.equal(await disconnected, "transport close");
 	});
 });
