@@ -106,6 +106,8 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		})
 	],
 	settings: {
+		// The TLS key never leaves this node in the service registry.
+		$secureSettings: ["https"],
 		port: 3000,
 		requestLimits: { window: 1000, address: 2000, token: 200 },
 		https: null,

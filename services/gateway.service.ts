@@ -116,6 +116,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	// node has found them, it neither listens nor is ready (in a cluster they may be on nodes not yet seen).
 	dependencies: ["auth", "terminals", "dispatcher"],
 	settings: {
+		// The TLS key never leaves this node in the service registry.
+		$secureSettings: ["tls"],
 		port: 3001,
 		heartbeatTimeout: 60_000,
 		heartbeatCheckInterval: 5000,

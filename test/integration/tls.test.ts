@@ -255,6 +255,15 @@ describe("TLS", () => {
 		}
 	});
 
+	it("keeps the key out of the service registry (what other nodes are told of this one)", () => {
+		const services = broker.registry.getServiceList({}) as unknown as { name: string; settings?: object }[];
+		for (const name of ["api", "gateway"]) {
+			const settings = services.find(s => s.name === name)?.settings;
+			assert.ok(settings, name);
+			assert.doesNotMatch(JSON.stringify(settings), /PRIVATE KEY/, name);
+		}
+	});
+
 	it("refuses to start with only one of TLS_CERT and TLS_KEY, or a file it cannot read", () => {
 		const env = { TERN_DATA_DIR: dir, JWT_SECRET: "s" };
 		assert.throws(() => loadConfig({ ...env, TLS_CERT: files.cert }), /both TLS_CERT and TLS_KEY.*only TLS_CERT/);
