@@ -14,6 +14,7 @@ import { loggerOptions, type LogFormat } from "./lib/log-format.ts";
 import { AccessMiddleware } from "./lib/access/middleware.ts";
 import { AuditMiddleware } from "./lib/audit/middleware.ts";
 import { durationSeconds } from "./lib/duration.ts";
+import { parseOrigins } from "./lib/http/cors.ts";
 
 export const ALL_SERVICES = [
 	"api",
@@ -63,8 +64,23 @@ export interface TernConfig {
 	nodeID: string | null;
 	/** Port of /healthz/live and /healthz/ready; null serves none. @defaultValue null */
 	healthPort: number | null;
-	/** REST requests per second per client address the api accepts; 0 turns the limit off. @defaultValue 2000 */
+	/**
+	 * REST requests per second per client address the api accepts, before authentication
+	 * (`TERN_RATE_LIMIT`, also `rateLimit` of `PUT /api/system/config`); 0 turns the limit off.
+	 * High, because behind an ingress or a NAT many callers share one address. @defaultValue 2000
+	 */
 	rateLimit: number;
+	/** REST requests per second per token (user, API token or terminal), after authentication; 0: off. @defaultValue 200 */
+	tokenRateLimit: number;
+	/** Socket messages per second per terminal session (socket.io and raw WebSocket); 0: off. @defaultValue 200 */
+	socketRateLimit: number;
+	/**
+	 * HTTPS and WSS on the api's (and the gateway's own) port: the PEM certificate chain and key
+	 * of `TLS_CERT` and `TLS_KEY` (file paths); null serves plain HTTP. @defaultValue null
+	 */
+	tls: { certFile: string; keyFile: string; cert: string; key: string } | null;
+	/** `TERN_CORS_ORIGINS`: the exact origins browsers may call Tern from; empty: none (CORS closed). @defaultValue [] */
+	corsOrigins: string[];
 	/**
 	 * Largest result `output` a terminal may send, bytes of JSON (`TERN_MAX_RESULT_BYTES`); a larger
 	 * one fails its task with RESULT_TOO_LARGE. The gateway and the dispatcher both enforce it.
@@ -130,14 +146,41 @@ function previousSecretsOf(value: string | undefined): string[] {
 		.map((secret, i) => checkSecret(secret, `JWT_PREVIOUS_SECRETS entry ${i + 1}`));
 }
 
+/** A whole number of something per second from `env[name]`, `fallback` when unset; 0 turns it off. */
+function perSecond(env: NodeJS.ProcessEnv, name: string, fallback: number, what: string): number {
+	const text = env[name]?.trim();
+	const value = text ? Number(text) : fallback;
+	if (!Number.isInteger(value) || value < 0)
+		throw new TypeError(`${name} '${env[name]}' is not a number of ${what} per second (0 for no limit)`);
+	return value;
+}
+
+/** TLS_CERT and TLS_KEY, both or neither: the files' PEM text, read now so that a bad path stops the start. */
+function tlsFrom(env: NodeJS.ProcessEnv): TernConfig["tls"] {
+	const certFile = env.TLS_CERT?.trim() || null;
+	const keyFile = env.TLS_KEY?.trim() || null;
+	if (!certFile && !keyFile) return null;
+	if (!certFile || !keyFile)
+		throw new TypeError(`TLS needs both TLS_CERT and TLS_KEY (PEM files); only ${certFile ? "TLS_CERT" : "TLS_KEY"} is set`);
+	const read = (name: string, file: string): string => {
+		let text: string;
+		try {
+			text = readFileSync(file, "utf8");
+		} catch (err) {
+			throw new TypeError(`${name} '${file}' cannot be read: ${(err as Error).message}`);
+		}
+		if (!text.includes("-----BEGIN ")) throw new TypeError(`${name} '${file}' is not a PEM file`);
+		return text;
+	};
+	return { certFile, keyFile, cert: read("TLS_CERT", certFile), key: read("TLS_KEY", keyFile) };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const transporter = env.TRANSPORTER && env.TRANSPORTER !== "none" ? env.TRANSPORTER : null;
 	const dataDir = resolve(env.TERN_DATA_DIR ?? "./data");
 	const port = Number(env.PORT ?? 3000);
 	if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`PORT '${env.PORT}' is not a port`);
-	const rateLimit = env.TERN_RATE_LIMIT?.trim() ? Number(env.TERN_RATE_LIMIT) : 2000;
-	if (!Number.isInteger(rateLimit) || rateLimit < 0)
-		throw new TypeError(`TERN_RATE_LIMIT '${env.TERN_RATE_LIMIT}' is not a number of requests per second (0 for no limit)`);
+	const rateLimit = perSecond(env, "TERN_RATE_LIMIT", 2000, "requests");
 	const maxResultBytes = env.TERN_MAX_RESULT_BYTES?.trim() ? Number(env.TERN_MAX_RESULT_BYTES) : 1024 * 1024;
 	if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1)
 		throw new TypeError(`TERN_MAX_RESULT_BYTES '${env.TERN_MAX_RESULT_BYTES}' is not a number of bytes`);
@@ -166,7 +209,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
 		nodeID: env.NODE_ID ?? null,
 		healthPort: env.HEALTH_PORT ? Number(env.HEALTH_PORT) : null,
-		rateLimit
+		rateLimit,
+		tokenRateLimit: perSecond(env, "TERN_TOKEN_RATE_LIMIT", 200, "requests"),
+		socketRateLimit: perSecond(env, "TERN_SOCKET_RATE_LIMIT", 200, "messages"),
+		tls: tlsFrom(env),
+		corsOrigins: parseOrigins(env.TERN_CORS_ORIGINS)
 	};
 }
 
@@ -176,6 +223,8 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
 		...config,
 		jwtSecret: "***",
 		jwtPreviousSecrets: config.jwtPreviousSecrets.map(() => "***"),
+		// The files, never the key itself.
+		tls: config.tls ? { certFile: config.tls.certFile, keyFile: config.tls.keyFile } : null,
 		adminPassword: config.adminPassword === null ? null : "***",
 		// mysql://user:password@host/db → mysql://user:***@host/db
 		dbUri: config.dbUri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/, "$1:***@"),

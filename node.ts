@@ -47,7 +47,9 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "api":
 			return {
 				port: config.port,
-				rateLimit: config.rateLimit > 0 ? { window: 1000, limit: config.rateLimit, headers: true } : null
+				requestLimits: { window: 1000, address: config.rateLimit, token: config.tokenRateLimit },
+				https: config.tls ? { cert: config.tls.cert, key: config.tls.key } : null,
+				corsOrigins: config.corsOrigins
 			};
 		case "auth":
 			return {
@@ -70,7 +72,13 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 			// Channel secrets are sealed with a key of their own, derived from the JWT secret.
 			return { dbUri: config.dbUri, secretKey: deriveKey(config.jwtSecret, "tern alert channels") };
 		case "gateway":
-			return { port: config.port, maxResultBytes: config.maxResultBytes };
+			return {
+				port: config.port,
+				maxResultBytes: config.maxResultBytes,
+				messageRateLimit: config.socketRateLimit,
+				tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : null,
+				corsOrigins: config.corsOrigins
+			};
 		default:
 			return {};
 	}

@@ -1,7 +1,12 @@
 /**
  * tern-agent: makes this machine a Tern terminal.
  *
- *   npm run agent -- --url https://tern.example.com --token $TERMINAL_TOKEN --allow-commands uptime,df
+ *   TERN_TOKEN=$TERMINAL_TOKEN npm run agent -- --url https://tern.example.com --allow-commands uptime,df
+ *   npm run agent -- --url https://tern.example.com --token-file /etc/tern/token --ca /etc/tern/ca.pem
+ *
+ * The token comes from TERN_TOKEN or --token-file: `--token` still works but puts the token in
+ * the process list (and npm's banner), so the agent warns about it. `--ca` (TERN_CA) trusts a
+ * private CA for https:// and wss://, as NODE_EXTRA_CA_CERTS does.
  *
  * Options come from the command line, TERN_* variables or a JSON config file (`--help` lists
  * them). SIGTERM or SIGINT stops it gracefully: no more work is taken, running tasks finish (up
@@ -43,6 +48,8 @@ async function main(): Promise<number> {
 	}
 	const config = parsed.config!;
 	const logger = createLogger(config.logLevel);
+	if (config.tokenFrom === "argv")
+		logger.warn("--token is visible to every user of this machine (ps, npm's banner): use TERN_TOKEN or --token-file");
 	let runners;
 	try {
 		runners = await loadRunners(config, logger);

@@ -257,7 +257,10 @@ export async function measureCron(params: CronParams, flags: CronFlags): Promise
 		PORT: "0",
 		TERN_ADMIN_PASSWORD: randomBytes(12).toString("base64url"),
 		LOGLEVEL: "warn",
-		TERN_RATE_LIMIT: "0"
+		// One address and one token far past the production limits (docs/security/transport.md): off here.
+		TERN_RATE_LIMIT: "0",
+		TERN_TOKEN_RATE_LIMIT: "0",
+		TERN_SOCKET_RATE_LIMIT: "0"
 	});
 
 	// The bench's own connection to the node's SQLite file (WAL: it reads beside the node's

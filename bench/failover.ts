@@ -215,7 +215,12 @@ interface Harness {
 
 async function startCluster(name: string, nodes: NodeSpec[]): Promise<Harness> {
 	const adminPassword = randomBytes(12).toString("base64url");
-	const cluster = await BenchCluster.start({ name, nodes, adminPassword, env: { TERN_RATE_LIMIT: "0" } });
+	const cluster = await BenchCluster.start({
+		name,
+		nodes,
+		adminPassword,
+		env: { TERN_RATE_LIMIT: "0", TERN_TOKEN_RATE_LIMIT: "0", TERN_SOCKET_RATE_LIMIT: "0" }
+	});
 	try {
 		const rest = new Rest(cluster.node("core").url);
 		// Until the api logs in and reaches the services behind it.

@@ -212,7 +212,7 @@ class GatewayCluster extends ProcessCluster {
 					{ id: GATEWAY, services: ["gateway"] }
 				],
 				adminPassword: ADMIN_PASSWORD,
-				env: { TERN_RATE_LIMIT: "0" },
+				env: { TERN_RATE_LIMIT: "0", TERN_TOKEN_RATE_LIMIT: "0", TERN_SOCKET_RATE_LIMIT: "0" },
 				node: { echo: process.env.TERN_BENCH_LOGS === "1" }
 			});
 		} catch (err) {

@@ -566,7 +566,10 @@ async function runEmbedded(): Promise<ModeRun> {
 		PORT: "0",
 		TERN_ADMIN_PASSWORD: adminPassword,
 		LOGLEVEL: "warn",
+		// One address and one token far past the production limits (docs/security/transport.md): off here.
 		TERN_RATE_LIMIT: "0",
+		TERN_TOKEN_RATE_LIMIT: "0",
+		TERN_SOCKET_RATE_LIMIT: "0",
 		TERN_METRICS: args.metrics
 	});
 	const broker = await startNode({ config });
@@ -597,7 +600,7 @@ async function runCluster(): Promise<ModeRun> {
 		name: "tern-bench",
 		nodes: CLUSTER_NODES,
 		adminPassword,
-		env: { TERN_RATE_LIMIT: "0" }
+		env: { TERN_RATE_LIMIT: "0", TERN_TOKEN_RATE_LIMIT: "0", TERN_SOCKET_RATE_LIMIT: "0" }
 	});
 	const all = [...cluster.nodes.values()];
 	const stopping = () => void cluster.close().finally(() => process.exit(130));

@@ -17,6 +17,7 @@
  */
 import { CUSTOM_KINDS, OPTIONAL_FILES, dashboardErrors, serviceMonitorErrors } from "./monitoring-checks.ts";
 import { SERIES } from "../lib/metrics/series.ts";
+import { generatedSecrets } from "./secret-generator.ts";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -84,7 +85,10 @@ const idOf = (doc: Obj): string => {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/** Every YAML document of every `*.yaml`/`*.yml` file in `dir` but the kustomization. */
+/**
+ * Every YAML document of every `*.yaml`/`*.yml` file in `dir` but the kustomization, and the
+ * Secrets its `secretGenerator` makes (k8s/secret-generator.ts).
+ */
 export function readManifests(dir: string): { manifests: Manifest[]; files: string[]; errors: string[] } {
 	const manifests: Manifest[] = [];
 	const errors: string[] = [];
@@ -92,6 +96,11 @@ export function readManifests(dir: string): { manifests: Manifest[]; files: stri
 		.filter(f => /\.ya?ml$/.test(f) && !/^kustomization\.ya?ml$/.test(f))
 		.sort();
 	for (const file of files) manifests.push(...parseManifests(file, readFileSync(join(dir, file), "utf8"), errors));
+	const kustomizationFile = ["kustomization.yaml", "kustomization.yml"].find(f => existsSync(join(dir, f)));
+	if (kustomizationFile) {
+		const doc: unknown = parseAllDocuments(readFileSync(join(dir, kustomizationFile), "utf8"))[0]?.toJS();
+		manifests.push(...(generatedSecrets(dir, kustomizationFile, doc, errors) as Manifest[]));
+	}
 	return { manifests, files, errors };
 }
 

@@ -6,6 +6,7 @@
 import http, { type Server } from "node:http";
 import type { ServiceBroker } from "moleculer";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics/reporter.ts";
+import { setSecureHeaders } from "./http/headers.ts";
 
 export interface HealthReport {
 	ready: boolean;
@@ -66,9 +67,15 @@ export async function readiness(broker: ServiceBroker, started: () => boolean): 
 	return report;
 }
 
-/** Serves `/healthz/live`, `/healthz/ready` and `/metrics` (this node's) on `port`. */
+/**
+ * Serves `/healthz/live`, `/healthz/ready` and `/metrics` (this node's) on `port`. Plain HTTP even
+ * when the main port has TLS: kubelet probes and Prometheus scrape it from inside the cluster,
+ * it takes no token and serves nothing secret (docs/security/transport.md). It carries the
+ * secure headers all the same.
+ */
 export function startHealthServer(broker: ServiceBroker, port: number, started: () => boolean): Promise<Server> {
 	const server = http.createServer((req, res) => {
+		setSecureHeaders(req, res, false);
 		const path = (req.url ?? "/").split("?")[0];
 		if (path === "/healthz/live") {
 			res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ live: true, nodeID: broker.nodeID }));

@@ -16,17 +16,27 @@ import { confirmHeader } from "../lib/confirm.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { readiness } from "../lib/health.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts";
+import { RequestGuard, type RequestLimits } from "../lib/http/guard.ts";
+import { staticCacheHeaders } from "../lib/http/headers.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
 	port: number;
-	/** moleculer-web's rate limiter, per client address; null for none. @defaultValue 2000 requests/s */
-	rateLimit: { window: number; limit: number; headers: boolean } | null;
+	/**
+	 * Tern's rate limits (lib/http/guard.ts), per client address before authentication and per
+	 * token after it; null for none. Not moleculer-web's `rateLimit`, which stays unset.
+	 * @defaultValue 2000 requests/s per address, 200 per token
+	 */
+	requestLimits: RequestLimits | null;
+	/** moleculer-web's HTTPS: the PEM certificate chain and key; null serves plain HTTP. @defaultValue null */
+	https: { cert: string; key: string } | null;
+	/** Origins allowed by CORS (exact); empty: no CORS header is ever sent. @defaultValue [] */
+	corsOrigins: string[];
 	/** qs options for query strings. */
 	qsOptions: Record<string, unknown>;
 	/** moleculer-web routes. */
 	routes: Record<string, unknown>[];
-	assets: { folder: string };
+	assets: { folder: string; options: Record<string, unknown> };
 }
 
 /** What moleculer-web has put on the request by the time it authorizes it. */
@@ -75,23 +85,33 @@ interface HttpMeta {
 interface ApiVars {
 	/** Owners of terminals among the dispatcher replicas, remembered until the replicas change. */
 	owners: OwnerCache;
+	/** Secure headers, CORS and rate limits of every request. */
+	guard: RequestGuard;
+	/** moleculer-web's: the server is HTTPS. */
+	isHTTPS?: boolean;
 }
+
+type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: unknown) => unknown;
+const webMethods = (ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }).methods;
 
 const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	name: "api",
 	mixins: [
 		ApiGateway as unknown as Partial<ServiceSchema>,
-		RuntimeSettingsMixin<Service<ApiSettings> & { routes?: { rateLimit?: { limit: number } }[] }>({
-			/** moleculer-web reads the limit on each request; 0 lifts it (no limiter is created after start). */
+		RuntimeSettingsMixin<Service<ApiSettings> & ApiVars>({
+			/** The limit per client address, read on each request; 0 lifts it. */
 			rateLimit(value) {
-				for (const route of this.routes ?? [])
-					if (route.rateLimit) route.rateLimit.limit = value === 0 ? Number.MAX_SAFE_INTEGER : value;
+				this.guard.byAddress.limit = value;
 			}
 		})
 	],
 	settings: {
+		// The TLS key never leaves this node in the service registry.
+		$secureSettings: ["https"],
 		port: 3000,
-		rateLimit: { window: 1000, limit: 2000, headers: true },
+		requestLimits: { window: 1000, address: 2000, token: 200 },
+		https: null,
+		corsOrigins: [],
 		// qs nests `a[b][c]` at most `depth` levels (the rest stays one literal key) and drops keys
 		// that would shadow Object.prototype; the limits are qs's defaults, written down.
 		qsOptions: { depth: 5, arrayLimit: 20, parameterLimit: 1000, allowPrototypes: false, decoder: decodeQueryPart },
@@ -202,7 +222,9 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 				}
 			}
 		],
-		assets: { folder: PUBLIC_DIR }
+		// serve-static (through `send`) refuses paths that climb out of the folder, decoded or not,
+		// and dotfiles; each answer gets its cache headers.
+		assets: { folder: PUBLIC_DIR, options: { dotfiles: "ignore", redirect: false, setHeaders: staticCacheHeaders } }
 	},
 	actions: {
 		/** `GET /metrics`: this node's metrics as Prometheus text; 404 when TERN_METRICS=off. */
@@ -236,8 +258,17 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 			if (!header) throw Errors.unauthorized();
 			if (!header.startsWith("Bearer ")) throw Errors.invalidToken("use 'Authorization: Bearer <token>'");
 			const principal = await call(ctx, "auth.verify", { token: header.slice(7).trim() });
+			(this as unknown as ApiVars).guard.caller(principal);
 			ctx.meta.principal = principal;
 			return principal;
+		},
+
+		/** moleculer-web's, behind Tern's secure headers, CORS and the limit per client address. */
+		httpHandler(this: Service<ApiSettings> & ApiVars, req: IncomingMessage, res: ServerResponse, next?: unknown) {
+			const front = this.guard.front(req, res, Boolean(this.isHTTPS));
+			if (front === "answered") return;
+			if (front) return void (this as unknown as { sendError: HttpHandler }).sendError(req, res, front);
+			return (webMethods.httpHandler as HttpHandler).call(this, req, res, next);
 		},
 
 		/**
@@ -256,7 +287,6 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		reformatError(err: { type?: string; message?: string; code?: number; data?: { param?: unknown } }) {
 			// moleculer-web's own, for a path parameter that does not decode.
 			if (err.type === "UNABLE_DECODE_PARAM") return toErrorPayload(Errors.badEncoding("path", String(err.data?.param)));
-			if (err.type === "RATE_LIMIT_EXCEEDED") return toErrorPayload({ ...err, message: "Too many requests: slow down" });
 			return toErrorPayload(err);
 		},
 
@@ -272,9 +302,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 			if ((err as { type?: string }).type === "RATE_LIMITED" && typeof retryAfter === "number" && !res.headersSent)
 				res.setHeader("Retry-After", String(retryAfter));
 			try {
-				return (
-					ApiGateway as unknown as { methods: Record<string, (...args: unknown[]) => unknown> }
-				).methods.sendError.call(this, req, res, err);
+				return webMethods.sendError.call(this, req, res, err);
 			} catch (failure) {
 				this.logger.error("An error answer could not be sent:", (failure as Error).message);
 				if (res.writableEnded) return;
@@ -285,6 +313,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	},
 	created(this: Service<ApiSettings> & ApiVars) {
 		this.owners = new OwnerCache();
+		this.guard = new RequestGuard({ limits: this.settings.requestLimits, corsOrigins: this.settings.corsOrigins });
 	}
 };
 

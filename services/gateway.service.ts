@@ -6,6 +6,7 @@
  * reaches a terminal through `gateway.push` on the node that holds it.
  */
 import http, { type IncomingMessage, type Server as HttpServer } from "node:http";
+import https from "node:https";
 import type { Duplex } from "node:stream";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Server as IoServer } from "socket.io";
@@ -19,6 +20,7 @@ import type {
 	TerminalRevokedEvent
 } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
+import { setSecureHeaders } from "../lib/http/headers.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { FollowChannel } from "./gateway/followers.ts";
 import { TerminalHub } from "./gateway/hub.ts";
@@ -54,6 +56,22 @@ export interface GatewaySettings extends ServiceSettingSchema {
 	replyBatchSize: number;
 	/** Adds a `terminalId` label to the connect and disconnect series: one series per terminal. @defaultValue false */
 	metricsTerminalLabels: boolean;
+	/**
+	 * HTTPS for the gateway's own server (PEM chain and key); null: plain HTTP. On the api's
+	 * server the api's setting decides. @defaultValue null
+	 */
+	tls: { cert: string; key: string } | null;
+	/** Origins allowed by socket.io's CORS (exact); empty: none. @defaultValue [] */
+	corsOrigins: string[];
+	/** Messages per terminal session and second (socket.io and raw WebSocket); 0: no limit. @defaultValue 200 */
+	messageRateLimit: number;
+	/**
+	 * Connections one terminal id may open per `reconnectWindow` (each replaces the one before);
+	 * past it the handshake is refused with RATE_LIMITED and a retry hint. 0: no limit. @defaultValue 10
+	 */
+	reconnectLimit: number;
+	/** @defaultValue 10000 ms */
+	reconnectWindow: number;
 }
 
 const pushProps = {
@@ -76,6 +94,8 @@ interface GatewayVars {
 	wss: WebSocketServer | null;
 	timers: NodeJS.Timeout[];
 	onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+	/** The server the channels listen on is HTTPS (so the sockets are WSS). */
+	secure: boolean;
 }
 interface GatewayMethods {
 	listen(): Promise<HttpServer>;
@@ -96,6 +116,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	// node has found them, it neither listens nor is ready (in a cluster they may be on nodes not yet seen).
 	dependencies: ["auth", "terminals", "dispatcher"],
 	settings: {
+		// The TLS key never leaves this node in the service registry.
+		$secureSettings: ["tls"],
 		port: 3001,
 		heartbeatTimeout: 60_000,
 		heartbeatCheckInterval: 5000,
@@ -103,7 +125,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		maxResultBytes: MiB,
 		maxMessageBytes: null,
 		replyBatchSize: 500,
-		metricsTerminalLabels: false
+		metricsTerminalLabels: false,
+		tls: null,
+		corsOrigins: [],
+		messageRateLimit: 200,
+		reconnectLimit: 10,
+		reconnectWindow: 10_000
 	},
 	actions: {
 		/** Sends an event to a terminal connected to this node; TERMINAL_NOT_CONNECTED otherwise. */
@@ -169,13 +196,22 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		}
 	},
 	methods: {
-		/** The api's HTTP server when it runs in this process, else the gateway's own, listening. */
+		/** The api's HTTP(S) server when it runs in this process, else the gateway's own, listening. */
 		async listen(this: GatewayThis) {
-			const api = this.broker.getLocalService("api") as unknown as { server?: HttpServer } | undefined;
-			if (api?.server) return api.server;
-			const server = (this.ownServer = http.createServer((_req, res) => res.writeHead(404).end()));
+			const api = this.broker.getLocalService("api") as unknown as { server?: HttpServer; isHTTPS?: boolean } | undefined;
+			if (api?.server) {
+				this.secure = Boolean(api.isHTTPS);
+				return api.server;
+			}
+			const tls = this.settings.tls;
+			this.secure = tls !== null;
+			const notFound = (req: IncomingMessage, res: http.ServerResponse) => {
+				setSecureHeaders(req, res, this.secure);
+				res.writeHead(404).end();
+			};
+			const server = (this.ownServer = tls ? https.createServer(tls, notFound) : http.createServer(notFound));
 			await new Promise<void>(resolve => server.listen(this.settings.port, resolve));
-			this.logger.info(`Gateway listening on port ${this.settings.port}`);
+			this.logger.info(`Gateway listening on port ${this.settings.port} (${tls ? "HTTPS" : "HTTP"})`);
 			return server;
 		},
 
@@ -203,12 +239,13 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		this.followers = new FollowChannel(this.broker);
 		this.server = this.ownServer = this.io = this.terminalNs = this.wss = null;
 		this.timers = [];
+		this.secure = false;
 		this.onUpgrade = (req, socket, head) => this.upgrade(req, socket, head);
 	},
 	async started(this: GatewayThis) {
 		const server = (this.server = await this.listen());
 		const limit = this.settings.maxMessageBytes ?? this.settings.maxResultBytes + MiB;
-		this.io = createIoServer(server, limit);
+		this.io = createIoServer(server, { maxMessageBytes: limit, corsOrigins: this.settings.corsOrigins, tls: this.secure });
 		this.terminalNs = attachTerminals(this.io, this.hub);
 		this.followers.attach(this.io);
 		this.wss = createWebSocketServer(limit);

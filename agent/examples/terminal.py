@@ -2,6 +2,10 @@
 """A Tern terminal in plain Python, standard library only: the raw WebSocket protocol.
 
     TERN_URL=http://localhost:3000 TERN_TOKEN=<terminal token> python3 terminal.py
+    TERN_URL=https://tern.example.com TERN_TOKEN=... TERN_CA=ca.pem python3 terminal.py  # a private CA
+
+The token comes from the environment, not the command line, where every user of the machine can
+read it in the process list.
 
 It connects to /ws/terminal/<id> (the id is the token's subject), advertises the runners it
 has (`echo`, `sum`), heartbeats every 30 s, and answers each task with ack, then result. Any
@@ -23,7 +27,8 @@ class Conn:
         terminal = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["sub"]
         self.sock = socket.create_connection((host, port))
         if secure:
-            self.sock = ssl.create_default_context().wrap_socket(self.sock, server_hostname=host)
+            ca = os.environ.get("TERN_CA") or None
+            self.sock = ssl.create_default_context(cafile=ca).wrap_socket(self.sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         path = f"/ws/terminal/{urllib.parse.quote(terminal)}?concurrency=1&capabilities={','.join(RUNNERS)}"
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"

@@ -31,6 +31,7 @@ import type { Logger } from "./log.ts";
 import { ResultOutbox } from "./outbox.ts";
 import { recoverLeftOver } from "./recovery.ts";
 import { TernError } from "./rest.ts";
+import { trustCa } from "./tls.ts";
 import { newRun, perform, toResult, type Run } from "./run.ts";
 import { ScriptStore } from "./scripts.ts";
 import { TernTerminal, type CancelMessage } from "./terminal.ts";
@@ -75,6 +76,8 @@ export class Agent {
 		this.config = options.config;
 		this.runners = options.runners;
 		this.log = options.logger;
+		// Before any connection: REST and the socket both check Tern's certificate against it.
+		if (this.config.ca) trustCa(this.config.ca);
 		this.unlock = lockDataDir(this.config.dataDir);
 		this.ledger = new Ledger(this.config.dataDir);
 		this.terminal = new TernTerminal({

@@ -32,6 +32,13 @@ export interface AgentConfig {
 	/** Where the socket.io connection goes; `url` unless given. */
 	socketUrl: string;
 	token: string;
+	/**
+	 * Where the token came from. `argv` (`--token`) is visible to every user of the machine in
+	 * the process list (and in npm's banner): the CLI warns about it.
+	 */
+	tokenFrom: "argv" | "env" | "file" | "config";
+	/** PEM certificates of a CA to trust besides the system's (`--ca`, TERN_CA): a self-signed Tern. */
+	ca: string | null;
 	/** From the token's subject unless given (then it must match). */
 	terminalId: string;
 	concurrency: number;
@@ -71,8 +78,13 @@ export class ConfigError extends Error {}
 /** Every option: its CLI name, environment variable and kind. Config-file keys are the camelCase names. */
 const OPTIONS = {
 	url: { env: "TERN_URL", kind: "string", help: "Tern's base URL, e.g. https://tern.example.com" },
-	token: { env: "TERN_TOKEN", kind: "string", help: "the terminal's token (POST /api/terminals answers it)" },
+	token: {
+		env: "TERN_TOKEN",
+		kind: "string",
+		help: "the terminal's token (POST /api/terminals answers it); prefer TERN_TOKEN or --token-file: --token shows in ps"
+	},
 	"token-file": { env: "TERN_TOKEN_FILE", kind: "string", help: "read the token from this file" },
+	ca: { env: "TERN_CA", kind: "string", help: "a PEM file of the CA to trust for https:// and wss:// (a self-signed Tern)" },
 	"terminal-id": { env: "TERN_TERMINAL_ID", kind: "string", help: "the terminal id (default: the token's subject)" },
 	config: { env: "TERN_AGENT_CONFIG", kind: "string", help: "a JSON file with any of these options (camelCase keys)" },
 	"allow-commands": { env: "TERN_ALLOW_COMMANDS", kind: "list", help: "programs the command runner may start ('*': any)" },
@@ -243,8 +255,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 	if (!url) throw new ConfigError(`--url (or TERN_URL) is required: Tern's base URL\n\n${usage()}`);
 	if (!/^https?:\/\/[^/]/.test(url)) throw new ConfigError(`--url must be an http:// or https:// URL, not '${url}'`);
 	let token = str("token");
+	const tokenRaw = raw("token");
+	let tokenFrom: AgentConfig["tokenFrom"] = !tokenRaw
+		? "file"
+		: tokenRaw.from === "--token"
+			? "argv"
+			: tokenRaw.from === OPTIONS.token.env
+				? "env"
+				: "config";
 	const tokenFile = str("token-file");
 	if (!token && tokenFile) {
+		tokenFrom = "file";
 		try {
 			token = readFileSync(tokenFile, "utf8").trim();
 		} catch (err) {
@@ -270,6 +291,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 		if (eq <= 0) throw new ConfigError(`--labels: '${item}' is not key=value`);
 		labels[item.slice(0, eq)] = item.slice(eq + 1);
 	}
+	const caFile = str("ca");
+	let ca: string | null = null;
+	if (caFile) {
+		try {
+			ca = readFileSync(caFile, "utf8");
+		} catch (err) {
+			throw new ConfigError(`--ca ${caFile}: ${(err as Error).message}`);
+		}
+		if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`--ca ${caFile}: no PEM certificate in it`);
+	}
 	const socketUrl = str("socket-url") ?? url;
 	if (!/^(https?|wss?):\/\/[^/]/.test(socketUrl)) throw new ConfigError(`--socket-url must be an http(s):// or ws(s):// URL`);
 
@@ -277,6 +308,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 		url: url.replace(/\/+$/, ""),
 		socketUrl: socketUrl.replace(/\/+$/, "").replace(/^ws/, "http"),
 		token,
+		tokenFrom,
+		ca,
 		terminalId,
 		concurrency: num("concurrency", 4, 1, 10_000, true),
 		labels,

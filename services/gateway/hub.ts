@@ -13,8 +13,9 @@ import type { ReplyRouter } from "./routing.ts";
 import type { DisconnectReason, TerminalSession } from "./sessions.ts";
 import type { TerminalMetrics } from "../../lib/metrics/terminals.ts";
 import { fields } from "../../lib/log-format.ts";
+import { ReconnectGuard, type TerminalLimits } from "./limits.ts";
 
-export interface HubSettings {
+export interface HubSettings extends TerminalLimits {
 	/** Silence after which a terminal is offline, ms. */
 	heartbeatTimeout: number;
 	/** Acks and results sent to the dispatcher in one call at most. */
@@ -38,6 +39,8 @@ export class TerminalHub {
 	private readonly settings: HubSettings;
 	private readonly replies: ReplyBatcher;
 	private readonly metrics: TerminalMetrics;
+	private readonly reconnects: ReconnectGuard;
+	private readonly now: () => number;
 
 	constructor(broker: ServiceBroker, logger: Logger, settings: HubSettings, router: ReplyRouter, metrics: TerminalMetrics) {
 		this.broker = broker;
@@ -45,11 +48,19 @@ export class TerminalHub {
 		this.logger = logger;
 		this.settings = settings;
 		this.replies = new ReplyBatcher(replies => router.send(replies), settings.replyBatchSize);
+		this.reconnects = new ReconnectGuard(settings);
+		this.now = settings.clock ?? Date.now;
 	}
 
-	/** Lets a terminal in, or says why not; `claimedId` is the id its connection claims, if any. */
-	admit(token: unknown, claimedId: string | null, advertised: unknown): Promise<Admitted> {
-		return admitTerminal(this.broker, token, claimedId, advertised);
+	/**
+	 * Lets a terminal in, or says why not; `claimedId` is the id its connection claims, if any.
+	 * Only an authenticated connection counts against its id's reconnect limit: a stranger with
+	 * a bad token cannot use up a terminal's connections.
+	 */
+	async admit(token: unknown, claimedId: string | null, advertised: unknown): Promise<Admitted> {
+		const admitted = await admitTerminal(this.broker, token, claimedId, advertised);
+		this.reconnects.admit(admitted.terminal.id);
+		return admitted;
 	}
 
 	presence(session: TerminalSession): Presence & { transport: string } {
@@ -142,6 +153,12 @@ export class TerminalHub {
 	 */
 	inbound(session: TerminalSession, type: string, data: unknown): Promise<InboundAnswer> {
 		session.touch();
+		// Past the limit a message is refused before anything handles it.
+		const verdict = session.meter.take(this.settings.messageRateLimit, this.now());
+		if (!verdict.ok) {
+			if (verdict.abuse) this.abuse(session, verdict.error);
+			return Promise.reject(verdict.error);
+		}
 		// Nothing to wait for: a heartbeat needs no place in the session's order.
 		if (type === "heartbeat") return HEARTBEAT_ANSWER;
 		if (type !== "ack" && type !== "result") return session.inOrder(() => this.handle(session, type, data));
@@ -200,6 +217,21 @@ export class TerminalHub {
 			session.send({ event: "error", data: toErrorPayload(error) });
 		}
 		session.end(event.reason === "drained" ? "drained" : "kicked", event.reason);
+	}
+
+	/** Twice its message limit in one second: the terminal is told why, and disconnected. */
+	private abuse(session: TerminalSession, error: Error): void {
+		if (session.endReason) return;
+		this.logger.warn(
+			fields({ terminalId: session.terminalId, sessionId: session.id }),
+			`Terminal '${session.terminalId}' disconnected: twice its limit of ${this.settings.messageRateLimit} messages/s`
+		);
+		const payload = toErrorPayload(error);
+		session.send({
+			event: "error",
+			data: { ...payload, message: `Disconnected: too many messages (limit ${this.settings.messageRateLimit}/s)` }
+		});
+		session.end("rate_limited", "rate limited: too many messages");
 	}
 
 	/** Terminals silent for longer than heartbeatTimeout are dropped, and so go offline. */

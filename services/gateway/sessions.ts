@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { ReplyAnswer, SocketErrorPayload, TaskPush, Labels } from "../../lib/contracts.ts";
 import type { Batched } from "./replies.ts";
+import { MessageMeter } from "./limits.ts";
 
 /** Where the handling of an inbound message stands: `done` settles (never rejects) once it is answered. */
 interface Step {
@@ -25,10 +26,10 @@ export type OutboundEvent =
  * Why a session ended, as the metrics count it: the terminal closed it (`normal`), it fell silent
  * (`heartbeat_timeout`: Tern's check or socket.io's ping), the connection broke (`transport_error`),
  * Tern ended it (`kicked`: disabled, key rotated, deleted; `drained`; `replaced` by a newer
- * session; `shutdown` of the gateway).
+ * session; `rate_limited`: it kept sending past its message limit; `shutdown` of the gateway).
  */
 export type DisconnectReason =
-	"normal" | "heartbeat_timeout" | "transport_error" | "kicked" | "drained" | "replaced" | "shutdown";
+	"normal" | "heartbeat_timeout" | "transport_error" | "kicked" | "drained" | "replaced" | "rate_limited" | "shutdown";
 
 export interface SessionInfo {
 	terminalId: string;
@@ -52,6 +53,8 @@ export abstract class TerminalSession {
 	endReason: DisconnectReason | null = null;
 	/** Its end has been counted (a session may be unregistered twice: by a check, then by its socket). */
 	ended = false;
+	/** Its messages in the current second, against the gateway's message limit. */
+	readonly meter = new MessageMeter();
 	/** Where the handling of the last inbound message stands. */
 	private last: Promise<Step> = Promise.resolve(SETTLED);
 	abstract readonly transport: "socket.io" | "websocket";
@@ -96,11 +99,12 @@ export abstract class TerminalSession {
 	}
 
 	abstract send(message: OutboundEvent): void;
-	abstract close(reason: string): void;
+	/** `policy`: the close is a refusal of what it sent (raw WebSocket close code 1008, not 1000). */
+	abstract close(reason: string, policy?: boolean): void;
 
 	/** Tern ends the session: `why` is counted, `message` is what the terminal is told. */
 	end(why: DisconnectReason, message: string): void {
 		this.endReason ??= why;
-		this.close(message);
+		this.close(message, why === "rate_limited");
 	}
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { Server as IoServer, type Namespace, type Socket } from "socket.io";
 import type { SocketReply, TerminalClientToServer, TerminalServerToClient } from "../../lib/contracts.ts";
 import { Errors, toErrorPayload } from "../../lib/errors.ts";
+import { addSecureHeaders } from "../../lib/http/headers.ts";
 import { parseCapabilities } from "./admission.ts";
 import type { TerminalHub } from "./hub.ts";
 import { INBOUND, checkDepth, socketError } from "./messages.ts";
@@ -45,16 +46,33 @@ export function refusal(err: unknown): Error {
 	return Object.assign(new Error(payload.message), { data: payload });
 }
 
-/** socket.io on `server`, its messages up to `maxMessageBytes`; the root namespace refuses everyone. */
-export function createIoServer(server: HttpServer, maxMessageBytes: number): IoServer {
+export interface IoOptions {
+	/** Largest inbound message, bytes. */
+	maxMessageBytes: number;
+	/** Origins whose pages may use socket.io's HTTP long-polling (exact); empty: none, no CORS header. */
+	corsOrigins: readonly string[];
+	/** The server is HTTPS: answers carry Strict-Transport-Security. */
+	tls: boolean;
+}
+
+/** socket.io on `server`; the root namespace refuses everyone. */
+export function createIoServer(server: HttpServer, options: IoOptions): IoServer {
 	const io = new IoServer(server, {
 		path: "/socket.io/",
 		serveClient: false,
 		// Leave other upgrade paths (/ws/…) to their own handler.
 		destroyUpgrade: false,
-		maxHttpBufferSize: maxMessageBytes,
-		cors: { origin: true, credentials: true }
+		maxHttpBufferSize: options.maxMessageBytes,
+		// CORS closed unless origins are listed; never credentials: tokens go in the handshake, not in cookies.
+		...(options.corsOrigins.length > 0 ? { cors: { origin: [...options.corsOrigins], credentials: false } } : {})
 	});
+	// socket.io answers its polling requests itself, past the api's handler: the same headers here.
+	io.engine.on("initial_headers", (headers: Record<string, string>, req: IncomingMessage) =>
+		addSecureHeaders(headers, req, options.tls)
+	);
+	io.engine.on("headers", (headers: Record<string, string>, req: IncomingMessage) =>
+		addSecureHeaders(headers, req, options.tls)
+	);
 	io.of("/").use((_socket, next) => next(refusal(Errors.badRequest("Use namespace /terminal or /client"))));
 	return io;
 }

@@ -27,13 +27,17 @@ export class WebSocketSession extends TerminalSession {
 			case "task":
 				this.ws.send(JSON.stringify({ type: "task", task: message.data }));
 				break;
+			// As every error a raw socket is told: `type` says it is one, `errorType` which.
+			case "error":
+				this.ws.send(JSON.stringify({ ...message.data, type: "error", errorType: message.data.type }));
+				break;
 			default:
 				this.ws.send(JSON.stringify({ type: message.event, ...message.data }));
 		}
 	}
 
-	close(reason: string): void {
-		this.ws.close(1000, reason.slice(0, 120));
+	close(reason: string, policy = false): void {
+		this.ws.close(policy ? 1008 : 1000, reason.slice(0, 120));
 	}
 }
 
@@ -42,8 +46,11 @@ export function refuseUpgrade(socket: Duplex, err: unknown): void {
 	const payload = toErrorPayload(err);
 	const code = payload.code >= 400 && payload.code < 600 ? payload.code : 500;
 	const body = JSON.stringify(payload);
+	// A RATE_LIMITED refusal says when to come back, as REST's does.
+	const retryAfter = (payload.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+	const retry = payload.type === "RATE_LIMITED" && typeof retryAfter === "number" ? `Retry-After: ${retryAfter}\r\n` : "";
 	socket.end(
-		`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? "Error"}\r\nContent-Type: application/json\r\n` +
+		`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? "Error"}\r\nContent-Type: application/json\r\n${retry}` +
 			`Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 	);
 }

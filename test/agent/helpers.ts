@@ -64,8 +64,6 @@ export class AgentProcess {
 			CLI,
 			"--url",
 			options.url ?? tern.url,
-			"--token",
-			token,
 			"--data-dir",
 			dataDir,
 			"--reconnect-initial",
@@ -83,7 +81,8 @@ export class AgentProcess {
 			...(options.args ?? [])
 		];
 		const child = spawn(process.execPath, args, {
-			env: { ...process.env, ...options.env },
+			// The token in the environment, as the agent's docs say: `--token` would show in ps.
+			env: { ...process.env, TERN_TOKEN: token, ...options.env },
 			stdio: ["ignore", "pipe", "pipe"]
 		});
 		const agent = new AgentProcess(child, dataDir, terminalId);

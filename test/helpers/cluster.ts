@@ -33,7 +33,12 @@ export class TestCluster extends ProcessCluster {
 			{
 				nodes: options.nodes,
 				adminPassword: ADMIN_PASSWORD,
-				env: { LOGLEVEL: process.env.TERN_CLUSTER_LOGLEVEL ?? "warn" },
+				// Tests drive one address, token and terminal faster than real use: the limits have tests of their own.
+				env: {
+					LOGLEVEL: process.env.TERN_CLUSTER_LOGLEVEL ?? "warn",
+					TERN_TOKEN_RATE_LIMIT: "0",
+					TERN_SOCKET_RATE_LIMIT: "0"
+				},
 				node: { echo: ECHO_LOGS, readyTimeoutMs: 30_000 }
 			},
 			() => cluster.waitFormed()
