@@ -11,6 +11,7 @@ import { defineScript, INTERPRETERS, type Interpreter, type ScriptModel, type Sc
 import type { TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
+import { secondConfirmation } from "../lib/confirm.ts";
 
 export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** Largest script body, bytes. @defaultValue 1 MiB */
@@ -112,6 +113,28 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 				const row = await findOne(this, ctx, { name: ctx.params.name });
 				if (!row) throw Errors.scriptNotFound(ctx.params.name);
 				return view(row, true);
+			}
+		},
+
+		/**
+		 * `DELETE /api/scripts/:name` (admin): every version, after a second confirmation (202
+		 * `{ confirm }` first). Tasks that name it fail on the agent from then on; 404 SCRIPT_NOT_FOUND.
+		 */
+		remove: {
+			params: { name: nameRule, $$strict: true },
+			async handler(this: ScriptsThis, ctx: Context<{ name: string }, TernMeta>) {
+				requireUser(ctx, "admin");
+				const { name } = ctx.params;
+				const versions = await this._count(ctx, { query: { name } });
+				if (versions === 0) throw Errors.scriptNotFound(name);
+				const challenge = await secondConfirmation(ctx, {
+					action: "scripts.remove",
+					object: `script:${name}`,
+					summary: `Deletes script '${name}' and its ${versions} version${versions === 1 ? "" : "s"}`
+				});
+				if (challenge) return challenge;
+				const removed = await this.model.destroy({ where: { name } });
+				return { name, removed: true, versions: removed };
 			}
 		},
 
