@@ -119,3 +119,32 @@ export function prototypeKey(value: unknown): string | null {
 	}
 	return null;
 }
+
+/** Fields whose value is the caller's own data, carried as JSON and never read as text: a NUL there is data. */
+const OPAQUE_KEYS: ReadonlySet<string> = new Set(["payload", "output"]);
+
+/**
+ * The path of the first key or string holding a NUL character (`\u0000`), or null. A NUL has no
+ * business in a name, an id or a filter (C strings and some drivers end text there), so it is
+ * refused before any validator or SQL sees it; inside `payload` and `output`, which are stored
+ * as JSON text (where a NUL is the escape `\u0000`), it is left alone. Iterative, like tooDeep.
+ */
+export function nulField(value: unknown): string | null {
+	if (typeof value === "string") return value.includes("\u0000") ? "" : null;
+	const stack: { value: unknown; path: string }[] = [{ value, path: "" }];
+	while (stack.length > 0) {
+		const item = stack.pop()!;
+		if (item.value === null || typeof item.value !== "object") continue;
+		const isArray = Array.isArray(item.value);
+		for (const key of Object.keys(item.value)) {
+			const path = isArray ? `${item.path}[${key}]` : item.path ? `${item.path}.${key}` : key;
+			if (!isArray && key.includes("\u0000")) return path.split("\u0000").join("\\u0000");
+			if (!isArray && OPAQUE_KEYS.has(key)) continue;
+			const child = (item.value as Record<string, unknown>)[key];
+			if (typeof child === "string") {
+				if (child.includes("\u0000")) return path;
+			} else if (child !== null && typeof child === "object") stack.push({ value: child, path });
+		}
+	}
+	return null;
+}

@@ -9,7 +9,7 @@ import ApiGateway from "moleculer-web";
 import { call } from "../lib/actions.ts";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
-import { jsonBody } from "../lib/http/body.ts";
+import { jsonBody, refuseNul } from "../lib/http/body.ts";
 import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
 import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
@@ -251,6 +251,8 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 			// The access middleware checks it again where the action runs; here it is refused before
 			// its params are validated, so that a caller without the right learns nothing of them.
 			if (req.$action) enforceAction(req.$action.name, ctx.meta.principal);
+			// The body was checked as it was read; this covers the query string and the path.
+			refuseNul(req.$params, "params");
 			if (req.$action?.strategy !== OWNER_STRATEGY) return;
 			const endpoint = ownerEndpoint(this.broker, this.owners, req.$action.name, req.$params, ctx.meta);
 			if (endpoint) req.$endpoint = endpoint;

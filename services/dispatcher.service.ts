@@ -42,6 +42,7 @@ import { readAll } from "../lib/paging.ts";
 import {
 	ackParams,
 	connectedParams,
+	fieldsOf,
 	progressParams,
 	pullParams,
 	resultParams,
@@ -123,7 +124,8 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		 */
 		submitBatch: {
 			params: {
-				tasks: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: taskBodyProps } }
+				tasks: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: taskBodyProps } },
+				$$strict: true
 			},
 			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
 				requireUser(ctx, "operator");
@@ -256,8 +258,16 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 					items: {
 						type: "multi",
 						rules: [
-							{ type: "object", props: { kind: { type: "equal", value: "ack" }, ...ackParams } },
-							{ type: "object", props: { kind: { type: "equal", value: "result" }, ...resultParams } }
+							{
+								type: "object",
+								strict: true,
+								props: { kind: { type: "equal", value: "ack" }, ...fieldsOf(ackParams) }
+							},
+							{
+								type: "object",
+								strict: true,
+								props: { kind: { type: "equal", value: "result" }, ...fieldsOf(resultParams) }
+							}
 						]
 					}
 				}

@@ -12,6 +12,7 @@ import type { TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
+import { queryIntRule } from "../lib/rules.ts";
 
 export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** Largest script body, bytes. @defaultValue 1 MiB */
@@ -140,7 +141,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 
 		/** `GET /api/scripts/:name/versions/:version` */
 		getVersion: {
-			params: { name: nameRule, version: { type: "number", integer: true, positive: true, convert: true } },
+			params: { name: nameRule, version: queryIntRule({ min: 1, max: 2_147_483_647 }), $$strict: true },
 			async handler(this: ScriptsThis, ctx: Context<{ name: string; version: number }, TernMeta>) {
 				requireUserOrTerminal(ctx);
 				const row = await findOne(this, ctx, { name: ctx.params.name, version: ctx.params.version });
