@@ -36,7 +36,7 @@ function refuseUnknown(kind: "ack" | "result", message: Record<string, unknown>)
 	if (unknown.length === 0) return;
 	const items = unknown.slice(0, 8).map(key => {
 		const field = key.slice(0, 64);
-		return { type: "objectStrict", field, message: `'${field}' is not a field of '${kind}'` };
+		return { type: "unknownField", field, message: `'${field}' is not a field of '${kind}'` };
 	});
 	throw Errors.validation(items.map(i => i.message).join("; "), items);
 }
