@@ -5,7 +5,7 @@
  * input; every error it is told names the caller's fields, never the cluster's internals.
  */
 import type { ResultStatus, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
-import { MAX_JSON_DEPTH, deepField, textDepth } from "../../lib/bounded.ts";
+import { MAX_JSON_DEPTH, deepField, prototypeKey, textDepth } from "../../lib/bounded.ts";
 import { ErrorTypes, Errors, toErrorPayload } from "../../lib/errors.ts";
 import { refuseNul } from "../../lib/http/body.ts";
 
@@ -14,14 +14,22 @@ export const INBOUND: ReadonlySet<string> = new Set(["heartbeat", "ack", "progre
 
 /**
  * Refuses socket.io event arguments nested past the limit, naming the outermost field that does,
- * and a NUL character in any key or string (outside `payload` and `output`), naming its field.
+ * a NUL character in any key or string (outside `payload` and `output`) and a prototype key,
+ * naming its field.
  */
 export function checkDepth(args: readonly unknown[]): void {
 	for (const arg of args) {
 		const field = deepField(arg, MAX_JSON_DEPTH);
 		if (field !== null) throw Errors.tooDeep(field, MAX_JSON_DEPTH);
-		refuseNul(arg, "message");
+		checkKeys(arg);
 	}
+}
+
+/** Refuses a NUL character in a key or a string, and a key aimed at a prototype or at text conversion. */
+function checkKeys(message: unknown): void {
+	refuseNul(message, "message");
+	const key = prototypeKey(message);
+	if (key !== null) throw Errors.prototypeKey(key);
 }
 
 /** The fields each message a terminal sends may carry (`type` is the raw WebSocket's envelope). */
@@ -61,7 +69,7 @@ export function parseMessage(text: string): ParsedMessage {
 	if (typeof message !== "object" || message === null || Array.isArray(message) || typeof type !== "string")
 		return { ok: false, error: Errors.badRequest("The message has no 'type'") };
 	try {
-		refuseNul(message, "message");
+		checkKeys(message);
 	} catch (err) {
 		return { ok: false, error: err as Error, event: type.slice(0, 64) };
 	}
