@@ -242,7 +242,6 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		await tern.api("POST", "/api/scripts", { name: "fz-script", interpreter: "sh", body: "true" });
 	});
 	after(async () => {
-		console.log(`# fuzz: ${cases} hostile inputs in all`);
 		await tern.close();
 	});
 
@@ -254,7 +253,7 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		return new Set((tern.broker.registry.getActionList({ onlyAvailable: true }) as { name: string }[]).map(a => a.name));
 	}
 
-	it(`answers ${RUNS_PER_ROUTE} hostile requests per REST route, from every kind of caller, without a 5xx or a refused change`, async () => {
+	it(`answers ${RUNS_PER_ROUTE} hostile requests per REST route, from every kind of caller, without a 5xx or a refused change`, async t => {
 		const actions = served();
 		const aliases = routeAliases(tern.broker).filter(a => actions.has(a.action));
 		assert.ok(aliases.length > 50);
@@ -297,11 +296,12 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		}
 		assert.deepEqual(failures, []);
 		await stillAnswers();
+		t.diagnostic(`${cases} hostile inputs so far`);
 	});
 
 	const route = (alias: RouteAlias) => `${alias.method} ${alias.path}`;
 
-	it(`answers ${RUNS_PER_EVENT} hostile messages per socket.io /terminal event without a 5xx, and changes nothing`, async () => {
+	it(`answers ${RUNS_PER_EVENT} hostile messages per socket.io /terminal event without a 5xx, and changes nothing`, async t => {
 		const terminal = await tern.connectTerminal("fz-term", tokens.get("terminal")!);
 		const task = await terminal.nextTask();
 		const failures: string[] = [];
@@ -343,9 +343,10 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		assert.equal((await tern.query(task.taskId)).status, "DELIVERED", "no hostile message took the task");
 		terminal.close();
 		await stillAnswers();
+		t.diagnostic(`${cases} hostile inputs so far`);
 	});
 
-	it(`answers ${RUNS_PER_EVENT} hostile /client subscribe and unsubscribe messages without a 5xx`, async () => {
+	it(`answers ${RUNS_PER_EVENT} hostile /client subscribe and unsubscribe messages without a 5xx`, async t => {
 		const socket: Socket = io(`${tern.url}/client`, {
 			auth: { token: tern.adminToken },
 			transports: ["websocket"],
@@ -374,9 +375,10 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		socket.close();
 		assert.deepEqual(failures, []);
 		await stillAnswers();
+		t.diagnostic(`${cases} hostile inputs so far`);
 	});
 
-	it(`answers ${RUNS_PER_EVENT * 2} hostile raw WebSocket messages without a 5xx, and changes nothing`, async () => {
+	it(`answers ${RUNS_PER_EVENT * 2} hostile raw WebSocket messages without a 5xx, and changes nothing`, async t => {
 		const ws: RawSocket = await tern.openWs("/ws/terminal/fz-ws", await tern.registerTerminal("fz-ws"));
 		const failures: string[] = [];
 		const text = fc.oneof(
@@ -410,5 +412,6 @@ describe("fuzz", { timeout: 240_000 }, () => {
 		ws.send({ type: "heartbeat" });
 		await ws.close();
 		await stillAnswers();
+		t.diagnostic(`${cases} hostile inputs so far`);
 	});
 });

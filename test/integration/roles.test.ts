@@ -93,7 +93,7 @@ describe("role matrix", () => {
 		assert.deepEqual(undeclared, [], "routes whose action has no ACCESS entry");
 	});
 
-	it("refuses every route with 401/403 exactly where the access table says so, for every kind of caller", async () => {
+	it("refuses every route with 401/403 exactly where the access table says so, for every kind of caller", async t => {
 		const callers: Caller[] = ["anonymous", "viewer", "operator", "admin", "terminal"];
 		if (apiTokens) callers.push("token:read");
 		const wrong: string[] = [];
@@ -130,8 +130,8 @@ describe("role matrix", () => {
 			}
 		}
 		assert.deepEqual(wrong, [], `${wrong.length} of ${calls} calls disagree with the access table`);
-		if (unserved.size > 0) console.log(`# routes of actions not served by this build: ${[...unserved].join(", ")}`);
-		console.log(`# ${calls} calls, ${callers.length} kinds of caller`);
+		if (unserved.size > 0) t.diagnostic(`routes of actions not served by this build: ${[...unserved].join(", ")}`);
+		t.diagnostic(`${calls} calls, ${callers.length} kinds of caller`);
 	});
 
 	it("names the role or scope needed when it refuses", async () => {
