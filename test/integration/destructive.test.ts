@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { TestTern } from "../helpers/tern.ts";
 import { confirmed, unconfirmed } from "../support/confirm.ts";
+import { TestDatabase } from "../helpers/mysql.ts";
 
 describe("second confirmation and ownership", () => {
 	let tern: TestTern;
@@ -165,5 +166,49 @@ describe("second confirmation and ownership", () => {
 			assert.equal((await tern.query(waiting)).status, "PENDING", "an unfinished task stays");
 			assert.equal(await taskTotal(), totalBefore - cancelled);
 		});
+	});
+});
+
+describe("POST /api/tasks/purge on MariaDB", () => {
+	let db: TestDatabase;
+	let tern: TestTern;
+	let termToken: string;
+
+	before(async () => {
+		db = await TestDatabase.create("tern_purge");
+		tern = await TestTern.start({ dbUri: db.uri });
+		termToken = await tern.registerTerminal("m-term");
+	});
+	after(async () => {
+		await tern?.close();
+		await db?.drop();
+	});
+
+	it("deletes the finished tasks in scope and their output, and keeps the rest", async () => {
+		// A task that ran and streamed output, through pull, ack, progress and result.
+		const old = await tern.submit({ terminalId: "m-term", type: "old" });
+		const token = termToken;
+		const [pushed] = (await tern.api("GET", "/api/task/pull?terminalId=m-term", undefined, token)).body.tasks;
+		const ids = { taskId: old, attempt: pushed.attempt };
+		assert.equal((await tern.api("POST", "/api/task/ack", ids, token)).status, 200);
+		assert.equal((await tern.api("POST", "/api/task/progress", { ...ids, log: "line one" }, token)).status, 200);
+		assert.equal((await tern.api("POST", "/api/task/result", { ...ids, status: "success" }, token)).status, 202);
+		assert.equal((await tern.api("GET", `/api/tasks/${old}/logs`)).body.lines.length, 1);
+		const logRows = async () => {
+			const service = tern.broker.getLocalService("dispatcher") as unknown as {
+				dispatcher: { core: { store: { logs(id: string, after: number, limit: number): Promise<unknown[]> } } };
+			};
+			return (await service.dispatcher.core.store.logs(old, 0, 10)).length;
+		};
+		assert.equal(await logRows(), 1);
+		const waiting = await tern.submit({ terminalId: "m-term", type: "waiting" });
+		const body = { before: new Date(Date.now() + 60_000).toISOString() };
+		const asked = await unconfirmed(`${tern.url}/api/tasks/purge`, "POST", body, tern.adminToken);
+		assert.match(asked.body.confirm.summary, /Deletes 1 finished task /);
+		const done = await unconfirmed(`${tern.url}/api/tasks/purge`, "POST", body, tern.adminToken, asked.body.confirm.token);
+		assert.deepEqual(done.body, { deleted: 1 });
+		assert.equal((await tern.api("GET", `/api/tasks/${old}`)).status, 404);
+		assert.equal(await logRows(), 0, "its output went with it");
+		assert.equal((await tern.query(waiting)).status, "PENDING");
 	});
 });
