@@ -42,6 +42,7 @@ import type { Options, Part, Row } from "./lib/cells.ts";
 import { BenchCluster, type NodeSpec } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
 import { Rest, inBatches } from "../test/support/rest.ts";
+import { confirmed } from "../test/support/confirm.ts";
 import { round, summarize } from "./lib/stats.ts";
 import { printRows } from "./lib/report.ts";
 
@@ -416,7 +417,7 @@ function schedulerFigure(): Figure {
 			};
 		},
 		async cleanUp(harness) {
-			if (jobId) await harness.rest.call("DELETE", `/api/jobs/${jobId}`);
+			if (jobId) await confirmed(`${harness.rest.url}/api/jobs/${jobId}`, "DELETE", undefined, harness.rest.token);
 			jobId = null;
 			if (victim) await restore(harness, victim);
 			victim = null;

@@ -42,3 +42,28 @@ export function actingTerminal(ctx: Context<unknown, TernMeta>, claimed?: string
 		throw Errors.forbidden(`The token is for terminal '${principal.terminalId}', not '${claimed}'`);
 	return principal.terminalId;
 }
+
+/**
+ * A user with at least `role`, or the terminal `terminalId` itself (a terminal sees only its own
+ * record and its own tasks), or an internal call. `hidden` is what another terminal is told: the
+ * object's not-found error, so that a terminal learns nothing of what is not its own.
+ */
+export function requireUserOrSelf(
+	ctx: Context<unknown, TernMeta>,
+	terminalId: string | null,
+	hidden: () => Error,
+	role: Role = "viewer"
+): void {
+	const principal = ctx.meta.principal;
+	if (principal?.kind === "terminal") {
+		if (principal.terminalId !== terminalId) throw hidden();
+		return;
+	}
+	requireUser(ctx, role);
+}
+
+/** The user who asks, when an operator (whose own objects are the only ones it may manage); null otherwise. */
+export function operatorOf(ctx: Context<unknown, TernMeta>): string | null {
+	const principal = ctx.meta.principal;
+	return principal?.kind === "user" && principal.role === "operator" ? principal.username : null;
+}

@@ -102,10 +102,13 @@ const MERGE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "pr
 /**
  * The path of the first key that could reach a prototype once the value is merged or copied
  * (`__proto__` anywhere; `constructor` and `prototype` at the top level, where a body is merged
- * into params), or null. Iterative, like tooDeep; run it on values already bounded in depth.
+ * into params) or break its conversion to text (`toString`, `valueOf`, outside `payload` and
+ * `output`), or null. Iterative, like tooDeep; run it on values already bounded in depth.
  */
 export function prototypeKey(value: unknown): string | null {
-	const stack: { value: unknown; path: string; top: boolean }[] = [{ value, path: "", top: true }];
+	const stack: { value: unknown; path: string; top: boolean; opaque: boolean }[] = [
+		{ value, path: "", top: true, opaque: false }
+	];
 	while (stack.length > 0) {
 		const item = stack.pop()!;
 		if (item.value === null || typeof item.value !== "object") continue;
@@ -113,8 +116,46 @@ export function prototypeKey(value: unknown): string | null {
 		for (const key of Object.keys(item.value)) {
 			const path = isArray ? `${item.path}[${key}]` : item.path ? `${item.path}.${key}` : key;
 			if (!isArray && (item.top ? MERGE_KEYS : PROTOTYPE_KEYS).has(key)) return path;
+			if (!isArray && !item.opaque && CONVERSION_KEYS.has(key)) return path;
 			const child = (item.value as Record<string, unknown>)[key];
-			if (child !== null && typeof child === "object") stack.push({ value: child, path, top: false });
+			const opaque = item.opaque || (!isArray && OPAQUE_KEYS.has(key));
+			if (child !== null && typeof child === "object") stack.push({ value: child, path, top: false, opaque });
+		}
+	}
+	return null;
+}
+
+/**
+ * Keys that make an object unconvertible to text (`String(value)` throws when `toString` is not a
+ * function): a validator that quotes the value it refused would fail with a 500. Refused outside
+ * `payload` and `output`, which no validator reads.
+ */
+const CONVERSION_KEYS: ReadonlySet<string> = new Set(["toString", "valueOf"]);
+
+/** Fields whose value is the caller's own data, carried as JSON and never read as text: a NUL there is data. */
+const OPAQUE_KEYS: ReadonlySet<string> = new Set(["payload", "output"]);
+
+/**
+ * The path of the first key or string holding a NUL character (`\u0000`), or null. A NUL has no
+ * business in a name, an id or a filter (C strings and some drivers end text there), so it is
+ * refused before any validator or SQL sees it; inside `payload` and `output`, which are stored
+ * as JSON text (where a NUL is the escape `\u0000`), it is left alone. Iterative, like tooDeep.
+ */
+export function nulField(value: unknown): string | null {
+	if (typeof value === "string") return value.includes("\u0000") ? "" : null;
+	const stack: { value: unknown; path: string }[] = [{ value, path: "" }];
+	while (stack.length > 0) {
+		const item = stack.pop()!;
+		if (item.value === null || typeof item.value !== "object") continue;
+		const isArray = Array.isArray(item.value);
+		for (const key of Object.keys(item.value)) {
+			const path = isArray ? `${item.path}[${key}]` : item.path ? `${item.path}.${key}` : key;
+			if (!isArray && key.includes("\u0000")) return path.split("\u0000").join("\\u0000");
+			if (!isArray && OPAQUE_KEYS.has(key)) continue;
+			const child = (item.value as Record<string, unknown>)[key];
+			if (typeof child === "string") {
+				if (child.includes("\u0000")) return path;
+			} else if (child !== null && typeof child === "object") stack.push({ value: child, path });
 		}
 	}
 	return null;

@@ -13,6 +13,21 @@ export function normalizeLabels(input: Labels | string[] | null | undefined): La
  */
 export function labelsMatch(selector: Labels | string[] | null | undefined, terminal: Labels): boolean {
 	if (!selector) return true;
-	if (Array.isArray(selector)) return selector.every(key => key in terminal);
-	return Object.entries(selector).every(([key, value]) => terminal[key] === String(value));
+	if (Array.isArray(selector)) return selector.every(key => Object.hasOwn(terminal, key));
+	return Object.entries(selector).every(([key, value]) => labelIs(terminal, key, String(value)));
+}
+
+/**
+ * Whether `labels` has `key` with `value`, as its own field: `constructor`, `__proto__` or
+ * `toString` is a label only where a terminal was given one, never through Object.prototype.
+ */
+export function labelIs(labels: Labels, key: string, value: string): boolean {
+	return Object.hasOwn(labels, key) && labels[key] === value;
+}
+
+/** `label` as a list filters by it: `key` (any value) or `key=value`; own labels only. */
+export function hasLabel(labels: Labels, label: string): boolean {
+	const at = label.indexOf("=");
+	if (at < 0) return Object.hasOwn(labels, label);
+	return labelIs(labels, label.slice(0, at), label.slice(at + 1));
 }

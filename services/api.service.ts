@@ -9,10 +9,11 @@ import ApiGateway from "moleculer-web";
 import { call } from "../lib/actions.ts";
 import type { Principal, TernMeta } from "../lib/contracts.ts";
 import { Errors, TRANSIENT_TYPES, toErrorPayload } from "../lib/errors.ts";
-import { jsonBody } from "../lib/http/body.ts";
+import { jsonBody, refuseNul } from "../lib/http/body.ts";
 import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
 import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
+import { enforceAction } from "../lib/access/middleware.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { readiness } from "../lib/health.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts";
@@ -272,12 +273,17 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		},
 
 		/**
-		 * Not a permission check (the actions make those). A call about a terminal goes to the
+		 * The caller's access to the action (lib/access/middleware.ts), before validation. A call about a terminal goes to the
 		 * dispatcher replica that owns it (lib/owner-strategy.ts), picked here once its params and
 		 * caller are known: moleculer-web picks the endpoint before both, and Moleculer would take a
 		 * local one over the owner.
 		 */
 		authorize(this: Service<ApiSettings> & ApiVars, ctx: Context<unknown, TernMeta>, _route: unknown, req: RoutedRequest) {
+			// The access middleware checks it again where the action runs; here it is refused before
+			// its params are validated, so that a caller without the right learns nothing of them.
+			if (req.$action) enforceAction(req.$action.name, ctx.meta.principal);
+			// The body was checked as it was read; this covers the query string and the path.
+			refuseNul(req.$params, "params");
 			if (req.$action?.strategy !== OWNER_STRATEGY) return;
 			const endpoint = ownerEndpoint(this.broker, this.owners, req.$action.name, req.$params, ctx.meta);
 			if (endpoint) req.$endpoint = endpoint;

@@ -25,7 +25,11 @@ import type {
 	TerminalUpdatedEvent,
 	TernMeta
 } from "../lib/contracts.ts";
-import { actingTerminal, requireUser } from "../lib/access.ts";
+import { actingTerminal, operatorOf, requireUser } from "../lib/access.ts";
+import { isExternal } from "../lib/access/middleware.ts";
+import { secondConfirmation } from "../lib/confirm.ts";
+import { Errors } from "../lib/errors.ts";
+import { countPurgeable, purgeObject, purgeParams, purgeScope, purgeTasks, type PurgeParams } from "./dispatcher/purge.ts";
 import { TaskStore } from "./dispatcher/store.ts";
 import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView } from "./dispatcher/views.ts";
@@ -38,6 +42,7 @@ import { readAll } from "../lib/paging.ts";
 import {
 	ackParams,
 	connectedParams,
+	fieldsOf,
 	progressParams,
 	pullParams,
 	resultParams,
@@ -119,7 +124,8 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		 */
 		submitBatch: {
 			params: {
-				tasks: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: taskBodyProps } }
+				tasks: { type: "array", min: 1, max: 1000, items: { type: "object", strict: true, props: taskBodyProps } },
+				$$strict: true
 			},
 			async handler(this: DispatcherThis, ctx: Context<{ tasks: SubmitParams[] }, TernMeta>) {
 				requireUser(ctx, "operator");
@@ -180,12 +186,44 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 
 		...readActions,
 
-		/** `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. */
+		/**
+		 * `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. An
+		 * operator cancels only the tasks it submitted (design §6); an admin any.
+		 */
 		cancel: {
-			params: { id: taskIdRule },
+			params: { id: taskIdRule, $$strict: true },
 			async handler(this: DispatcherThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
+				const operator = isExternal(ctx) ? operatorOf(ctx) : null;
+				if (operator !== null) {
+					const row = await this.dispatcher.core.mustGet(ctx.params.id);
+					if (row.createdBy !== operator)
+						throw Errors.forbidden(
+							`Task '${row.id}' was submitted by someone else: operators cancel their own tasks`
+						);
+				}
 				return toQueryView(await this.dispatcher.finishing.cancel(ctx.params.id));
+			}
+		},
+
+		/**
+		 * `POST /api/tasks/purge` (admin) `{ before, status? }`: finished tasks older than `before`
+		 * and their output, deleted, after a second confirmation (202 saying how many would go).
+		 */
+		purge: {
+			params: purgeParams,
+			async handler(this: DispatcherThis, ctx: Context<PurgeParams, TernMeta>) {
+				requireUser(ctx, "admin");
+				const scope = purgeScope(ctx.params);
+				const driver = this.dispatcher.core.store.driver;
+				const count = await countPurgeable(driver, scope);
+				const challenge = await secondConfirmation(ctx, {
+					action: "dispatcher.purge",
+					object: purgeObject(scope),
+					summary: `Deletes ${count} finished task${count === 1 ? "" : "s"} (${scope.statuses.join(", ")}) older than ${new Date(scope.before).toISOString()}, and their output`
+				});
+				if (challenge) return challenge;
+				return { deleted: await purgeTasks(driver, scope) };
 			}
 		},
 
@@ -220,8 +258,16 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 					items: {
 						type: "multi",
 						rules: [
-							{ type: "object", props: { kind: { type: "equal", value: "ack" }, ...ackParams } },
-							{ type: "object", props: { kind: { type: "equal", value: "result" }, ...resultParams } }
+							{
+								type: "object",
+								strict: true,
+								props: { kind: { type: "equal", value: "ack" }, ...fieldsOf(ackParams) }
+							},
+							{
+								type: "object",
+								strict: true,
+								props: { kind: { type: "equal", value: "result" }, ...fieldsOf(resultParams) }
+							}
 						]
 					}
 				}

@@ -9,6 +9,7 @@ import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
 import type { TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
+import { secondConfirmation } from "../lib/confirm.ts";
 import { nodesRunning } from "../lib/membership.ts";
 import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { JobStore, normalize } from "./scheduler/store.ts";
@@ -157,13 +158,22 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			}
 		},
 
-		/** `DELETE /api/jobs/:id`: the job and its ledger. Tasks already created stay. */
+		/**
+		 * `DELETE /api/jobs/:id`: the job and its ledger, after a second confirmation (202 `{ confirm }`
+		 * first, then the same call with `X-Confirm`). Tasks already created stay.
+		 */
 		remove: {
 			params: idParams,
 			async handler(this: SchedulerThis, ctx: Context<{ id: string }, TernMeta>) {
 				requireUser(ctx, "operator");
 				const row = await this.mustGet(ctx.params.id);
 				this.checkOwner(ctx, row);
+				const challenge = await secondConfirmation(ctx, {
+					action: "scheduler.remove",
+					object: `job:${row.id}`,
+					summary: `Deletes job '${row.name}' and its fire history; tasks it already created stay`
+				});
+				if (challenge) return challenge;
 				await this.store.remove(row.id);
 				await this.changed(ctx, row.id);
 				return { id: row.id, removed: true };

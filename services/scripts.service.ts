@@ -11,6 +11,8 @@ import { defineScript, INTERPRETERS, type Interpreter, type ScriptModel, type Sc
 import type { TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
+import { secondConfirmation } from "../lib/confirm.ts";
+import { queryIntRule } from "../lib/rules.ts";
 
 export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings {
 	/** Largest script body, bytes. @defaultValue 1 MiB */
@@ -115,9 +117,31 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 			}
 		},
 
+		/**
+		 * `DELETE /api/scripts/:name` (admin): every version, after a second confirmation (202
+		 * `{ confirm }` first). Tasks that name it fail on the agent from then on; 404 SCRIPT_NOT_FOUND.
+		 */
+		remove: {
+			params: { name: nameRule, $$strict: true },
+			async handler(this: ScriptsThis, ctx: Context<{ name: string }, TernMeta>) {
+				requireUser(ctx, "admin");
+				const { name } = ctx.params;
+				const versions = await this._count(ctx, { query: { name } });
+				if (versions === 0) throw Errors.scriptNotFound(name);
+				const challenge = await secondConfirmation(ctx, {
+					action: "scripts.remove",
+					object: `script:${name}`,
+					summary: `Deletes script '${name}' and its ${versions} version${versions === 1 ? "" : "s"}`
+				});
+				if (challenge) return challenge;
+				const removed = await this.model.destroy({ where: { name } });
+				return { name, removed: true, versions: removed };
+			}
+		},
+
 		/** `GET /api/scripts/:name/versions/:version` */
 		getVersion: {
-			params: { name: nameRule, version: { type: "number", integer: true, positive: true, convert: true } },
+			params: { name: nameRule, version: queryIntRule({ min: 1, max: 2_147_483_647 }), $$strict: true },
 			async handler(this: ScriptsThis, ctx: Context<{ name: string; version: number }, TernMeta>) {
 				requireUserOrTerminal(ctx);
 				const row = await findOne(this, ctx, { name: ctx.params.name, version: ctx.params.version });

@@ -24,7 +24,7 @@ import type {
 	TernMeta
 } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
-import { requireUser } from "../lib/access.ts";
+import { requireUser, requireUserOrSelf } from "../lib/access.ts";
 import { normalizeLabels } from "../lib/labels.ts";
 import { uuidv7 } from "../lib/ids.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
@@ -147,7 +147,7 @@ const TerminalsService: ServiceSchema<TerminalsSettings, TerminalsMethods & DbEn
 		get: {
 			params: byIdParams,
 			async handler(this: TerminalsThis, ctx: Context<{ id: string }, TernMeta>): Promise<TerminalView> {
-				requireUser(ctx, "viewer");
+				requireUserOrSelf(ctx, ctx.params.id, () => Errors.terminalNotFound(ctx.params.id));
 				const [view] = await this.viewsOf(ctx, [await this.findRow(ctx, ctx.params.id)]);
 				return view;
 			}

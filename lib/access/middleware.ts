@@ -1,9 +1,72 @@
 /**
  * The access middleware: every call from outside is checked against its action's declared access
  * (lib/contracts/access.ts) before its handler runs.
+ *
+ * A call is from outside when it carries a principal (the api and the gateway put the caller's
+ * there) and was made by the api, the gateway or no service at all; a call one service makes
+ * while serving another (`terminals.delete` cancelling its terminal's tasks) shares its caller's
+ * meta but was checked once already, as the outer call. Calls without a principal are internal
+ * and trusted.
  */
-import type { Middleware } from "moleculer";
+import type { Context, Middleware } from "moleculer";
+import type { Principal } from "../contracts.ts";
+import { ACCESS, roleMeets, scopeMeets, type ActionAccess } from "../contracts/access.ts";
+import { Errors } from "../errors.ts";
+
+/** Services whose calls carry an outside caller's principal as it came. */
+const EDGES: ReadonlySet<string> = new Set(["api", "gateway"]);
+
+/** Whether `ctx` is a call from outside, to be judged by its principal (see the module comment). */
+export function isExternal(ctx: Pick<Context, "caller" | "meta">): boolean {
+	const meta = ctx.meta as { principal?: Principal } | undefined;
+	if (!meta?.principal) return false;
+	return ctx.caller === null || ctx.caller === undefined || EDGES.has(ctx.caller);
+}
+
+const article = (role: string) => (role === "admin" || role === "operator" ? "an" : "a");
+
+/**
+ * Throws FORBIDDEN unless `principal` may make a call that `rule` describes. The message names
+ * what is needed (a role, a terminal, a token scope), never the action.
+ */
+export function enforce(rule: ActionAccess, principal: Principal): void {
+	const { access } = rule;
+	if (access === "public") return;
+	if (principal.kind === "terminal") {
+		if (access === "terminal" || access === "terminal-or-viewer") return;
+		throw Errors.forbidden(`This is for users with the '${access}' role or higher, not terminals`);
+	}
+	if (access === "terminal") throw Errors.forbidden("This is for terminals: use a terminal's token, not a user's");
+	if (!roleMeets(principal.role, access))
+		throw Errors.forbidden(
+			`This needs the '${access}' role or higher; the caller is ${article(principal.role)} '${principal.role}'`
+		);
+	const token = principal.apiToken;
+	if (token && !scopeMeets(token.scope, rule.scope))
+		throw Errors.forbidden(
+			`This needs an API token of scope '${rule.scope}' or wider; this token's scope is '${token.scope}'`
+		);
+}
+
+/** The check for `action` by name: nothing to check for an action not in the table. */
+export function enforceAction(action: string, principal: Principal | undefined): void {
+	if (!principal || !Object.hasOwn(ACCESS, action)) return;
+	enforce(ACCESS[action]!, principal);
+}
 
 export const AccessMiddleware: Middleware = {
-	name: "Access"
+	name: "Access",
+	localAction(next: (ctx: Context) => Promise<unknown>, action: { name?: string }) {
+		const name = action.name ?? "";
+		if (!Object.hasOwn(ACCESS, name)) return next;
+		const rule = ACCESS[name]!;
+		return function checkAccess(ctx: Context) {
+			try {
+				if (isExternal(ctx)) enforce(rule, (ctx.meta as { principal: Principal }).principal);
+			} catch (err) {
+				return Promise.reject(err as Error);
+			}
+			return next(ctx);
+		};
+	}
 };

@@ -97,16 +97,16 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 
 	// alerts
 	"alert.listRules": read("viewer"),
-	"alert.createRule": change("operator", "admin", on("rule", "name")),
+	"alert.createRule": change("admin", "admin", on("rule", "name")),
 	"alert.getRule": read("viewer", on("rule")),
-	"alert.updateRule": change("operator", "admin", on("rule")),
-	"alert.removeRule": change("operator", "admin", on("rule")),
+	"alert.updateRule": change("admin", "admin", on("rule")),
+	"alert.removeRule": change("admin", "admin", on("rule")),
 	"alert.listChannels": read("viewer"),
 	"alert.createChannel": change("admin", "admin", on("channel", "name")),
 	"alert.getChannel": read("viewer", on("channel")),
 	"alert.updateChannel": change("admin", "admin", on("channel")),
 	"alert.removeChannel": change("admin", "admin", on("channel")),
-	"alert.testChannel": change("operator", "admin", on("channel")),
+	"alert.testChannel": change("admin", "admin", on("channel")),
 	"alert.listAlerts": read("viewer"),
 	"alert.getAlert": read("viewer", on("alert")),
 	"alert.ack": change("operator", "submit", on("alert")),
@@ -116,7 +116,7 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 
 	// system and audit
 	"monitor.status": read("viewer"),
-	"monitor.config": read("viewer"),
+	"monitor.config": read("admin"),
 	"monitor.updateConfig": change("admin", "admin"),
 	"monitor.version": read("public"),
 	"api.metrics": read("public"),

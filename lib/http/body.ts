@@ -6,7 +6,7 @@
  * only text.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { MAX_JSON_DEPTH, deepPath, prototypeKey, textDepth } from "../bounded.ts";
+import { MAX_JSON_DEPTH, deepPath, nulField, prototypeKey, textDepth } from "../bounded.ts";
 import { Errors } from "../errors.ts";
 
 export interface JsonBodyOptions {
@@ -72,7 +72,8 @@ function readText(req: IncomingMessage, limit: number): Promise<string> {
  * The body, parsed: `{}` when there is none, a plain object otherwise. Refuses, in this order, a
  * body in another media type (415), an unsupported content encoding (415), a body over the limit
  * (413), text that is not JSON (400), nesting past the limit (422 naming the field), a body that
- * is not an object (400) and a key that would reach a prototype once merged (422).
+ * is not an object (400), a key that would reach a prototype once merged (422) and a NUL
+ * character in a key or a string outside `payload` and `output` (422 naming the field).
  */
 export async function readJsonBody(req: IncomingMessage, options: JsonBodyOptions = {}): Promise<Record<string, unknown>> {
 	const limit = options.limit ?? DEFAULT_BODY_LIMIT;
@@ -102,7 +103,21 @@ export async function readJsonBody(req: IncomingMessage, options: JsonBodyOption
 	if (tooDeep) throw Errors.tooDeep(deepPath(value, maxDepth) ?? "", maxDepth);
 	const key = prototypeKey(value);
 	if (key !== null) throw Errors.prototypeKey(key);
+	refuseNul(value);
 	return value as Record<string, unknown>;
+}
+
+/**
+ * Throws VALIDATION_ERROR (422) naming the field when a key or string of `value` holds a NUL
+ * character (see nulField): for bodies here, for query strings and path params in the api, for
+ * socket messages in the gateway.
+ */
+export function refuseNul(value: unknown, root = "body"): void {
+	const field = nulField(value);
+	if (field === null) return;
+	const name = field || root;
+	const message = `'${name}' must not contain a NUL character (\\u0000)`;
+	throw Errors.validation(message, [{ type: "stringNul", field: name, message }]);
 }
 
 /** The parser as a moleculer-web route middleware (`use: [jsonBody()]`, with `bodyParsers: false`). */

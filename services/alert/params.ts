@@ -3,6 +3,7 @@
  * `$$strict` refuses unknown fields (422 VALIDATION_ERROR naming them). A channel's `config` is
  * checked by its channel type (channels/), which names `config.<field>` the same way.
  */
+import { MAX_PAGE, queryBoolRule, queryIntRule } from "../../lib/rules.ts";
 import {
 	ALERT_STATUSES,
 	CHANNEL_TYPES,
@@ -115,8 +116,8 @@ export const listAlertsParams = {
 	severity: { type: "enum", values: [...SEVERITIES], optional: true },
 	since: { type: "date", convert: true, optional: true },
 	until: { type: "date", convert: true, optional: true },
-	page: { type: "number", integer: true, min: 1, max: 1_000_000, optional: true, convert: true },
-	pageSize: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true },
+	page: queryIntRule({ min: 1, max: MAX_PAGE, optional: true }),
+	pageSize: queryIntRule({ min: 1, max: 500, optional: true }),
 	$$strict: true
 } satisfies SchemaFor<ListAlertsParams>;
 
@@ -131,7 +132,7 @@ export const createSilenceParams = {
 } satisfies SchemaFor<SilenceParams>;
 
 export const listSilencesParams = {
-	active: { type: "boolean", convert: true, optional: true },
+	active: queryBoolRule(),
 	$$strict: true
 };
 

@@ -12,6 +12,7 @@ import {
 	type ResultParams,
 	type TaskBody
 } from "../../lib/contracts.ts";
+import { EXIT_CODE, MAX_ATTEMPT, MAX_PAGE, intRule, numberRule, positiveRule, queryIntRule } from "../../lib/rules.ts";
 
 const DAY_S = 86_400;
 
@@ -21,7 +22,7 @@ const labelsRule = [
 	{ type: "record", key: { type: "string", min: 1, max: 64 }, value: { type: "string", max: 256 } },
 	{ type: "array", items: { type: "string", min: 1, max: 64 }, max: 64 }
 ];
-const secondsRule = (max: number) => ({ type: "number", positive: true, max, optional: true, convert: true });
+const secondsRule = (max: number) => positiveRule(max);
 
 export const taskBodyParams = {
 	terminalId: { ...idRule, optional: true },
@@ -37,19 +38,19 @@ export const taskBodyParams = {
 	},
 	type: { type: "string", min: 1, max: 128 },
 	payload: { type: "any", optional: true },
-	priority: { type: "number", integer: true, min: 0, max: 9, optional: true, convert: true },
+	priority: intRule({ min: 0, max: 9, optional: true }),
 	timeout: secondsRule(7 * DAY_S),
 	ackTimeout: secondsRule(DAY_S),
 	ttl: secondsRule(30 * DAY_S),
-	maxRetries: { type: "number", integer: true, min: 0, max: 100, optional: true, convert: true },
+	maxRetries: intRule({ min: 0, max: 100, optional: true }),
 	backoff: {
 		type: "object",
 		optional: true,
 		strict: true,
 		props: {
 			type: { type: "enum", values: ["fixed", "exponential"] },
-			delay: { type: "number", integer: true, min: 0, max: DAY_S * 1000 },
-			jitter: { type: "number", min: 0, max: 1, optional: true }
+			delay: intRule({ min: 0, max: DAY_S * 1000 }),
+			jitter: numberRule({ min: 0, max: 1, optional: true })
 		}
 	},
 	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
@@ -58,26 +59,34 @@ export const taskBodyParams = {
 } satisfies SchemaFor<TaskBody>;
 export type SubmitParams = TaskBody;
 
+/** A schema's fields without its top-level strictness flag, for nesting in an object rule. */
+export function fieldsOf<T extends { $$strict?: boolean }>(schema: T): Omit<T, "$$strict"> {
+	const { $$strict: _strict, ...fields } = schema;
+	return fields;
+}
+
 /** The task body's fields without the top-level strictness flag, for nesting. */
 const { $$strict: _strict, ...bodyProps } = taskBodyParams;
 export const taskBodyProps = bodyProps;
 
-const attemptRule = { type: "number", integer: true, min: 1, convert: true };
+const attemptRule = intRule({ min: 1, max: MAX_ATTEMPT });
 
 export const ackParams = {
 	taskId: taskIdRule,
 	attempt: attemptRule,
-	terminalId: { ...idRule, optional: true }
+	terminalId: { ...idRule, optional: true },
+	$$strict: true
 } satisfies SchemaFor<AckActionParams>;
 export type AckActionParams = AckParams & { terminalId?: string };
 
 export const progressParams = {
 	taskId: taskIdRule,
 	attempt: attemptRule,
-	percent: { type: "number", min: 0, max: 100, optional: true, convert: true },
+	percent: numberRule({ min: 0, max: 100, optional: true }),
 	log: { type: "string", max: 65_536, optional: true },
 	stream: { type: "enum", values: ["stdout", "stderr"], optional: true },
-	terminalId: { ...idRule, optional: true }
+	terminalId: { ...idRule, optional: true },
+	$$strict: true
 } satisfies SchemaFor<ProgressActionParams>;
 export type ProgressActionParams = ProgressParams & { terminalId?: string };
 
@@ -87,15 +96,17 @@ export const resultParams = {
 	status: { type: "enum", values: ["success", "failed"] },
 	output: { type: "any", optional: true },
 	error: { type: "string", max: 65_536, optional: true, nullable: true },
-	exitCode: { type: "number", integer: true, optional: true, nullable: true, convert: true },
-	terminalId: { ...idRule, optional: true }
+	exitCode: { ...intRule(EXIT_CODE), optional: true, nullable: true },
+	terminalId: { ...idRule, optional: true },
+	$$strict: true
 } satisfies SchemaFor<ResultActionParams>;
 export type ResultActionParams = ResultParams & { terminalId?: string };
 
 export const logsParams = {
 	id: taskIdRule,
-	after: { type: "number", integer: true, min: 0, optional: true, convert: true },
-	limit: { type: "number", integer: true, min: 1, max: 5000, optional: true, convert: true }
+	after: queryIntRule({ min: 0, max: 1_000_000_000, optional: true }),
+	limit: queryIntRule({ min: 1, max: 5000, optional: true }),
+	$$strict: true
 } satisfies SchemaFor<LogsParams>;
 export interface LogsParams {
 	id: string;
@@ -105,7 +116,8 @@ export interface LogsParams {
 
 export const pullParams = {
 	terminalId: { ...idRule, optional: true },
-	limit: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true }
+	limit: queryIntRule({ min: 1, max: 100, optional: true }),
+	$$strict: true
 } satisfies SchemaFor<PullParams>;
 export interface PullParams {
 	terminalId?: string;
@@ -121,8 +133,8 @@ export const listParams = {
 	terminalId: { ...idRule, optional: true },
 	type: { type: "string", max: 128, optional: true },
 	groupId: { type: "string", max: 64, optional: true },
-	page: { type: "number", integer: true, min: 1, optional: true, convert: true },
-	pageSize: { type: "number", integer: true, min: 1, max: 500, optional: true, convert: true },
+	page: queryIntRule({ min: 1, max: MAX_PAGE, optional: true }),
+	pageSize: queryIntRule({ min: 1, max: 500, optional: true }),
 	sort: {
 		type: "enum",
 		values: ["createdAt", "-createdAt", "priority", "-priority", "updatedAt", "-updatedAt"],

@@ -5,7 +5,8 @@
  */
 import type { Context, Service } from "moleculer";
 import type { DispatcherStats, TaskQueryView, TaskView, TernMeta } from "../../lib/contracts.ts";
-import { requireUser } from "../../lib/access.ts";
+import { requireUser, requireUserOrSelf } from "../../lib/access.ts";
+import { Errors } from "../../lib/errors.ts";
 import type { Dispatcher } from "./dispatcher.ts";
 import { idRule, listParams, logsParams, taskIdRule, type ListParams, type LogsParams } from "./params.ts";
 import type { DispatcherSettings } from "./settings.ts";
@@ -18,8 +19,9 @@ export const readActions = {
 	query: {
 		params: { taskId: taskIdRule },
 		async handler(this: ReadsThis, ctx: Context<{ taskId: string }, TernMeta>): Promise<TaskQueryView> {
-			requireUser(ctx, "viewer");
-			return toQueryView(await this.dispatcher.core.mustGet(ctx.params.taskId));
+			const row = await this.dispatcher.core.mustGet(ctx.params.taskId);
+			requireUserOrSelf(ctx, row.terminalId ?? row.target, () => Errors.taskNotFound(row.id));
+			return toQueryView(row);
 		}
 	},
 
@@ -27,8 +29,9 @@ export const readActions = {
 	get: {
 		params: { id: taskIdRule },
 		async handler(this: ReadsThis, ctx: Context<{ id: string }, TernMeta>): Promise<TaskView> {
-			requireUser(ctx, "viewer");
-			return toView(await this.dispatcher.core.mustGet(ctx.params.id));
+			const row = await this.dispatcher.core.mustGet(ctx.params.id);
+			requireUserOrSelf(ctx, row.terminalId ?? row.target, () => Errors.taskNotFound(row.id));
+			return toView(row);
 		}
 	},
 
@@ -45,7 +48,8 @@ export const readActions = {
 	logs: {
 		params: logsParams,
 		async handler(this: ReadsThis, ctx: Context<LogsParams, TernMeta>) {
-			requireUser(ctx, "viewer");
+			const row = await this.dispatcher.core.mustGet(ctx.params.id);
+			requireUserOrSelf(ctx, row.terminalId ?? row.target, () => Errors.taskNotFound(row.id));
 			return this.dispatcher.replies.logs(ctx.params.id, ctx.params.after ?? 0, ctx.params.limit ?? 1000);
 		}
 	},

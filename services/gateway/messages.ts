@@ -5,18 +5,48 @@
  * input; every error it is told names the caller's fields, never the cluster's internals.
  */
 import type { ResultStatus, SocketErrorPayload, TerminalReply } from "../../lib/contracts.ts";
-import { MAX_JSON_DEPTH, deepField, textDepth } from "../../lib/bounded.ts";
+import { MAX_JSON_DEPTH, deepField, prototypeKey, textDepth } from "../../lib/bounded.ts";
 import { ErrorTypes, Errors, toErrorPayload } from "../../lib/errors.ts";
+import { refuseNul } from "../../lib/http/body.ts";
 
 /** The messages a terminal may send. */
 export const INBOUND: ReadonlySet<string> = new Set(["heartbeat", "ack", "progress", "result"]);
 
-/** Refuses socket.io event arguments nested past the limit, naming the outermost field that does. */
+/**
+ * Refuses socket.io event arguments nested past the limit, naming the outermost field that does,
+ * a NUL character in any key or string (outside `payload` and `output`) and a prototype key,
+ * naming its field.
+ */
 export function checkDepth(args: readonly unknown[]): void {
 	for (const arg of args) {
 		const field = deepField(arg, MAX_JSON_DEPTH);
 		if (field !== null) throw Errors.tooDeep(field, MAX_JSON_DEPTH);
+		checkKeys(arg);
 	}
+}
+
+/** Refuses a NUL character in a key or a string, and a key aimed at a prototype or at text conversion. */
+function checkKeys(message: unknown): void {
+	refuseNul(message, "message");
+	const key = prototypeKey(message);
+	if (key !== null) throw Errors.prototypeKey(key);
+}
+
+/** The fields each message a terminal sends may carry (`type` is the raw WebSocket's envelope). */
+const FIELDS: Readonly<Record<"ack" | "result", ReadonlySet<string>>> = {
+	ack: new Set(["type", "taskId", "attempt", "terminalId"]),
+	result: new Set(["type", "taskId", "attempt", "terminalId", "status", "output", "error", "exitCode"])
+};
+
+/** Refuses a field the message does not take, naming it: a typo is an error, not a silent drop. */
+function refuseUnknown(kind: "ack" | "result", message: Record<string, unknown>): void {
+	const unknown = Object.keys(message).filter(key => !FIELDS[kind].has(key));
+	if (unknown.length === 0) return;
+	const items = unknown.slice(0, 8).map(key => {
+		const field = key.slice(0, 64);
+		return { type: "unknownField", field, message: `'${field}' is not a field of '${kind}'` };
+	});
+	throw Errors.validation(items.map(i => i.message).join("; "), items);
 }
 
 /** A raw WebSocket message, parsed, or why not (with the message's `type` when it could be read). */
@@ -38,6 +68,11 @@ export function parseMessage(text: string): ParsedMessage {
 	const type = (message as { type?: unknown } | null)?.type;
 	if (typeof message !== "object" || message === null || Array.isArray(message) || typeof type !== "string")
 		return { ok: false, error: Errors.badRequest("The message has no 'type'") };
+	try {
+		checkKeys(message);
+	} catch (err) {
+		return { ok: false, error: err as Error, event: type.slice(0, 64) };
+	}
 	return { ok: true, type, message: message as Record<string, unknown> };
 }
 
@@ -93,6 +128,7 @@ export function toReply(terminalId: string, kind: "ack" | "result", data: unknow
 	if (typeof data !== "object" || data === null || Array.isArray(data))
 		throw Errors.badRequest(`'${kind}' needs an object with taskId and attempt`);
 	const message = data as Record<string, unknown>;
+	refuseUnknown(kind, message);
 	if (message.terminalId !== undefined && message.terminalId !== terminalId)
 		throw Errors.forbidden(`The token is for terminal '${terminalId}', not '${String(message.terminalId)}'`);
 	// Checked by the dispatcher: the types here are what the message claims.

@@ -91,13 +91,8 @@ export function toView(
 	};
 }
 
-/** `label` as the list filters it: `key` (any value) or `key=value`. */
-export function hasLabel(labels: Labels, label: string): boolean {
-	const at = label.indexOf("=");
-	if (at < 0) return label in labels;
-	const key = label.slice(0, at);
-	return key in labels && labels[key] === label.slice(at + 1);
-}
+/** `label` as the list filters it: `key` (any value) or `key=value` (lib/labels.ts: own labels only). */
+export { hasLabel } from "../../lib/labels.ts";
 
 /** The fleet at a glance, for the status page and the monitor's rules; offline since last seen, else registered. */
 export function summarize(rows: TerminalRow[], presence: Map<string, Presence>, now: number, pullWindow: number): FleetSummary {

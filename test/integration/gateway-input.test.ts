@@ -281,4 +281,47 @@ describe("the gateway's input bounds", () => {
 		assert.equal((await tern.query(task.taskId)).status, "PROCESSING");
 		terminal.close();
 	});
+	it("refuses unknown fields, numbers given as booleans or 1e308, NUL characters and non-object messages, on both transports, changing nothing", async () => {
+		const { terminal, task } = await socketIoTask("strict-io");
+		const ids = { taskId: task.taskId, attempt: task.attempt };
+		const refused: [string, unknown, RegExp][] = [
+			["ack", { ...ids, extra: 1 }, /'extra'/],
+			["ack", { taskId: task.taskId, attempt: true }, /'attempt'/],
+			["ack", { taskId: `${task.taskId}\u0000`, attempt: 1 }, /'taskId' must not contain a NUL/],
+			["progress", { ...ids, percent: 5, extra: 1 }, /extra/],
+			["progress", { ...ids, log: "a\u0000" }, /'log' must not contain a NUL/],
+			["result", { ...ids, status: "success", exitCode: 1e308 }, /'exitCode'/],
+			["result", { ...ids, status: "success", exitCode: [0] }, /'exitCode'/],
+			["result", { ...ids, status: "success", extra: 1 }, /'extra'/]
+		];
+		for (const [event, message, pattern] of refused) {
+			const answer = await terminal.request(event, message);
+			assert.equal(answer.ok, false, `${event} ${JSON.stringify(message)}`);
+			assert.ok(answer.error.code >= 400 && answer.error.code < 500, JSON.stringify(answer.error));
+			assert.match(answer.error.message, pattern);
+			assert.doesNotMatch(JSON.stringify(answer.error), /"nodeID"|"action"|dispatcher\./);
+		}
+		for (const event of ["ack", "progress", "result"])
+			for (const message of [null, [], "text", 7]) {
+				const answer = await terminal.request(event, message);
+				assert.equal(answer.ok, false, `${event} ${JSON.stringify(message)}`);
+				assert.ok(answer.error.code >= 400 && answer.error.code < 500, JSON.stringify(answer.error));
+			}
+		assert.equal((await tern.query(task.taskId)).status, "DELIVERED", "nothing was taken");
+		assert.equal(terminal.socket.connected, true);
+		assert.equal((await terminal.ack(task)).ok, true);
+		terminal.close();
+
+		const { ws, task: wsTaskPush } = await wsTask("strict-ws");
+		ws.send({ type: "ack", taskId: wsTaskPush.taskId, attempt: wsTaskPush.attempt, extra: 1 });
+		assert.match((await ws.next("error")).message, /'extra'/);
+		ws.send({ type: "ack", taskId: wsTaskPush.taskId, attempt: wsTaskPush.attempt, note: "\u0000" });
+		assert.match((await ws.next("error")).message, /'note' must not contain a NUL/);
+		for (const text of ["[]", '"ack"', "null", "7"]) {
+			ws.send(text);
+			assert.equal((await ws.next("error")).errorType, "BAD_REQUEST", text);
+		}
+		assert.equal((await tern.query(wsTaskPush.taskId)).status, "DELIVERED");
+		await ws.close();
+	});
 });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Sequelize } from "sequelize";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import { TestTern, waitFor, type ApiReply, type TestTerminal } from "../helpers/tern.ts";
+import { confirmed } from "../support/confirm.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { TaskPush, TaskView } from "../../lib/contracts.ts";
 import type { FireEvent } from "../../lib/contracts.ts";
@@ -126,7 +127,7 @@ function jobsClient(node: () => TestTern) {
 	/** Deletes every job created through createJob since the last call. */
 	async function removeAll(): Promise<void> {
 		for (const id of created.splice(0)) {
-			const reply = await node().api("DELETE", `/api/jobs/${id}`);
+			const reply = await confirmed(`${node().url}/api/jobs/${id}`, "DELETE", undefined, node().adminToken);
 			assert.ok(reply.status === 200 || reply.status === 404, JSON.stringify(reply.body));
 		}
 	}
@@ -253,7 +254,7 @@ describe("scheduler", () => {
 			assert.equal(unchanged.name, "api-crud-2");
 			assert.equal(unchanged.version, 2);
 
-			const removed = await tern.api("DELETE", `/api/jobs/${job.id}`);
+			const removed = await confirmed(`${tern.url}/api/jobs/${job.id}`, "DELETE", undefined, tern.adminToken);
 			assert.equal(removed.status, 200);
 			assert.deepEqual(removed.body, { id: job.id, removed: true });
 			assertError(await tern.api("GET", `/api/jobs/${job.id}`), 404, "JOB_NOT_FOUND");
@@ -972,7 +973,7 @@ describe("scheduler", () => {
 			assert.equal((await tern.api("GET", `/api/jobs/${job.id}/history`, undefined, b)).status, 200);
 			// The admin manages anyone's.
 			assert.equal((await tern.api("POST", `/api/jobs/${job.id}/pause`)).body.status, "paused");
-			assert.equal((await tern.api("DELETE", `/api/jobs/${job.id}`, undefined, a)).status, 200);
+			assert.equal((await confirmed(`${tern.url}/api/jobs/${job.id}`, "DELETE", undefined, a)).status, 200);
 		});
 
 		it("a viewer reads jobs and their history but cannot create or change one", async () => {
