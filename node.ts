@@ -31,6 +31,9 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	alert: AlertService as unknown as ServiceSchema
 };
 
+/** Services that keep sealed values. */
+const SEALING: Partial<Record<ServiceName, true>> = { dispatcher: true, scheduler: true, scripts: true, alert: true };
+
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
 
 export interface NodeOptions {
@@ -38,6 +41,12 @@ export interface NodeOptions {
 	/** Per-service settings on top of those derived from the configuration (tests shorten timeouts). */
 	settings?: SettingsOverrides;
 	broker?: Partial<BrokerOptions>;
+}
+
+/** What a service that seals values at rest is given (see mixins/keyring.mixin.ts). */
+function keyringSettings(config: TernConfig) {
+	// Alert channel secrets of the first format were sealed with a key derived from the JWT secret.
+	return { dataKeys: config.dataKeys, legacyDataKey: deriveKey(config.jwtSecret, "tern alert channels") };
 }
 
 function settingsFor(name: ServiceName, config: TernConfig): Record<string, unknown> {
@@ -50,16 +59,16 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "auth":
 			return { dbUri: config.dbUri, jwtSecret: config.jwtSecret, adminPassword: config.adminPassword };
 		case "dispatcher":
-			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes };
+			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes, ...keyringSettings(config) };
 		case "terminals":
+			return { dbUri: config.dbUri };
 		case "scheduler":
 		case "scripts":
-			return { dbUri: config.dbUri };
+			return { dbUri: config.dbUri, ...keyringSettings(config) };
 		case "monitor":
 			return { dbUri: config.dbUri, config: describeConfig(config) };
 		case "alert":
-			// Channel secrets are sealed with a key of their own, derived from the JWT secret.
-			return { dbUri: config.dbUri, secretKey: deriveKey(config.jwtSecret, "tern alert channels") };
+			return { dbUri: config.dbUri, ...keyringSettings(config) };
 		case "gateway":
 			return { port: config.port, maxResultBytes: config.maxResultBytes };
 		default:
@@ -75,6 +84,13 @@ export function createNode(options: NodeOptions): ServiceBroker {
 		replOptions: { delimiter: "tern $", customCommands: replCommands },
 		...options.broker
 	} as BrokerOptions);
+	if (config.dataKeysFrom === "jwt" && config.services.some(name => name in SEALING))
+		broker
+			.getLogger("config")
+			.warn(
+				"TERN_DATA_KEYS is not set: secrets at rest are sealed with a key derived from JWT_SECRET. " +
+					"Set TERN_DATA_KEYS=\"k1:$(openssl rand -base64 32)\" on every node (see docs/security/encryption.md)."
+			);
 	for (const name of config.services) {
 		const schema = SCHEMAS[name];
 		broker.createService({
