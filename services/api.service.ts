@@ -92,6 +92,8 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	settings: {
 		port: 3000,
 		rateLimit: { window: 1000, limit: 2000, headers: true },
+		// Request bodies carry secrets (task secrets, passwords, script bodies): never logged, at any level.
+		logRequestParams: null,
 		// qs nests `a[b][c]` at most `depth` levels (the rest stays one literal key) and drops keys
 		// that would shadow Object.prototype; the limits are qs's defaults, written down.
 		qsOptions: { depth: 5, arrayLimit: 20, parameterLimit: 1000, allowPrototypes: false, decoder: decodeQueryPart },

@@ -12,6 +12,7 @@ import {
 	type ResultParams,
 	type TaskBody
 } from "../../lib/contracts.ts";
+import { secretsRules } from "./secrets.ts";
 
 const DAY_S = 86_400;
 
@@ -54,6 +55,7 @@ export const taskBodyParams = {
 	},
 	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
 	waitForTerminal: { type: "boolean", optional: true },
+	...secretsRules,
 	$$strict: true
 } satisfies SchemaFor<TaskBody>;
 export type SubmitParams = TaskBody;
