@@ -27,6 +27,8 @@ export interface ApiSettings extends ServiceSettingSchema {
 	/** moleculer-web routes. */
 	routes: Record<string, unknown>[];
 	assets: { folder: string };
+	/** moleculer-web's log level for request params; null: never logged. */
+	logRequestParams: string | null;
 }
 
 /** What moleculer-web has put on the request by the time it authorizes it. */
