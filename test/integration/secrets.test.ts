@@ -84,7 +84,7 @@ describe("secrets at rest (SQLite)", () => {
 		open.push(follower);
 		const events: TaskStatusEvent[] = [];
 		follower.on("status", (event: TaskStatusEvent) => events.push(event));
-		await new Promise(resolve => follower.once("connect", resolve));
+		await new Promise<void>(resolve => follower.once("connect", () => resolve()));
 
 		const taskId = await tern.submit(body("sec-sio"));
 		await follower.timeout(5000).emitWithAck("subscribe", { taskId });
