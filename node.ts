@@ -89,7 +89,7 @@ export function createNode(options: NodeOptions): ServiceBroker {
 			.getLogger("config")
 			.warn(
 				"TERN_DATA_KEYS is not set: secrets at rest are sealed with a key derived from JWT_SECRET. " +
-					"Set TERN_DATA_KEYS=\"k1:$(openssl rand -base64 32)\" on every node (see docs/security/encryption.md)."
+					'Set TERN_DATA_KEYS="k1:$(openssl rand -base64 32)" on every node (see docs/security/encryption.md).'
 			);
 	for (const name of config.services) {
 		const schema = SCHEMAS[name];

@@ -171,7 +171,7 @@ describe("secrets at rest (SQLite)", () => {
 		const terminal = await tern.connectTerminal("sec-job", token);
 		const created = await tern.api("POST", "/api/jobs", {
 			name: "sec-job",
-			schedule: { type: "manual" },
+			schedule: { cron: "0 0 1 1 *" },
 			task: body("sec-job")
 		});
 		assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -192,7 +192,12 @@ describe("secrets at rest (SQLite)", () => {
 
 	it("stores a sensitive script sealed: '***' for users, the body for terminals, the hash of the plaintext", async () => {
 		const script = `echo ${API_KEY}`;
-		const created = await tern.api("POST", "/api/scripts", { name: "sec-script", interpreter: "sh", body: script, sensitive: true });
+		const created = await tern.api("POST", "/api/scripts", {
+			name: "sec-script",
+			interpreter: "sh",
+			body: script,
+			sensitive: true
+		});
 		assert.equal(created.status, 201);
 		assert.equal(created.body.sha256, createHash("sha256").update(script).digest("hex"));
 		const asUser = (await tern.api("GET", "/api/scripts/sec-script")).body;
@@ -234,7 +239,7 @@ describe("data keys and files on disk", () => {
 			const token = await tern.registerTerminal("rot");
 			const taskId = await tern.submit(body("rot"));
 			await tern.api("POST", "/api/scripts", { name: "rot", interpreter: "sh", body: `echo ${API_KEY}`, sensitive: true });
-			const job = await tern.api("POST", "/api/jobs", { name: "rot", schedule: { type: "manual" }, task: body("rot") });
+			const job = await tern.api("POST", "/api/jobs", { name: "rot", schedule: { cron: "0 0 1 1 *" }, task: body("rot") });
 			assert.equal(job.status, 201);
 			const sealedWith = async () => {
 				const [task] = await rows(tern, `SELECT secrets FROM tasks WHERE id = '${taskId}'`);
@@ -250,7 +255,11 @@ describe("data keys and files on disk", () => {
 
 			await tern.stop();
 			tern = await TestTern.start({ dataDir, keep: true, env: { TERN_DATA_KEYS: `${k2},${k1}` } });
-			await waitFor(async () => (await sealedWith()).every(kid => kid === "k2"), 10_000, () => "every value on k2");
+			await waitFor(
+				async () => (await sealedWith()).every(kid => kid === "k2"),
+				10_000,
+				() => "every value on k2"
+			);
 
 			await tern.stop();
 			tern = await TestTern.start({ dataDir, keep: true, env: { TERN_DATA_KEYS: k2 } });
