@@ -4,7 +4,7 @@ import { brokerOptions, loadConfig } from "../../moleculer.config.ts";
 import { TernPrometheusReporter } from "../../lib/metrics/reporter.ts";
 
 describe("configuration", () => {
-	const base = { TERN_DATA_DIR: "/nonexistent/tern", JWT_SECRET: "s" };
+	const base = { TERN_DATA_DIR: "/nonexistent/tern", JWT_SECRET: "s", TERN_DATA_KEYS: `k1:${"A".repeat(43)}=` };
 
 	it("TERN_RATE_LIMIT: 2000 requests/s by default, 0 turns the limit off", () => {
 		assert.equal(loadConfig(base).rateLimit, 2000);
