@@ -13,7 +13,7 @@ import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { KeyringMixin, type KeyringMethods, type KeyringVars } from "../mixins/keyring.mixin.ts";
-import { taskResealTarget } from "./dispatcher/secrets.ts";
+import { taskResealTarget } from "./dispatcher/reseal.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
 import type {
 	Presence,
