@@ -16,6 +16,7 @@ import ScriptsService from "./services/scripts.service.ts";
 import MonitorService from "./services/monitor.service.ts";
 import AlertService from "./services/alert.service.ts";
 import { deriveKey } from "./lib/secret-box.ts";
+import { derivedDataKey } from "./lib/keyring.ts";
 import { replCommands } from "./lib/repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -45,8 +46,12 @@ export interface NodeOptions {
 
 /** What a service that seals values at rest is given (see mixins/keyring.mixin.ts). */
 function keyringSettings(config: TernConfig) {
+	// The key a cluster derives from JWT_SECRET when TERN_DATA_KEYS is unset stays able to open
+	// what it sealed once real keys are set, so that the re-sealing moves those values by itself.
+	const derived = { id: "jwt", key: derivedDataKey(config.jwtSecret, "tern data key") };
+	const dataKeys = config.dataKeys.some(key => key.id === derived.id) ? config.dataKeys : [...config.dataKeys, derived];
 	// Alert channel secrets of the first format were sealed with a key derived from the JWT secret.
-	return { dataKeys: config.dataKeys, legacyDataKey: deriveKey(config.jwtSecret, "tern alert channels") };
+	return { dataKeys, legacyDataKey: deriveKey(config.jwtSecret, "tern alert channels") };
 }
 
 function settingsFor(name: ServiceName, config: TernConfig): Record<string, unknown> {
