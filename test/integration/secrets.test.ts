@@ -241,17 +241,25 @@ describe("data keys and files on disk", () => {
 			await tern.api("POST", "/api/scripts", { name: "rot", interpreter: "sh", body: `echo ${API_KEY}`, sensitive: true });
 			const job = await tern.api("POST", "/api/jobs", { name: "rot", schedule: { cron: "0 0 1 1 *" }, task: body("rot") });
 			assert.equal(job.status, 201);
+			const channel = await tern.api("POST", "/api/alert-channels", {
+				name: "rot",
+				type: "webhook",
+				config: { url: "http://127.0.0.1:9/hook", secret: API_KEY }
+			});
+			assert.equal(channel.status, 201, JSON.stringify(channel.body));
 			const sealedWith = async () => {
 				const [task] = await rows(tern, `SELECT secrets FROM tasks WHERE id = '${taskId}'`);
 				const [script] = await rows(tern, "SELECT body FROM scripts WHERE name = 'rot'");
 				const [jobRow] = await rows(tern, `SELECT task FROM jobs WHERE id = '${job.body.id}'`);
+				const [channelRow] = await rows(tern, "SELECT config FROM alert_channels WHERE name = 'rot'");
 				return [
 					/"sealed":"enc:v2:(\w+):/.exec(String(task.secrets))?.[1],
 					/^enc:v2:(\w+):/.exec(String(script.body))?.[1],
-					/enc:v2:(\w+):/.exec(String(jobRow.task))?.[1]
+					/enc:v2:(\w+):/.exec(String(jobRow.task))?.[1],
+					/enc:v2:(\w+):/.exec(String(channelRow.config))?.[1]
 				];
 			};
-			assert.deepEqual(await sealedWith(), ["k1", "k1", "k1"]);
+			assert.deepEqual(await sealedWith(), ["k1", "k1", "k1", "k1"]);
 
 			await tern.stop();
 			tern = await TestTern.start({ dataDir, keep: true, env: { TERN_DATA_KEYS: `${k2},${k1}` } });
@@ -267,6 +275,7 @@ describe("data keys and files on disk", () => {
 			assertPlain(await terminal.nextTask());
 			const script = await tern.api("GET", "/api/scripts/rot", undefined, token);
 			assert.equal(script.body.body, `echo ${API_KEY}`);
+			assertNoPlaintext(sqliteBytes(dataDir), "the SQLite files after the rotation");
 		} finally {
 			await tern.close();
 			rmSync(dataDir, { recursive: true, force: true });
