@@ -16,6 +16,8 @@ import type { Sequelize } from "sequelize";
 import type { TaskPush, TaskStatusEvent } from "../../lib/contracts.ts";
 import { TestTern, waitFor } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
+import { NodeProcess, freePort } from "../support/node-process.ts";
+import { restCall } from "../support/rest.ts";
 
 const TOKEN = `tok-${randomBytes(6).toString("hex")}`;
 const API_KEY = `sk-${randomBytes(6).toString("hex")}`;
@@ -306,5 +308,76 @@ describe("secrets at rest (MariaDB)", () => {
 		assertNoPlaintext(JSON.stringify(await db.query("SELECT * FROM tasks")), "the tasks table");
 		const terminal = await tern.connectTerminal("sec-maria", token);
 		assertPlain(await terminal.nextTask());
+	});
+});
+
+describe("secrets are never logged (LOG_FORMAT=json, LOGLEVEL=debug)", () => {
+	let node: NodeProcess;
+	let dir: string;
+
+	before(async () => {
+		dir = mkdtempSync(join(tmpdir(), "tern-secret-logs-"));
+		const env: NodeJS.ProcessEnv = {
+			...process.env,
+			TERN_DATA_DIR: dir,
+			TERN_ADMIN_PASSWORD: "pw-for-secret-logs",
+			LOG_FORMAT: "json",
+			LOGLEVEL: "debug"
+		};
+		delete env.TRANSPORTER;
+		delete env.DB_URI;
+		node = new NodeProcess({ id: "secret-logs", services: ["all"] }, await freePort(), await freePort(), env);
+		node.start();
+		await node.waitReady();
+	});
+	after(async () => {
+		await node?.stop();
+		if (dir) rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("logs no secret or sensitive value on the way from submit to result", async () => {
+		const login = await restCall<{ token: string }>(`${node.url}/api/auth/login`, "POST", {
+			username: "admin",
+			password: "pw-for-secret-logs"
+		});
+		const admin = login.body.token;
+		const reg = await restCall<{ token: string }>(`${node.url}/api/terminals`, "POST", { id: "log-sec" }, admin);
+		const socket = io(`${node.url}/terminal`, {
+			auth: { token: reg.body.token },
+			transports: ["websocket"],
+			reconnection: false
+		});
+		try {
+			const received = new Promise<TaskPush>(resolve => socket.once("task", resolve));
+			await new Promise<void>(resolve => socket.once("connect", () => resolve()));
+			await waitFor(
+				async () =>
+					(await restCall(`${node.url}/api/terminals/log-sec`, "GET", undefined, admin)).body.status === "online"
+			);
+			const submitted = await restCall<{ taskId: string }>(`${node.url}/api/task/submit`, "POST", body("log-sec"), admin);
+			assert.equal(submitted.status, 201);
+			const task = await received;
+			assertPlain(task);
+			await socket.timeout(5000).emitWithAck("ack", { taskId: task.taskId, attempt: task.attempt });
+			await socket.timeout(5000).emitWithAck("result", { taskId: task.taskId, attempt: task.attempt, status: "success" });
+			await waitFor(
+				async () =>
+					(
+						await restCall<{ status: string }>(
+							`${node.url}/api/task/query?taskId=${task.taskId}`,
+							"GET",
+							undefined,
+							admin
+						)
+					).body.status === "COMPLETED"
+			);
+		} finally {
+			socket.close();
+		}
+		assert.ok(
+			node.output.some(line => line.includes('"level":"debug"')),
+			"the node logs at debug"
+		);
+		assertNoPlaintext(node.output.join("\n"), "the log");
 	});
 });
