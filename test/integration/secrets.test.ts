@@ -189,6 +189,18 @@ describe("secrets at rest (SQLite)", () => {
 		assertNoPlaintext(JSON.stringify((await tern.api("GET", `/api/jobs/${jobId}/history`)).body), "the job's history");
 		const [job] = await rows(tern, `SELECT * FROM jobs WHERE id = '${jobId}'`);
 		assertNoPlaintext(JSON.stringify(job), "the job row");
+
+		// A PUT that sends the shown task back ("***" for the secrets) keeps them; a new value replaces one.
+		const { secrets: shownSecrets, ...shownTask } = shown.task;
+		const put = await tern.api("PUT", `/api/jobs/${jobId}`, {
+			task: { ...shownTask, secrets: { ...shownSecrets, EXTRA: "x" } }
+		});
+		assert.equal(put.status, 200, JSON.stringify(put.body));
+		assert.deepEqual(put.body.task.secrets, { API_KEY: "***", EXTRA: "***" });
+		await tern.api("POST", `/api/jobs/${jobId}/execute`);
+		const again = await terminal.nextTask();
+		assert.deepEqual(again.secrets, { API_KEY, EXTRA: "x" });
+		assert.deepEqual(again.payload, { doc: 42, env: { TOKEN, REGION: "eu" } });
 		assertNoPlaintext(sqliteBytes(tern.dataDir), "the SQLite files");
 	});
 
