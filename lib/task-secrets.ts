@@ -195,3 +195,21 @@ export function resealEnvelope(envelope: string, keyring: Keyring): string {
 export function currentEnvelopeMark(kid: string): string {
 	return `"sealed":"enc:v2:${kid}:`;
 }
+
+/**
+ * A task body as a log line or an audit entry may record it: each secret's value and each
+ * sensitive payload value "***" (the body itself is left alone).
+ */
+export function redactBody<T extends SecretFields>(body: T): T {
+	if (!body.secrets && !body.sensitive?.length) return body;
+	const copy: T = { ...body };
+	if (body.secrets) copy.secrets = Object.fromEntries(Object.keys(body.secrets).map(name => [name, REDACTED]));
+	if (body.sensitive?.length && body.payload !== undefined) {
+		copy.payload = structuredClone(body.payload);
+		for (const path of body.sensitive) {
+			const at = locate(copy.payload, path);
+			if (at) at.parent[at.key] = REDACTED;
+		}
+	}
+	return copy;
+}

@@ -9,6 +9,7 @@ import { deriveKey, SecretBox } from "../../../lib/secret-box.ts";
 import {
 	checkSecrets,
 	openSecrets,
+	redactBody,
 	redactedSecrets,
 	resealEnvelope,
 	sameSecrets,
@@ -144,5 +145,14 @@ describe("task secrets", () => {
 		assert.throws(() => checkSecrets({ payload: { a: { b: 1 } }, sensitive: ["a", "a.b"] }), /overlaps/);
 		const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`S${i}`, "x"]));
 		assert.throws(() => checkSecrets({ secrets: many }, "task."), /'task\.secrets'/);
+	});
+
+	it("redacts a body for a log line or an audit entry", () => {
+		const shown = redactBody(body);
+		assert.deepEqual(shown.secrets, { KEY: "***" });
+		assert.deepEqual(shown.payload, { env: { TOKEN: "***", A: 1 }, list: ["x", "***"] });
+		assert.equal(body.secrets.KEY, "v");
+		const plain = { payload: { a: 1 } };
+		assert.equal(redactBody(plain), plain);
 	});
 });
