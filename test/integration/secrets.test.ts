@@ -303,10 +303,11 @@ describe("secrets at rest (MariaDB)", () => {
 
 	before(async () => {
 		db = await TestDatabase.create("tern_secrets");
-		tern = await TestTern.start({ dbUri: db.uri });
+		tern = await TestTern.start({ dbUri: db.uri, keep: true });
 	});
 	after(async () => {
 		await tern?.close();
+		if (tern) rmSync(tern.dataDir, { recursive: true, force: true });
 		await db?.drop();
 	});
 
@@ -320,6 +321,25 @@ describe("secrets at rest (MariaDB)", () => {
 		assertNoPlaintext(JSON.stringify(await db.query("SELECT * FROM tasks")), "the tasks table");
 		const terminal = await tern.connectTerminal("sec-maria", token);
 		assertPlain(await terminal.nextTask());
+	});
+
+	it("re-seals the tasks table with a new active key", async () => {
+		await tern.registerTerminal("sec-maria-rot");
+		const taskId = await tern.submit(body("sec-maria-rot"));
+		const k1 = readFileSync(join(tern.dataDir, "data-keys"), "utf8").trim();
+		const dataDir = tern.dataDir;
+		await tern.stop();
+		const k2 = `k2:${randomBytes(32).toString("base64")}`;
+		tern = await TestTern.start({ dbUri: db.uri, dataDir, keep: true, env: { TERN_DATA_KEYS: `${k2},${k1}` } });
+		await waitFor(
+			async () =>
+				/"sealed":"enc:v2:k2:/.test(
+					(await db.query<{ secrets: string }>("SELECT secrets FROM tasks WHERE id = ?", [taskId]))[0].secrets
+				),
+			10_000,
+			() => "the task's secrets on k2"
+		);
+		assertNoPlaintext(JSON.stringify(await db.query("SELECT * FROM tasks")), "the tasks table");
 	});
 });
 
