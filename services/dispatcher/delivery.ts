@@ -182,7 +182,15 @@ export class Delivery {
 				pending.push(this.deliver(row, terminalId, now, null));
 			}
 			const tasks: TaskPush[] = [];
-			for (const delivered of await Promise.all(pending)) if (delivered) tasks.push(toPush(delivered, core.keyring));
+			for (const delivered of await Promise.all(pending)) {
+				if (!delivered) continue;
+				try {
+					tasks.push(toPush(delivered, core.keyring));
+				} catch (err) {
+					// Its secrets do not open (their key is gone): the others still go; it times out unacked.
+					core.logger.error(fields({ taskId: delivered.id, terminalId }), "Pull failed", delivered.id, err);
+				}
+			}
 			return tasks;
 		});
 	}
