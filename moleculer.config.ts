@@ -5,6 +5,7 @@
  * TERN_DATA_DIR. Cluster mode: TRANSPORTER=nats://…, DB_URI=mysql://…, SERVICES=gateway,…
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { derivedDataKey, newDataKey, parseDataKeys, type DataKey } from "./lib/keyring.ts";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { BrokerOptions, LogLevels } from "moleculer";
@@ -94,6 +95,15 @@ export interface TernConfig {
 	metrics: boolean;
 	/** `LOG_FORMAT`: `text` (one readable line) or `json` (one JSON object a line, ids as fields). @defaultValue "text" */
 	logFormat: LogFormat;
+	/**
+	 * Keys that seal secrets at rest (task secrets, job secrets, sensitive scripts, alert channel
+	 * credentials), the active one first (`TERN_DATA_KEYS="k2:<base64 32 bytes>,k1:<…>"`). Embedded
+	 * mode without it generates one key once into `$TERN_DATA_DIR/data-keys`; cluster mode without
+	 * it derives one from JWT_SECRET (HKDF), with a warning. See docs/security/encryption.md.
+	 */
+	dataKeys: DataKey[];
+	/** Where `dataKeys` came from: the environment, the data dir's file, or derived from JWT_SECRET. */
+	dataKeysFrom: "env" | "file" | "jwt";
 }
 
 /** `all` (or unset) runs every service; `none` runs none (a REPL-only node joining a cluster). */
@@ -131,7 +141,7 @@ function jwtSecretFor(env: NodeJS.ProcessEnv, dataDir: string, transporter: stri
 	if (transporter) throw new TypeError("JWT_SECRET must be set in cluster mode: every node signs and checks tokens");
 	const file = join(dataDir, "jwt-secret");
 	if (existsSync(file)) return readFileSync(file, "utf8").trim();
-	mkdirSync(dataDir, { recursive: true });
+	mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 	const secret = randomBytes(32).toString("base64url");
 	writeFileSync(file, secret + "\n", { mode: 0o600 });
 	return secret;
@@ -175,6 +185,26 @@ function tlsFrom(env: NodeJS.ProcessEnv): TernConfig["tls"] {
 	return { certFile, keyFile, cert: read("TLS_CERT", certFile), key: read("TLS_KEY", keyFile) };
 }
 
+/**
+ * The data keys from TERN_DATA_KEYS; else, embedded, those of the data dir's `data-keys` file (one
+ * key generated into it on first start, mode 0600); else, in a cluster, one derived from JWT_SECRET.
+ */
+function dataKeysFor(
+	env: NodeJS.ProcessEnv,
+	dataDir: string,
+	transporter: string | null,
+	jwtSecret: string
+): Pick<TernConfig, "dataKeys" | "dataKeysFrom"> {
+	if (env.TERN_DATA_KEYS?.trim()) return { dataKeys: parseDataKeys(env.TERN_DATA_KEYS), dataKeysFrom: "env" };
+	if (transporter) return { dataKeys: [{ id: "jwt", key: derivedDataKey(jwtSecret, "tern data key") }], dataKeysFrom: "jwt" };
+	const file = join(dataDir, "data-keys");
+	if (!existsSync(file)) {
+		mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+		writeFileSync(file, newDataKey("k1") + "\n", { mode: 0o600, flag: "wx" });
+	}
+	return { dataKeys: parseDataKeys(readFileSync(file, "utf8"), file), dataKeysFrom: "file" };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const transporter = env.TRANSPORTER && env.TRANSPORTER !== "none" ? env.TRANSPORTER : null;
 	const dataDir = resolve(env.TERN_DATA_DIR ?? "./data");
@@ -190,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 	const logFormat = (env.LOG_FORMAT ?? "text").trim().toLowerCase() || "text";
 	if (logFormat !== "text" && logFormat !== "json")
 		throw new TypeError(`LOG_FORMAT '${env.LOG_FORMAT}' is neither text nor json`);
+	const jwtSecret = jwtSecretFor(env, dataDir, transporter);
 	return {
 		port,
 		maxResultBytes,
@@ -200,11 +231,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		namespace: env.NAMESPACE ?? "tern",
 		dataDir,
 		dbUri: env.DB_URI ?? `sqlite://${join(dataDir, "tern.sqlite")}`,
-		jwtSecret: jwtSecretFor(env, dataDir, transporter),
+		jwtSecret,
 		jwtPreviousSecrets: previousSecretsOf(env.JWT_PREVIOUS_SECRETS),
 		terminalTokenTtl: env.TERN_TERMINAL_TOKEN_TTL?.trim()
 			? durationSeconds(env.TERN_TERMINAL_TOKEN_TTL, "TERN_TERMINAL_TOKEN_TTL")
 			: 365 * 86_400,
+		...dataKeysFor(env, dataDir, transporter, jwtSecret),
 		adminPassword: env.TERN_ADMIN_PASSWORD ?? null,
 		logLevel: (env.LOGLEVEL as LogLevels | undefined) ?? "info",
 		nodeID: env.NODE_ID ?? null,
@@ -225,6 +257,7 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
 		jwtPreviousSecrets: config.jwtPreviousSecrets.map(() => "***"),
 		// The files, never the key itself.
 		tls: config.tls ? { certFile: config.tls.certFile, keyFile: config.tls.keyFile } : null,
+		dataKeys: "***",
 		adminPassword: config.adminPassword === null ? null : "***",
 		// mysql://user:password@host/db → mysql://user:***@host/db
 		dbUri: config.dbUri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/, "$1:***@"),

@@ -17,6 +17,7 @@ import MonitorService from "./services/monitor.service.ts";
 import AlertService from "./services/alert.service.ts";
 import AuditService from "./services/audit.service.ts";
 import { deriveKey } from "./lib/secret-box.ts";
+import { derivedDataKey } from "./lib/keyring.ts";
 import { replCommands } from "./lib/repl-commands.ts";
 
 const SCHEMAS: Record<ServiceName, ServiceSchema> = {
@@ -33,6 +34,9 @@ const SCHEMAS: Record<ServiceName, ServiceSchema> = {
 	audit: AuditService as unknown as ServiceSchema
 };
 
+/** Services that keep sealed values. */
+const SEALING: Partial<Record<ServiceName, true>> = { dispatcher: true, scheduler: true, scripts: true, alert: true };
+
 export type SettingsOverrides = Partial<Record<ServiceName, Record<string, unknown>>>;
 
 export interface NodeOptions {
@@ -40,6 +44,16 @@ export interface NodeOptions {
 	/** Per-service settings on top of those derived from the configuration (tests shorten timeouts). */
 	settings?: SettingsOverrides;
 	broker?: Partial<BrokerOptions>;
+}
+
+/** What a service that seals values at rest is given (see mixins/keyring.mixin.ts). */
+function keyringSettings(config: TernConfig) {
+	// The key a cluster derives from JWT_SECRET when TERN_DATA_KEYS is unset stays able to open
+	// what it sealed once real keys are set, so that the re-sealing moves those values by itself.
+	const derived = { id: "jwt", key: derivedDataKey(config.jwtSecret, "tern data key") };
+	const dataKeys = config.dataKeys.some(key => key.id === derived.id) ? config.dataKeys : [...config.dataKeys, derived];
+	// Alert channel secrets of the first format were sealed with a key derived from the JWT secret.
+	return { dataKeys, legacyDataKey: deriveKey(config.jwtSecret, "tern alert channels") };
 }
 
 function settingsFor(name: ServiceName, config: TernConfig): Record<string, unknown> {
@@ -60,17 +74,18 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 				adminPassword: config.adminPassword
 			};
 		case "dispatcher":
-			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes };
+			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes, ...keyringSettings(config) };
 		case "terminals":
+			return { dbUri: config.dbUri };
 		case "scheduler":
 		case "scripts":
+			return { dbUri: config.dbUri, ...keyringSettings(config) };
 		case "audit":
 			return { dbUri: config.dbUri };
 		case "monitor":
 			return { dbUri: config.dbUri, config: describeConfig(config) };
 		case "alert":
-			// Channel secrets are sealed with a key of their own, derived from the JWT secret.
-			return { dbUri: config.dbUri, secretKey: deriveKey(config.jwtSecret, "tern alert channels") };
+			return { dbUri: config.dbUri, ...keyringSettings(config) };
 		case "gateway":
 			return {
 				port: config.port,
@@ -92,6 +107,13 @@ export function createNode(options: NodeOptions): ServiceBroker {
 		replOptions: { delimiter: "tern $", customCommands: replCommands },
 		...options.broker
 	} as BrokerOptions);
+	if (config.dataKeysFrom === "jwt" && config.services.some(name => name in SEALING))
+		broker
+			.getLogger("config")
+			.warn(
+				"TERN_DATA_KEYS is not set: secrets at rest are sealed with a key derived from JWT_SECRET. " +
+					'Set TERN_DATA_KEYS="k1:$(openssl rand -base64 32)" on every node (see docs/security/encryption.md).'
+			);
 	for (const name of config.services) {
 		const schema = SCHEMAS[name];
 		broker.createService({

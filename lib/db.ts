@@ -6,7 +6,7 @@
  * meet SQLITE_BUSY from each other. The registry is reference-counted: the last service to
  * stop closes the connection.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Sequelize, type Options } from "sequelize";
 import { SequelizeStorage, Umzug } from "umzug";
@@ -28,12 +28,22 @@ export function dialectOf(uri: string): Dialect {
 	throw new TypeError(`Unsupported DB_URI '${uri}': use sqlite://<file> or mysql://user:pass@host:port/db`);
 }
 
+/**
+ * The database file, its directory 0700 and the file 0600 (SQLite gives its -wal and -shm files
+ * the mode of the database file): secrets are sealed in it, but payloads, results and users are not.
+ */
+function createPrivately(file: string): void {
+	mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+	if (existsSync(file)) chmodSync(file, 0o600);
+	else closeSync(openSync(file, "a", 0o600));
+}
+
 function open(uri: string): Sequelize {
 	const common: Options = { logging: false, define: { timestamps: false, freezeTableName: true } };
 	if (dialectOf(uri) === "sqlite") {
 		const file = uri.replace(/^sqlite:(\/\/)?/, "");
 		const storage = file === ":memory:" || file === "" ? ":memory:" : resolve(file);
-		if (storage !== ":memory:") mkdirSync(dirname(storage), { recursive: true });
+		if (storage !== ":memory:") createPrivately(storage);
 		return new Sequelize({ ...common, dialect: "sqlite", storage, pool: { max: 1, min: 1 } });
 	}
 	return new Sequelize(uri.replace(/^mariadb:/, "mysql:"), {

@@ -1,7 +1,9 @@
 /**
- * Secrets at rest: AES-256-GCM with a random 96-bit IV per value, sealed as
- * `enc:v1:<iv>:<tag>:<ciphertext>` (base64url). The key comes from a configured secret through
- * HKDF-SHA256, one key per purpose (`info`), so that no two uses share a key.
+ * The first format of secrets at rest: AES-256-GCM with a random 96-bit IV per value, sealed as
+ * `enc:v1:<iv>:<tag>:<ciphertext>` (base64url), with one key derived from a configured secret
+ * through HKDF-SHA256. Values are sealed with the keyring now (lib/keyring.ts, `enc:v2:`, the key
+ * id beside the value); this box still opens the values of the first format until the re-sealing
+ * has moved them.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 
@@ -10,6 +12,12 @@ const PREFIX = "enc:v1:";
 /** A 32-byte key for `info`, derived from `secret`, as base64url. */
 export function deriveKey(secret: string, info: string): string {
 	return Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), info, 32)).toString("base64url");
+}
+
+/** Seals and opens values of one purpose (see Keyring.sealer). */
+export interface Sealer {
+	seal(plain: string): string;
+	open(sealed: string): string;
 }
 
 export class SecretBox {

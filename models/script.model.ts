@@ -13,6 +13,8 @@ export interface ScriptRow {
 	sha256: string;
 	createdBy: string | null;
 	createdAt: number;
+	/** The body is sealed (services/scripts/sensitive.ts). */
+	sensitive?: boolean;
 }
 
 export type ScriptModel = ModelStatic<Model<ScriptRow, Partial<ScriptRow>>>;
@@ -26,6 +28,7 @@ export function defineScript(sequelize: Sequelize): ScriptModel {
 		body: { type: longText, allowNull: false },
 		sha256: { type: DataTypes.STRING(64), allowNull: false },
 		createdBy: { type: DataTypes.STRING(128) },
-		createdAt: { type: DataTypes.BIGINT, allowNull: false }
+		createdAt: { type: DataTypes.BIGINT, allowNull: false },
+		sensitive: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false }
 	});
 }

@@ -45,6 +45,8 @@ export interface TaskRow {
 	notBefore: number | null;
 	/** DELIVERED: ack deadline; PROCESSING: processing deadline. */
 	deadlineAt: number | null;
+	/** The sealed secrets and sensitive payload values (lib/task-secrets.ts), or null. */
+	secrets?: string | null;
 }
 
 export type TaskModel = ModelStatic<Model<TaskRow, Partial<TaskRow>>>;
@@ -87,6 +89,7 @@ export function defineTask(sequelize: Sequelize): TaskModel {
 		finishedAt: ms(),
 		expiresAt: ms(),
 		notBefore: ms(),
-		deadlineAt: ms()
+		deadlineAt: ms(),
+		secrets: { type: DataTypes.TEXT }
 	});
 }

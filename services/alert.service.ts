@@ -14,7 +14,7 @@ import type { AlertRuleBody, AlertRuleView, ChannelBody, EvaluateParams, Labels,
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
-import { SecretBox } from "../lib/secret-box.ts";
+import { KeyringMixin } from "../mixins/keyring.mixin.ts";
 import {
 	byIdParams,
 	createChannelParams,
@@ -35,7 +35,7 @@ import { Notifier } from "./alert/notifier.ts";
 import { Evaluator } from "./alert/evaluator.ts";
 import { builtinRows } from "./alert/builtin.ts";
 import { checkChannelIds, newRuleRow, ruleChanges, rulesNaming } from "./alert/rules.ts";
-import { ChannelConfigs } from "./alert/channel-config.ts";
+import { CHANNEL_CONTEXT, ChannelConfigs, channelResealTarget } from "./alert/channel-config.ts";
 import { testMessage } from "./alert/templates.ts";
 import { toAlertView, toNotificationView, toRuleView, toSilenceView } from "./alert/views.ts";
 
@@ -46,10 +46,8 @@ const usernameOf = (ctx: Context<unknown, TernMeta>) =>
 
 const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 	name: "alert",
-	mixins: [DbMixin(defineAlertRule)],
+	mixins: [DbMixin(defineAlertRule), KeyringMixin()],
 	settings: {
-		$secureSettings: ["secretKey"],
-		secretKey: "",
 		notifyAttempts: 3,
 		notifyBackoff: 1000,
 		defaultChannels: "all",
@@ -340,13 +338,12 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 	},
 	methods,
 	created(this: AlertThis) {
-		if (!this.settings.secretKey) throw new TypeError("Service 'alert' needs settings.secretKey (see node.ts)");
 		if (!["all", "none"].includes(this.settings.defaultChannels))
 			throw new TypeError(`settings.defaultChannels is "all" or "none", not '${this.settings.defaultChannels}'`);
 		this.activeCache = null;
 	},
 	async started(this: AlertThis) {
-		const box = new SecretBox(this.settings.secretKey);
+		const box = this.keyring.sealer(CHANNEL_CONTEXT);
 		this.store = new AlertStore((this as unknown as { model: { sequelize: Sequelize } }).model.sequelize);
 		this.configs = new ChannelConfigs(box);
 		this.notifier = new Notifier(
@@ -363,6 +360,7 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 		let seeded = 0;
 		for (const row of builtinRows(Date.now())) if (await this.store.seedRule(row)) seeded++;
 		if (seeded > 0) await this.broker.broadcast("alert.rulesChanged", {});
+		this.startResealing(() => [channelResealTarget(this.store, this.keyring)]);
 	},
 	async stopped(this: AlertThis) {
 		await this.notifier?.stop();

@@ -38,6 +38,8 @@ export interface ApiSettings extends ServiceSettingSchema {
 	/** moleculer-web routes. */
 	routes: Record<string, unknown>[];
 	assets: { folder: string; options: Record<string, unknown> };
+	/** moleculer-web's log level for request params; null: never logged. */
+	logRequestParams: string | null;
 }
 
 /** What moleculer-web has put on the request by the time it authorizes it. */
@@ -113,6 +115,8 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		requestLimits: { window: 1000, address: 2000, token: 200 },
 		https: null,
 		corsOrigins: [],
+		// Request bodies carry secrets (task secrets, passwords, script bodies): never logged, at any level.
+		logRequestParams: null,
 		// qs nests `a[b][c]` at most `depth` levels (the rest stays one literal key) and drops keys
 		// that would shadow Object.prototype; the limits are qs's defaults, written down.
 		qsOptions: { depth: 5, arrayLimit: 20, parameterLimit: 1000, allowPrototypes: false, decoder: decodeQueryPart },

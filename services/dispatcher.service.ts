@@ -12,6 +12,8 @@
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
+import { KeyringMixin, type KeyringMethods, type KeyringVars } from "../mixins/keyring.mixin.ts";
+import { taskResealTarget } from "./dispatcher/reseal.ts";
 import { defineTask, type TaskModel } from "../models/task.model.ts";
 import type {
 	Presence,
@@ -58,7 +60,7 @@ import {
 
 export type { DispatcherSettings };
 
-interface DispatcherVars {
+interface DispatcherVars extends KeyringVars {
 	model: TaskModel;
 	dispatcher: Dispatcher;
 	sweepTimer: NodeJS.Timeout;
@@ -66,7 +68,7 @@ interface DispatcherVars {
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
 	gatewaysKnown: Set<string>;
 }
-interface DispatcherMethods {
+interface DispatcherMethods extends KeyringMethods {
 	learnGateways(): Promise<void>;
 }
 type DispatcherThis = Service<DispatcherSettings> & DispatcherVars & DispatcherMethods;
@@ -80,6 +82,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 	name: "dispatcher",
 	mixins: [
 		DbMixin(defineTask),
+		KeyringMixin(),
 		RuntimeSettingsMixin<DispatcherThis>({
 			maxResultBytes(value) {
 				this.settings.maxResultBytes = value;
@@ -363,7 +366,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		const metrics = dispatcherMetrics(this.broker.metrics);
 		const store = await TaskStore.open(this.model, this.settings.dbUri, metrics.onCommit);
 		const ports = { ports: this.broker, logger: this.logger, settings: this.settings };
-		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks });
+		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks, keyring: this.keyring });
 		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
 		this.dispatcher.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));
@@ -371,6 +374,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		await this.dispatcher.recovery.recoverDelivered();
 		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
 		this.depthTimer = watchQueueDepth(store, metrics.tasks, this.settings.queueDepthInterval, this.logger);
+		this.startResealing(() => [taskResealTarget(store, this.keyring)]);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);

@@ -15,6 +15,8 @@ import { Scheduler, type SchedulerOptions } from "./scheduler/scheduler.ts";
 import { JobStore, normalize } from "./scheduler/store.ts";
 import { jobChanges, jobFields, newJobRow } from "./scheduler/job-body.ts";
 import { toFireView, toJobView } from "./scheduler/views.ts";
+import { jobResealTarget } from "./scheduler/secrets.ts";
+import { KeyringMixin, type KeyringMethods, type KeyringVars } from "../mixins/keyring.mixin.ts";
 import {
 	createParams,
 	historyParams,
@@ -46,14 +48,14 @@ interface DbMethods {
 		params: Record<string, unknown>
 	): Promise<{ rows: JobRow[]; total: number; page: number; pageSize: number; totalPages: number }>;
 }
-interface SchedulerVars extends DbMethods {
+interface SchedulerVars extends DbMethods, KeyringVars {
 	model: JobModel;
 	store: JobStore;
 	core: Scheduler;
 	recoveryTimer: NodeJS.Timeout;
 	completionTimer: NodeJS.Timeout;
 }
-interface SchedulerMethods {
+interface SchedulerMethods extends KeyringMethods {
 	mustGet(id: string): Promise<JobRow>;
 	checkOwner(ctx: Context<unknown, TernMeta>, row: JobRow): void;
 	validate(body: Partial<JobBody>, base?: JobRow): Promise<Partial<JobRow>>;
@@ -65,7 +67,7 @@ type SchedulerThis = Service<SchedulerSettings> & SchedulerVars & SchedulerMetho
 
 const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, SchedulerVars> = {
 	name: "scheduler",
-	mixins: [DbMixin(defineJob)],
+	mixins: [DbMixin(defineJob), KeyringMixin()],
 	// A fire's submit needs the terminal registry too (the dispatcher asks it for the target): a
 	// scheduler that armed its jobs before it was up would fail the late fires of its start.
 	dependencies: ["dispatcher", "terminals"],
@@ -295,7 +297,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 
 		/** Checks what the validator cannot (schedule, target, payload size, dates) and returns row fields. */
 		validate(this: SchedulerThis, body: Partial<JobBody>, base?: JobRow) {
-			return jobFields(this.broker, this.settings.maxPayloadBytes, body, base);
+			return jobFields(this.broker, this.settings.maxPayloadBytes, body, this.keyring, base);
 		},
 
 		/** Pauses or resumes the job of `ctx.params.id` (no change if it is so already); answers its view. */
@@ -320,7 +322,13 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 	},
 	async started(this: SchedulerThis) {
 		this.store = new JobStore(this.model);
-		this.core = new Scheduler({ broker: this.broker, logger: this.logger, store: this.store, options: this.settings });
+		this.core = new Scheduler({
+			broker: this.broker,
+			logger: this.logger,
+			store: this.store,
+			options: this.settings,
+			keyring: this.keyring
+		});
 		await this.core.setOwners(nodesRunning(this.broker, "scheduler"));
 		await this.core.resync();
 		this.recoveryTimer = setInterval(
@@ -331,6 +339,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			() => void this.core.checkOpenRuns().catch(err => this.logger.warn("Completion check failed", err)),
 			this.settings.completionCheckInterval
 		);
+		this.startResealing(() => [jobResealTarget(this.model, this.keyring)]);
 	},
 	async stopped(this: SchedulerThis) {
 		clearInterval(this.recoveryTimer);

@@ -13,34 +13,38 @@ import { Errors } from "../lib/errors.ts";
 import { requireUser, requireUserOrTerminal } from "../lib/access.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
 import { queryIntRule } from "../lib/rules.ts";
+import { KeyringMixin, type KeyringMethods, type KeyringSettings, type KeyringVars } from "../mixins/keyring.mixin.ts";
+import { scriptResealTarget, shownBody, storedBody } from "./scripts/sensitive.ts";
 
-export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings {
+export interface ScriptsSettings extends ServiceSettingSchema, DbMixinSettings, Partial<KeyringSettings> {
 	/** Largest script body, bytes. @defaultValue 1 MiB */
 	maxBodyBytes: number;
 	dbUri: string;
 }
 
-interface ScriptsVars {
+interface ScriptsVars extends KeyringVars {
 	model: ScriptModel;
 }
-type ScriptsThis = Service<ScriptsSettings> & ScriptsVars & DbEntityMethods;
+type ScriptsThis = Service<ScriptsSettings> & ScriptsVars & DbEntityMethods & KeyringMethods;
 
 const nameRule = { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_.-]+$/ };
 
-function view(row: ScriptRow, withBody: boolean) {
+/** `body`: as the caller may see it (services/scripts/sensitive.ts), or none. */
+function view(row: ScriptRow, body?: string) {
 	return {
 		name: row.name,
 		version: row.version,
 		interpreter: row.interpreter,
 		sha256: row.sha256,
-		...(withBody ? { body: row.body } : {}),
+		sensitive: Boolean(row.sensitive),
+		...(body !== undefined ? { body } : {}),
 		createdBy: row.createdBy,
 		createdAt: new Date(Number(row.createdAt)).toISOString()
 	};
 }
 
 /** Without the body: what lists show. */
-const SUMMARY_FIELDS = ["name", "version", "interpreter", "sha256", "createdBy", "createdAt"];
+const SUMMARY_FIELDS = ["name", "version", "interpreter", "sha256", "createdBy", "createdAt", "sensitive"];
 
 /** The one version `query` names (or the latest of a name), or null. */
 async function findOne(service: ScriptsThis, ctx: Context, query: Partial<ScriptRow>): Promise<ScriptRow | null> {
@@ -48,9 +52,9 @@ async function findOne(service: ScriptsThis, ctx: Context, query: Partial<Script
 	return row ?? null;
 }
 
-const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVars> = {
+const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods & KeyringMethods, ScriptsVars> = {
 	name: "scripts",
-	mixins: [DbMixin(defineScript)],
+	mixins: [DbMixin(defineScript), KeyringMixin()],
 	settings: { maxBodyBytes: 1024 * 1024, idField: "name", dbUri: "" },
 	actions: {
 		// moleculer-db's generic reads stay off: their params would merge into same-named actions.
@@ -65,9 +69,14 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 				name: nameRule,
 				interpreter: { type: "enum", values: [...INTERPRETERS] },
 				body: { type: "string", min: 1 },
+				/** Stored sealed; users see `body: "***"`, terminals the body. */
+				sensitive: { type: "boolean", optional: true },
 				$$strict: true
 			},
-			async handler(this: ScriptsThis, ctx: Context<{ name: string; interpreter: Interpreter; body: string }, TernMeta>) {
+			async handler(
+				this: ScriptsThis,
+				ctx: Context<{ name: string; interpreter: Interpreter; body: string; sensitive?: boolean }, TernMeta>
+			) {
 				requireUser(ctx, "operator");
 				const bytes = Buffer.byteLength(ctx.params.body);
 				if (bytes > this.settings.maxBodyBytes) throw Errors.payloadTooLarge(bytes, this.settings.maxBodyBytes);
@@ -78,7 +87,8 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 						name: ctx.params.name,
 						version,
 						interpreter: ctx.params.interpreter,
-						body: ctx.params.body,
+						body: storedBody(ctx.params.body, ctx.params.sensitive === true, this.keyring),
+						sensitive: ctx.params.sensitive === true,
 						sha256: createHash("sha256").update(ctx.params.body).digest("hex"),
 						createdBy: principal?.kind === "user" ? principal.username : null,
 						createdAt: Date.now()
@@ -87,7 +97,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 						await this._create(ctx, row);
 						ctx.meta.$statusCode = 201;
 						ctx.meta.$location = `/api/scripts/${row.name}/versions/${row.version}`;
-						return view(row, false);
+						return view(row);
 					} catch (err) {
 						// Two new versions at once: the loser takes the next number.
 						if (!(err instanceof UniqueConstraintError) || tries >= 5) throw err;
@@ -102,7 +112,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 				requireUserOrTerminal(ctx);
 				const rows = (await this._find(ctx, { sort: ["name", "-version"], fields: SUMMARY_FIELDS })) as ScriptRow[];
 				const seen = new Set<string>();
-				return rows.filter(r => !seen.has(r.name) && seen.add(r.name)).map(r => view(r, false));
+				return rows.filter(r => !seen.has(r.name) && seen.add(r.name)).map(r => view(r));
 			}
 		},
 
@@ -113,7 +123,7 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 				requireUserOrTerminal(ctx);
 				const row = await findOne(this, ctx, { name: ctx.params.name });
 				if (!row) throw Errors.scriptNotFound(ctx.params.name);
-				return view(row, true);
+				return view(row, shownBody(row, ctx.meta.principal, this.keyring));
 			}
 		},
 
@@ -146,9 +156,12 @@ const ScriptsService: ServiceSchema<ScriptsSettings, DbEntityMethods, ScriptsVar
 				requireUserOrTerminal(ctx);
 				const row = await findOne(this, ctx, { name: ctx.params.name, version: ctx.params.version });
 				if (!row) throw Errors.scriptNotFound(ctx.params.name, ctx.params.version);
-				return view(row, true);
+				return view(row, shownBody(row, ctx.meta.principal, this.keyring));
 			}
 		}
+	},
+	started(this: ScriptsThis) {
+		this.startResealing(() => [scriptResealTarget(this.model, this.keyring)]);
 	}
 };
 

@@ -51,6 +51,10 @@ export interface TaskBody {
 	idempotencyKey?: string;
 	/** A selector that matches no registered terminal waits for one (up to its ttl) instead of being refused. */
 	waitForTerminal?: boolean;
+	/** Values only the terminal that runs the task sees (`task.secrets`); stored sealed, shown as "***". */
+	secrets?: Record<string, string>;
+	/** Dotted paths into `payload` (`env.TOKEN`) whose values are secret: stored sealed, shown as "***". */
+	sensitive?: string[];
 }
 
 export interface SubmitResult {
@@ -75,6 +79,8 @@ export interface TaskPush {
 	createdAt: string;
 	shardIndex?: number;
 	shardTotal?: number;
+	/** The task's secrets in plaintext (its payload carries its sensitive values too): sent to this terminal only. */
+	secrets?: Record<string, string>;
 }
 
 /** The reply of `GET /api/task/query`. */
@@ -113,6 +119,10 @@ export interface TaskView extends TaskQueryView {
 	expiresAt: string | null;
 	notBefore: string | null;
 	deadlineAt: string | null;
+	/** The names of the task's secrets, each value "***". */
+	secrets?: Record<string, string>;
+	/** The payload's sensitive paths (their values are "***" in `payload`). */
+	sensitive?: string[];
 }
 
 export type ResultStatus = "success" | "failed";

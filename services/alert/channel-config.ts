@@ -6,14 +6,58 @@ import type { ChannelRow } from "../../models/alert.model.ts";
 import type { ChannelBody, ChannelType, ChannelView } from "../../lib/contracts.ts";
 import { Errors } from "../../lib/errors.ts";
 import { uuidv7 } from "../../lib/ids.ts";
-import type { SecretBox } from "../../lib/secret-box.ts";
+import type { Keyring } from "../../lib/keyring.ts";
+import type { ResealTarget } from "../../lib/resealer.ts";
+import type { Sealer } from "../../lib/secret-box.ts";
 import { resolve } from "./channels/index.ts";
+import type { AlertStore } from "./store.ts";
 import { toChannelView } from "./views.ts";
 
-export class ChannelConfigs {
-	private readonly box: SecretBox;
+/** The purpose channel secrets are sealed for (see Keyring.seal). */
+export const CHANNEL_CONTEXT = "alert-channel";
 
-	constructor(box: SecretBox) {
+/**
+ * The re-sealing of channel secrets (a handful of rows: one page). A channel's config is JSON
+ * with its secrets sealed one by one; the row moves when any of them is on an older key.
+ */
+export function channelResealTarget(store: AlertStore, keyring: Keyring): ResealTarget {
+	const reseal = (config: string, row: ChannelRow) =>
+		JSON.stringify(
+			resolve(row.type).mapSecrets(JSON.parse(config) as object, value => keyring.reseal(value, CHANNEL_CONTEXT))
+		);
+	const stale = (row: ChannelRow) => {
+		let old = false;
+		resolve(row.type).mapSecrets(JSON.parse(row.config) as object, value => {
+			if (!keyring.isCurrent(value)) old = true;
+			return value;
+		});
+		return old;
+	};
+	let rows = new Map<string, ChannelRow>();
+	return {
+		name: "alert_channels.config",
+		async page(after) {
+			if (after !== null) return [];
+			rows = new Map((await store.channels()).filter(stale).map(row => [row.id, row]));
+			return [...rows.values()].map(row => ({ cursor: row.id, value: row.config }));
+		},
+		reseal(value) {
+			return value;
+		},
+		async write(id, from) {
+			const row = rows.get(id);
+			const to = row ? reseal(from, row) : from;
+			// A PUT meanwhile wrote a config sealed with the active key already: keep it.
+			if (!row || (await store.channel(id))?.config !== from) return false;
+			return store.updateChannel(id, { config: to });
+		}
+	};
+}
+
+export class ChannelConfigs {
+	private readonly box: Sealer;
+
+	constructor(box: Sealer) {
 		this.box = box;
 	}
 

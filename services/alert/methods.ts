@@ -11,10 +11,9 @@ import type { AlertStore } from "./store.ts";
 import type { Notifier } from "./notifier.ts";
 import type { DefaultChannels, Evaluator } from "./evaluator.ts";
 import type { ChannelConfigs } from "./channel-config.ts";
+import type { KeyringMethods, KeyringSettings, KeyringVars } from "../../mixins/keyring.mixin.ts";
 
-export interface AlertSettings extends ServiceSettingSchema, DbMixinSettings {
-	/** 32 bytes, base64url, that seal channel secrets; the node derives it from the JWT secret (HKDF). */
-	secretKey: string;
+export interface AlertSettings extends ServiceSettingSchema, DbMixinSettings, Partial<KeyringSettings> {
 	/** Tries per notification. @defaultValue 3 */
 	notifyAttempts: number;
 	/** Wait before the first retry of a notification, ms, doubled before each next one. @defaultValue 1000 */
@@ -25,7 +24,7 @@ export interface AlertSettings extends ServiceSettingSchema, DbMixinSettings {
 	pageSize: number;
 }
 
-export interface AlertVars {
+export interface AlertVars extends KeyringVars {
 	store: AlertStore;
 	notifier: Notifier;
 	evaluator: Evaluator;
@@ -33,7 +32,7 @@ export interface AlertVars {
 	/** The enabled rules, until a rule changes (here or on another replica). */
 	activeCache: Promise<AlertRuleView[]> | null;
 }
-export interface AlertMethods {
+export interface AlertMethods extends KeyringMethods {
 	mustGetRule(id: string): Promise<AlertRuleRow>;
 	mustGetChannel(id: string): Promise<ChannelRow>;
 	rulesChanged(ctx: Context): Promise<void>;

@@ -10,7 +10,7 @@ import type { Logger } from "moleculer";
 import type { AlertRow, ChannelRow, NotificationRow } from "../../models/alert.model.ts";
 import type { ChannelType, NotificationKind } from "../../lib/contracts.ts";
 import { uuidv7 } from "../../lib/ids.ts";
-import type { SecretBox } from "../../lib/secret-box.ts";
+import type { Sealer } from "../../lib/secret-box.ts";
 import { DeliveryError, resolve } from "./channels/index.ts";
 import { statusOf, type Message } from "./templates.ts";
 import type { AlertStore } from "./store.ts";
@@ -35,14 +35,14 @@ export interface Outcome {
 
 export class Notifier {
 	private readonly store: AlertStore;
-	private readonly box: SecretBox;
+	private readonly box: Sealer;
 	private readonly options: NotifierOptions;
 	private readonly logger: Logger;
 	private readonly inflight = new Set<Promise<unknown>>();
 	private readonly waits = new Set<() => void>();
 	private stopped = false;
 
-	constructor(store: AlertStore, box: SecretBox, options: NotifierOptions, logger: Logger) {
+	constructor(store: AlertStore, box: Sealer, options: NotifierOptions, logger: Logger) {
 		this.store = store;
 		this.box = box;
 		this.options = options;

@@ -147,7 +147,7 @@ export class Admission {
 		now: number,
 		lookups?: Lookups
 	): Promise<TaskRow> {
-		const checked = checkBody(body, this.core.settings);
+		const checked = checkBody(body, this.core.settings, this.core.keyring);
 		if (body.terminalId) {
 			let resolving = lookups?.get(body.terminalId);
 			if (!resolving) {
@@ -208,7 +208,7 @@ export class Admission {
 			await store.releaseKey(earlier.id, key);
 			return null;
 		}
-		if (!sameBody(earlier, fresh)) throw Errors.idempotencyConflict(key, earlier.id);
+		if (!sameBody(earlier, fresh, this.core.keyring)) throw Errors.idempotencyConflict(key, earlier.id);
 		if (earlier.groupId) {
 			const group = await store.byGroup(earlier.groupId);
 			return { taskId: earlier.id, taskIds: group.map(r => r.id), groupId: earlier.groupId, duplicate: true };

@@ -17,6 +17,7 @@ import { Outbox, type DispatcherPorts } from "./outbox.ts";
 import { PresenceMirror, TerminalRecords } from "./presence.ts";
 import type { Change } from "./transitions.ts";
 import type { TaskMetrics } from "../../lib/metrics/tasks.ts";
+import type { Keyring } from "../../lib/keyring.ts";
 
 export interface CoreDeps {
 	ports: DispatcherPorts;
@@ -25,6 +26,8 @@ export interface CoreDeps {
 	store: TaskStore;
 	/** Tern's task series (lib/metrics/tasks.ts), fed by every write. */
 	metrics: TaskMetrics;
+	/** Seals task secrets at rest, opens them for the push (lib/task-secrets.ts). */
+	keyring: Keyring;
 }
 
 export interface WriteOptions {
@@ -40,6 +43,7 @@ export class DispatcherCore {
 	readonly settings: DispatcherSettings;
 	readonly store: TaskStore;
 	readonly metrics: TaskMetrics;
+	readonly keyring: Keyring;
 	readonly book = new SlotBook();
 	readonly owners: Ownership;
 	readonly outbox: Outbox;
@@ -59,6 +63,7 @@ export class DispatcherCore {
 		this.settings = deps.settings;
 		this.store = deps.store;
 		this.metrics = deps.metrics;
+		this.keyring = deps.keyring;
 		this.owners = new Ownership(deps.ports.nodeID);
 		this.outbox = new Outbox(deps.ports, deps.logger);
 		this.terminals = new TerminalRecords(deps.ports);

@@ -148,7 +148,7 @@ export class Delivery {
 	}
 
 	private async pushTask(row: TaskRow, presence: Presence): Promise<boolean> {
-		const sent = await this.core.outbox.push(presence, { event: "task", data: toPush(row) });
+		const sent = await this.core.outbox.push(presence, { event: "task", data: toPush(row, this.core.keyring) });
 		if (!sent) {
 			this.core.logger.debug(
 				fields({ taskId: row.id, terminalId: presence.terminalId }),
@@ -182,7 +182,15 @@ export class Delivery {
 				pending.push(this.deliver(row, terminalId, now, null));
 			}
 			const tasks: TaskPush[] = [];
-			for (const delivered of await Promise.all(pending)) if (delivered) tasks.push(toPush(delivered));
+			for (const delivered of await Promise.all(pending)) {
+				if (!delivered) continue;
+				try {
+					tasks.push(toPush(delivered, core.keyring));
+				} catch (err) {
+					// Its secrets do not open (their key is gone): the others still go; it times out unacked.
+					core.logger.error(fields({ taskId: delivered.id, terminalId }), "Pull failed", delivered.id, err);
+				}
+			}
 			return tasks;
 		});
 	}

@@ -33,6 +33,7 @@ import type { DispatcherSettings } from "./settings.ts";
 import type { TaskStore } from "./store.ts";
 import type { TaskMetrics } from "../../lib/metrics/tasks.ts";
 import { toView } from "./views.ts";
+import type { Keyring } from "../../lib/keyring.ts";
 
 export interface DispatcherDeps {
 	ports: DispatcherPorts;
@@ -40,6 +41,7 @@ export interface DispatcherDeps {
 	settings: DispatcherSettings;
 	store: TaskStore;
 	metrics: TaskMetrics;
+	keyring: Keyring;
 }
 
 export class Dispatcher {

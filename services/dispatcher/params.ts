@@ -13,6 +13,7 @@ import {
 	type TaskBody
 } from "../../lib/contracts.ts";
 import { EXIT_CODE, MAX_ATTEMPT, MAX_PAGE, intRule, numberRule, positiveRule, queryIntRule } from "../../lib/rules.ts";
+import { secretsRules } from "./secrets.ts";
 
 const DAY_S = 86_400;
 
@@ -55,6 +56,7 @@ export const taskBodyParams = {
 	},
 	idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
 	waitForTerminal: { type: "boolean", optional: true },
+	...secretsRules,
 	$$strict: true
 } satisfies SchemaFor<TaskBody>;
 export type SubmitParams = TaskBody;

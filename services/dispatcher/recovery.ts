@@ -66,7 +66,7 @@ export class Recovery {
 			const previous = departed ? rendezvousOwner(core.keyOf(row), departed.owners) : null;
 			if (previous && departed?.nodeIDs.includes(previous)) {
 				repushed++;
-				pushes.push(core.outbox.push(presence, { event: "task", data: toPush(row) }));
+				pushes.push(core.outbox.push(presence, { event: "task", data: toPush(row, core.keyring) }));
 			}
 			return false;
 		};

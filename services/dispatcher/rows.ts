@@ -1,23 +1,27 @@
 /**
  * A task body becomes a row: what the validator cannot check (target xor selector, the hash key,
- * the payload's size), the defaults filled in, and the comparison that tells a repeated submit
+ * the payload's size), its secrets sealed, the defaults filled in, and the comparison that tells a repeated submit
  * from a different body sent under the same idempotency key.
  */
 import { Errors } from "../../lib/errors.ts";
 import type { Principal, Selector, StrategyName } from "../../lib/contracts.ts";
+import type { Keyring } from "../../lib/keyring.ts";
 import { normalizeLabels } from "../../lib/labels.ts";
+import { checkSecrets, sameSecrets, sealSecrets } from "../../lib/task-secrets.ts";
 import type { TaskRow } from "../../models/task.model.ts";
 import type { SubmitParams } from "./params.ts";
 import type { DispatcherSettings } from "./settings.ts";
 
 export interface CheckedBody {
-	/** The payload as JSON text, its size checked. */
+	/** The payload as JSON text, its size checked, its sensitive paths "***". */
 	payload: string | null;
 	strategy: StrategyName;
+	/** The sealed secrets and sensitive values (lib/task-secrets.ts), or null. */
+	secrets: string | null;
 }
 
-/** The checks of a body beyond its schema; throws the caller's mistake. */
-export function checkBody(body: SubmitParams, settings: DispatcherSettings): CheckedBody {
+/** The checks of a body beyond its schema, and its secrets sealed; throws the caller's mistake. */
+export function checkBody(body: SubmitParams, settings: DispatcherSettings, keyring: Keyring): CheckedBody {
 	if (Boolean(body.terminalId) === Boolean(body.selector))
 		throw Errors.validation("Give either 'terminalId' or 'selector' (and not both)", [
 			{ field: "terminalId", message: "Give either 'terminalId' or 'selector' (and not both)" }
@@ -27,10 +31,12 @@ export function checkBody(body: SubmitParams, settings: DispatcherSettings): Che
 		throw Errors.validation("'selector.key' is required by strategy 'consistent_hash'", [
 			{ field: "selector.key", message: "'selector.key' is required by strategy 'consistent_hash'" }
 		]);
-	const payload = body.payload === undefined ? null : JSON.stringify(body.payload);
-	const bytes = payload === null ? 0 : Buffer.byteLength(payload);
+	const bytes = body.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(body.payload));
 	if (bytes > settings.maxPayloadBytes) throw Errors.payloadTooLarge(bytes, settings.maxPayloadBytes);
-	return { payload, strategy };
+	checkSecrets(body);
+	const sealed = sealSecrets(body, keyring);
+	const payload = sealed.payload === undefined ? null : JSON.stringify(sealed.payload);
+	return { payload, strategy, secrets: sealed.envelope };
 }
 
 /** Who submitted: a user's name, or the terminal that did. */
@@ -85,7 +91,8 @@ export function rowFor(
 		finishedAt: null,
 		expiresAt: now + ttlMs,
 		notBefore: null,
-		deadlineAt: null
+		deadlineAt: null,
+		secrets: checked.secrets
 	};
 }
 
@@ -108,13 +115,14 @@ const BODY_FIELDS = ["type", "priority", "timeoutMs", "ackTimeoutMs", "ttlMs", "
  * Whether `earlier` (the task an idempotency key names) came from the same body as `fresh`. A
  * fan-out's tasks each carry their own target, so their selector is what is compared.
  */
-export function sameBody(earlier: TaskRow, fresh: TaskRow): boolean {
+export function sameBody(earlier: TaskRow, fresh: TaskRow, keyring: Keyring): boolean {
 	for (const field of BODY_FIELDS)
 		if (Number(earlier[field]) !== Number(fresh[field]) && earlier[field] !== fresh[field]) return false;
 	if (earlier.groupId === null && earlier.target !== fresh.target) return false;
 	return (
 		canonical(earlier.payload) === canonical(fresh.payload) &&
 		canonical(earlier.selector) === canonical(fresh.selector) &&
-		canonical(earlier.backoff) === canonical(fresh.backoff)
+		canonical(earlier.backoff) === canonical(fresh.backoff) &&
+		sameSecrets(earlier.secrets ?? null, fresh.secrets ?? null, keyring)
 	);
 }

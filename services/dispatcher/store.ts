@@ -49,7 +49,8 @@ const COLUMNS = [
 	"finishedAt",
 	"expiresAt",
 	"notBefore",
-	"deadlineAt"
+	"deadlineAt",
+	"secrets"
 ] as const satisfies readonly (keyof TaskRow)[];
 const KNOWN: ReadonlySet<string> = new Set(COLUMNS);
 /** Columns that may be NULL and have no other default (see the migrations). */
@@ -73,7 +74,8 @@ const NULLABLE: ReadonlySet<string> = new Set<(typeof COLUMNS)[number]>([
 	"finishedAt",
 	"expiresAt",
 	"notBefore",
-	"deadlineAt"
+	"deadlineAt",
+	"secrets"
 ]);
 
 /** Rows per INSERT statement: SQLite takes at most 32,766 parameters in one. */
@@ -312,6 +314,19 @@ export class TaskStore {
 	/** Drops output older than the retention. */
 	async pruneLogs(before: number): Promise<void> {
 		await this.driver.run("DELETE FROM task_logs WHERE at < ?", [before]);
+	}
+
+	/** Up to `limit` tasks after `after` (id order) with secrets not matching `current` (a LIKE pattern, `!` escapes). */
+	sealedPage(after: string | null, limit: number, current: string): Promise<{ id: string; secrets: string }[]> {
+		return this.select<{ id: string; secrets: string }>(
+			"SELECT id, secrets FROM tasks WHERE id > ? AND secrets IS NOT NULL AND secrets NOT LIKE ? ESCAPE '!' ORDER BY id LIMIT ?",
+			[after ?? "", current, limit]
+		);
+	}
+
+	/** Replaces a task's sealed secrets if they are still `from` (the re-sealing); true when they were. */
+	async resealSecrets(id: string, from: string, to: string): Promise<boolean> {
+		return (await this.commits.write("UPDATE tasks SET secrets = ? WHERE id = ? AND secrets = ?", [to, id, from])) === 1;
 	}
 
 	/** When the oldest PENDING task was created, or null when none waits. */

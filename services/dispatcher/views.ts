@@ -1,6 +1,12 @@
-/** Rows → what the API, the sockets and events show. Seconds and ISO dates outside; ms inside. */
+/**
+ * Rows → what the API, the sockets and events show. Seconds and ISO dates outside; ms inside.
+ * Secrets: "***" in every view (the stored payload has "***" at its sensitive paths already);
+ * opened only in the push to the terminal that runs the task.
+ */
 import type { Backoff, Selector, TaskPush, TaskQueryView, TaskStatusEvent, TaskView } from "../../lib/contracts.ts";
 import type { TaskRow } from "../../models/task.model.ts";
+import type { Keyring } from "../../lib/keyring.ts";
+import { openSecrets, redactedSecrets } from "../../lib/task-secrets.ts";
 
 function iso(ms: number | null): string | null {
 	return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString();
@@ -10,7 +16,11 @@ function json<T>(text: string | null): T | null {
 	return text === null || text === undefined ? null : (JSON.parse(text) as T);
 }
 
-export function toPush(row: TaskRow): TaskPush {
+/**
+ * What the terminal that runs the task is sent: its secrets opened, its payload's sensitive
+ * values back in place. Throws MissingKeyError when they are sealed with a key no longer configured.
+ */
+export function toPush(row: TaskRow, keyring: Keyring): TaskPush {
 	const push: TaskPush = {
 		taskId: row.id,
 		attempt: row.attempt,
@@ -24,6 +34,11 @@ export function toPush(row: TaskRow): TaskPush {
 	if (row.shardTotal !== null) {
 		push.shardIndex = row.shardIndex!;
 		push.shardTotal = row.shardTotal;
+	}
+	if (row.secrets) {
+		const opened = openSecrets(row.secrets, push.payload, keyring);
+		push.payload = opened.payload;
+		if (Object.keys(opened.secrets).length > 0) push.secrets = opened.secrets;
 	}
 	return push;
 }
@@ -65,7 +80,8 @@ export function toView(row: TaskRow): TaskView {
 		shardTotal: row.shardTotal,
 		expiresAt: iso(row.expiresAt),
 		notBefore: iso(row.notBefore),
-		deadlineAt: iso(row.deadlineAt)
+		deadlineAt: iso(row.deadlineAt),
+		...redactedSecrets(row.secrets ?? null)
 	};
 }
 

@@ -2,14 +2,10 @@
  * What the scheduler asks of the dispatcher: submit a fire's task(s), read tasks' statuses from
  * the tasks table, cancel a task. The only module here that calls another service.
  */
+import type { Keyring } from "../../lib/keyring.ts";
+import { openJobTask, type StoredTask } from "./secrets.ts";
 import type { ServiceBroker } from "moleculer";
-import {
-	FINAL_STATUSES,
-	type SocketErrorPayload,
-	type SubmitResult,
-	type TaskBody,
-	type TaskStatus
-} from "../../lib/contracts.ts";
+import { FINAL_STATUSES, type SocketErrorPayload, type SubmitResult, type TaskStatus } from "../../lib/contracts.ts";
 import { call } from "../../lib/actions.ts";
 
 /** Tasks whose status is asked for in one call (the dispatcher's limit). */
@@ -30,18 +26,21 @@ const typeOf = (err: unknown) => (err as { type?: string }).type;
 
 export class DispatcherClient {
 	private readonly broker: ServiceBroker;
+	private readonly keyring: Keyring;
 
-	constructor(broker: ServiceBroker) {
+	constructor(broker: ServiceBroker, keyring: Keyring) {
 		this.broker = broker;
+		this.keyring = keyring;
 	}
 
-	submit(task: TaskBody): Promise<SubmitResult> {
-		return call(this.broker, "dispatcher.submit", task);
+	/** A job's task, its secrets opened for the dispatcher (which seals them into the task). */
+	submit(task: StoredTask): Promise<SubmitResult> {
+		return call(this.broker, "dispatcher.submit", openJobTask(task, this.keyring));
 	}
 
 	/** One answer per task, in order: its result or its error. */
-	submitMany(tasks: TaskBody[]): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
-		return call(this.broker, "dispatcher.submitMany", { tasks });
+	submitMany(tasks: StoredTask[]): Promise<(SubmitResult | { error: SocketErrorPayload })[]> {
+		return call(this.broker, "dispatcher.submitMany", { tasks: tasks.map(task => openJobTask(task, this.keyring)) });
 	}
 
 	/** Those of the tasks that are final (or gone), read from the tasks table in batches. */

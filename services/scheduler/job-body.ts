@@ -1,6 +1,6 @@
 /**
  * A job body as the REST API takes it, made into a `jobs` row: the checks beyond what the
- * params validator can say (the schedule, the task's target and payload size, the dates), a
+ * params validator can say (the schedule, the task's target, payload size and secrets, the dates), a
  * new job's row, and a change's fields (pausing and resuming stamp their times).
  */
 import { DateTime } from "luxon";
@@ -11,6 +11,8 @@ import { uuidv7 } from "../../lib/ids.ts";
 import type { JobRow } from "../../models/job.model.ts";
 import type { JobBody } from "./params.ts";
 import { call } from "../../lib/actions.ts";
+import type { Keyring } from "../../lib/keyring.ts";
+import { sealJobTask, type StoredTask } from "./secrets.ts";
 
 function invalid(field: string, message: string) {
 	return Errors.validation(message, [{ field, message }]);
@@ -28,6 +30,7 @@ export async function jobFields(
 	broker: ServiceBroker,
 	maxPayloadBytes: number,
 	body: Partial<JobBody>,
+	keyring: Keyring,
 	base?: JobRow
 ): Promise<Partial<JobRow>> {
 	const fields: Partial<JobRow> = {};
@@ -55,7 +58,7 @@ export async function jobFields(
 			});
 			if (!terminal) throw Errors.terminalNotFound(task.terminalId);
 		}
-		fields.task = JSON.stringify(task);
+		fields.task = JSON.stringify(sealJobTask(task, keyring, base ? (JSON.parse(base.task) as StoredTask) : undefined));
 	}
 	const startAt = parseTime("startAt", body.startAt);
 	const endAt = parseTime("endAt", body.endAt);

@@ -14,6 +14,7 @@ import { TimerHeap } from "../../lib/timer-heap.ts";
 import type { FireRow, JobRow } from "../../models/job.model.ts";
 import { AfterFinish } from "./after-finish.ts";
 import { DispatcherClient } from "./dispatcher-client.ts";
+import type { Keyring } from "../../lib/keyring.ts";
 import { Firer } from "./firing.ts";
 import { Ledger } from "./ledger.ts";
 import { JobMetrics } from "../../lib/metrics/jobs.ts";
@@ -49,14 +50,14 @@ export class Scheduler {
 	private recovering = false;
 	private checking = false;
 
-	constructor(deps: { broker: ServiceBroker; logger: Logger; store: JobStore; options: SchedulerOptions }) {
+	constructor(deps: { broker: ServiceBroker; logger: Logger; store: JobStore; options: SchedulerOptions; keyring: Keyring }) {
 		this.broker = deps.broker;
 		this.logger = deps.logger;
 		this.store = deps.store;
 		this.options = deps.options;
 		this.ownership = new Ownership(this.broker.nodeID);
 		this.heap = new TimerHeap(due => void this.onDue(due));
-		this.dispatcher = new DispatcherClient(this.broker);
+		this.dispatcher = new DispatcherClient(this.broker, deps.keyring);
 		this.runs = new RunBook({
 			store: this.store,
 			dispatcher: this.dispatcher,

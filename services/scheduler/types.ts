@@ -1,6 +1,6 @@
 /** Types shared by the scheduler's modules. */
+import type { StoredTask } from "./secrets.ts";
 import type { Bounds, Schedule } from "../../lib/cron/index.ts";
-import type { TaskBody } from "../../lib/contracts.ts";
 import type { JobRow } from "../../models/job.model.ts";
 
 export interface SchedulerOptions {
@@ -47,7 +47,8 @@ export interface OpenRun {
 export interface ArmedJob {
 	row: JobRow;
 	schedule: Schedule;
-	task: TaskBody;
+	/** Its secrets still sealed: the fire's submit opens them (see secrets.ts). */
+	task: StoredTask;
 	bounds: Bounds;
 	run: OpenRun | null;
 }
@@ -56,7 +57,7 @@ export function armedJob(row: JobRow): ArmedJob {
 	return {
 		row,
 		schedule: JSON.parse(row.schedule) as Schedule,
-		task: JSON.parse(row.task) as TaskBody,
+		task: JSON.parse(row.task) as StoredTask,
 		bounds: boundsOf(row),
 		run: null
 	};

@@ -1,4 +1,4 @@
-import type { TaskBody } from "../../lib/contracts.ts";
+import { shownJobTask, type StoredTask } from "./secrets.ts";
 import type { Schedule } from "../../lib/cron/index.ts";
 import type { FireRow, JobRow } from "../../models/job.model.ts";
 
@@ -10,7 +10,7 @@ export function toJobView(row: JobRow, upcoming: number[]) {
 		id: row.id,
 		name: row.name,
 		schedule,
-		task: JSON.parse(row.task) as TaskBody,
+		task: shownJobTask(JSON.parse(row.task) as StoredTask),
 		misfirePolicy: row.misfirePolicy,
 		overlapPolicy: row.overlapPolicy,
 		catchUpWindow: row.catchUpWindowMs / 1000,

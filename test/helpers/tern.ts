@@ -38,6 +38,8 @@ export interface TernOptions {
 	keep?: boolean;
 	/** DB_URI of the node (mysql://…); a SQLite file in the data dir otherwise. */
 	dbUri?: string;
+	/** More environment for the node's configuration (TERN_DATA_KEYS, say). */
+	env?: Record<string, string>;
 }
 
 export type { Reply as ApiReply } from "../support/rest.ts";
@@ -63,7 +65,8 @@ export class TestTern {
 			...(options.dbUri ? { DB_URI: options.dbUri } : {}),
 			PORT: "0",
 			TERN_ADMIN_PASSWORD: ADMIN_PASSWORD,
-			LOGLEVEL: "warn"
+			LOGLEVEL: "warn",
+			...options.env
 		});
 		const settings: SettingsOverrides = {};
 		for (const name of new Set([...Object.keys(FAST), ...Object.keys(options.settings ?? {})]) as Set<
