@@ -37,14 +37,15 @@ export function enforce(rule: ActionAccess, principal: Principal): void {
 		throw Errors.forbidden(`This is for users with the '${access}' role or higher, not terminals`);
 	}
 	if (access === "terminal") throw Errors.forbidden("This is for terminals: use a terminal's token, not a user's");
-	if (!roleMeets(principal.role, access))
-		throw Errors.forbidden(
-			`This needs the '${access}' role or higher; the caller is ${article(principal.role)} '${principal.role}'`
-		);
+	// A token's scope first: its role is capped by the scope, so that is what it lacks.
 	const token = principal.apiToken;
 	if (token && !scopeMeets(token.scope, rule.scope))
 		throw Errors.forbidden(
 			`This needs an API token of scope '${rule.scope}' or wider; this token's scope is '${token.scope}'`
+		);
+	if (!roleMeets(principal.role, access))
+		throw Errors.forbidden(
+			`This needs the '${access}' role or higher; the caller is ${article(principal.role)} '${principal.role}'`
 		);
 }
 

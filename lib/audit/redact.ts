@@ -3,6 +3,7 @@
  * object already), with every secret as "***" and every large value as its size. Pure, and
  * bounded: a value nested past MAX_DEPTH is not walked (the api refuses such bodies anyway).
  */
+import { redactBody, type SecretFields } from "../task-secrets.ts";
 
 /** A key whose value is never written down, at any depth. */
 export const SENSITIVE_KEY = /password|secret|token|key|credential|authorization/i;
@@ -39,6 +40,7 @@ export function jsonBytes(value: unknown): number {
  */
 export function changesOf(params: unknown, objectParam?: string): Record<string, unknown> | null {
 	if (params === null || typeof params !== "object" || Array.isArray(params)) return null;
+	params = withoutSealed(params as Record<string, unknown>);
 	const out: Record<string, unknown> = {};
 	let total = 2;
 	for (const [key, value] of Object.entries(params as Record<string, unknown>)) {
@@ -51,5 +53,21 @@ export function changesOf(params: unknown, objectParam?: string): Record<string,
 	}
 	if (Object.keys(out).length === 0) return null;
 	if (total > MAX_CHANGES_BYTES) return { truncated: `<${total} bytes>`, fields: Object.keys(out).slice(0, 100) };
+	return out;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+	value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * What is sealed at rest is never written down in the clear: a task body's sensitive payload
+ * paths (a task, a job's `task`, a batch's `tasks`) and the body of a script marked sensitive.
+ */
+export function withoutSealed(params: Record<string, unknown>): Record<string, unknown> {
+	let out: Record<string, unknown> = redactBody(params as SecretFields) as Record<string, unknown>;
+	if (isObject(out.task)) out = { ...out, task: redactBody(out.task as SecretFields) };
+	if (Array.isArray(out.tasks))
+		out = { ...out, tasks: out.tasks.map(task => (isObject(task) ? redactBody(task as SecretFields) : task)) };
+	if (out.sensitive === true && "body" in out) out = { ...out, body: MASK };
 	return out;
 }

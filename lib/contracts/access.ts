@@ -23,9 +23,10 @@ export interface ActionAccess {
 	object?: { kind: string; param: string };
 }
 
+// An admin-only read needs an admin-scoped token: a token's role is capped by its scope (read: viewer).
 const read = (access: Access, object?: ActionAccess["object"]): ActionAccess => ({
 	access,
-	scope: "read",
+	scope: access === "admin" ? "admin" : "read",
 	mutates: false,
 	...(object ? { object } : {})
 });

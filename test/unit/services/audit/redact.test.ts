@@ -59,6 +59,27 @@ describe("audit redaction", () => {
 	});
 });
 
+describe("audit redaction of what is sealed at rest", () => {
+	it("masks a task's sensitive payload paths, in a task, a job's task and a batch", () => {
+		const task = { type: "deploy", payload: { env: { TOKEN_A: "plain-1", REGION: "eu" } }, sensitive: ["env.TOKEN_A"] };
+		for (const [params, read] of [
+			[task, (c: Record<string, unknown>) => c.payload],
+			[{ name: "nightly", task }, (c: Record<string, unknown>) => (c.task as Record<string, unknown>).payload],
+			[{ tasks: [task] }, (c: Record<string, unknown>) => (c.tasks as Record<string, unknown>[])[0]!.payload]
+		] as const) {
+			const changes = changesOf(params)!;
+			assert.deepEqual(read(changes), { env: { TOKEN_A: "***", REGION: "eu" } });
+			assert.ok(!JSON.stringify(changes).includes("plain-1"));
+		}
+		assert.equal(task.payload.env.TOKEN_A, "plain-1", "the call's own params are left as they were");
+	});
+
+	it("masks the body of a script marked sensitive, and only then", () => {
+		assert.equal(changesOf({ name: "s", body: "echo hidden", sensitive: true })!.body, "***");
+		assert.equal(changesOf({ name: "s", body: "echo shown" })!.body, "echo shown");
+	});
+});
+
 describe("audit entries", () => {
 	const base: AuditedCall = {
 		at: 1,
