@@ -212,17 +212,13 @@ export const Errors = {
 		client(`Silence '${silenceId}' not found`, 404, ErrorTypes.SILENCE_NOT_FOUND, { silenceId }),
 	/** Too many calls (or failed logins): try again after `retryAfter` seconds (also sent as `Retry-After`). */
 	rateLimited: (retryAfter: number, what = "requests") =>
-		client(
-			`Too many ${what}: try again in ${retryAfter} s`,
-			429,
-			ErrorTypes.RATE_LIMITED,
-			{ retryAfter: Math.max(1, Math.ceil(retryAfter)) }
-		),
+		client(`Too many ${what}: try again in ${retryAfter} s`, 429, ErrorTypes.RATE_LIMITED, {
+			retryAfter: Math.max(1, Math.ceil(retryAfter))
+		}),
 	tokenNotFound: (tokenId: string) => client(`API token '${tokenId}' not found`, 404, ErrorTypes.TOKEN_NOT_FOUND, { tokenId }),
 	tokenExists: (name: string) =>
 		client(`You already have an API token named '${name}'`, 409, ErrorTypes.TOKEN_EXISTS, { name }),
-	userDisabled: (username: string) =>
-		client(`User '${username}' is disabled`, 403, ErrorTypes.USER_DISABLED, { username }),
+	userDisabled: (username: string) => client(`User '${username}' is disabled`, 403, ErrorTypes.USER_DISABLED, { username }),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
 			taskId

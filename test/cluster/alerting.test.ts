@@ -41,7 +41,10 @@ describe("alerts in a cluster", () => {
 		cluster = await TestCluster.start({
 			name: "alerting",
 			nodes: [
-				{ id: "core", services: ["api", "auth", "audit", "terminals", "cache", "dispatcher", "gateway", "scheduler", "alert"] },
+				{
+					id: "core",
+					services: ["api", "auth", "audit", "terminals", "cache", "dispatcher", "gateway", "scheduler", "alert"]
+				},
 				{ id: "watch-a", services: ["monitor"], env: { DB_URI: viaProxy } },
 				{ id: "watch-b", services: ["monitor"] },
 				{ id: "spare", services: ["cache"] }

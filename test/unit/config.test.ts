@@ -7,7 +7,11 @@ import { brokerOptions, describeConfig, loadConfig } from "../../moleculer.confi
 import { TernPrometheusReporter } from "../../lib/metrics/reporter.ts";
 
 describe("configuration", () => {
-	const base = { TERN_DATA_DIR: "/nonexistent/tern", JWT_SECRET: "a-test-secret-of-at-least-32-bytes!", TERN_DATA_KEYS: `k1:${"A".repeat(43)}=` };
+	const base = {
+		TERN_DATA_DIR: "/nonexistent/tern",
+		JWT_SECRET: "a-test-secret-of-at-least-32-bytes!",
+		TERN_DATA_KEYS: `k1:${"A".repeat(43)}=`
+	};
 
 	it("TERN_RATE_LIMIT: 2000 requests/s by default, 0 turns the limit off", () => {
 		assert.equal(loadConfig(base).rateLimit, 2000);
