@@ -79,3 +79,26 @@ export const MAX_PAGE = 1_000_000;
 export const EXIT_CODE = { min: -2_147_483_648, max: 2_147_483_647 };
 /** Largest attempt number: far past any retry policy (maxRetries ≤ 100, deliveries ≤ a few). */
 export const MAX_ATTEMPT = 1_000_000;
+
+/** ISO-8601 as JSON or a query gives it: a date-time string, at most 40 characters. */
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A point in time given as an ISO-8601 string, turned into a Date. fastest-validator's date
+ * rule with `convert` takes `true`, `[]` or any number as a date; this one takes only the string.
+ */
+export function isoDateRule(optional = false) {
+	return {
+		type: "custom",
+		...(optional ? { optional: true } : {}),
+		check(value: unknown, errors: CheckError[]): unknown {
+			const text = typeof value === "string" && value.length <= 40 && ISO_DATE.test(value) ? value : null;
+			const date = text === null ? null : new Date(text);
+			if (date === null || Number.isNaN(date.getTime())) {
+				errors.push({ type: "date", actual: typeof value === "string" ? value.slice(0, 40) : typeof value });
+				return value;
+			}
+			return date;
+		}
+	};
+}

@@ -25,6 +25,8 @@ export async function up(qi: QueryInterface): Promise<void> {
 	await qi.addIndex("audit_log", ["chain", "seq"], { name: "audit_log_chain_seq", unique: true });
 	await qi.addIndex("audit_log", ["at"], { name: "audit_log_at" });
 	await qi.addIndex("audit_log", ["actor"], { name: "audit_log_actor" });
+	await qi.addIndex("audit_log", ["action"], { name: "audit_log_action" });
+	await qi.addIndex("audit_log", ["object"], { name: "audit_log_object" });
 
 	// Tokens refused before their expiry (logout, revocation), by `jti`; kept until they would expire.
 	await qi.createTable("revoked_tokens", {

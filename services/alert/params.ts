@@ -3,7 +3,7 @@
  * `$$strict` refuses unknown fields (422 VALIDATION_ERROR naming them). A channel's `config` is
  * checked by its channel type (channels/), which names `config.<field>` the same way.
  */
-import { MAX_PAGE, queryBoolRule, queryIntRule } from "../../lib/rules.ts";
+import { MAX_PAGE, isoDateRule, queryBoolRule, queryIntRule } from "../../lib/rules.ts";
 import {
 	ALERT_STATUSES,
 	CHANNEL_TYPES,
@@ -114,8 +114,8 @@ export const listAlertsParams = {
 	status: { type: "enum", values: [...ALERT_STATUSES], optional: true },
 	ruleId: { ...idRule, optional: true },
 	severity: { type: "enum", values: [...SEVERITIES], optional: true },
-	since: { type: "date", convert: true, optional: true },
-	until: { type: "date", convert: true, optional: true },
+	since: isoDateRule(true),
+	until: isoDateRule(true),
 	page: queryIntRule({ min: 1, max: MAX_PAGE, optional: true }),
 	pageSize: queryIntRule({ min: 1, max: 500, optional: true }),
 	$$strict: true
@@ -126,7 +126,7 @@ export interface SilenceParams extends Omit<SilenceBody, "endsAt"> {
 }
 export const createSilenceParams = {
 	matchers: labelMap({ min: 1 }),
-	endsAt: { type: "date", convert: true },
+	endsAt: isoDateRule(),
 	comment: { type: "string", max: 1024, optional: true },
 	$$strict: true
 } satisfies SchemaFor<SilenceParams>;

@@ -3,12 +3,13 @@
  * `$$strict` refuses unknown fields; nothing is converted but the path's user id.
  */
 import { TOKEN_SCOPES, type Role } from "../../lib/contracts.ts";
+import { queryIntRule } from "../../lib/rules.ts";
 
 export const ROLES: Role[] = ["admin", "operator", "viewer"];
 
 const passwordRule = { type: "string", min: 8, max: 1024 };
 /** A user id from the path (`/api/users/:id`): digits only, converted. */
-const userIdRule = { type: "number", integer: true, positive: true, convert: true };
+const userIdRule = queryIntRule({ min: 1, max: 2 ** 31 - 1 });
 
 export interface LoginParams {
 	username: string;
