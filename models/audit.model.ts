@@ -1,4 +1,4 @@
-import type { ActorType } from "../lib/contracts.ts";
+import type { AuditEntry } from "../lib/contracts.ts";
 
 /**
  * A row of `audit_log` (migrations/0007-security.ts). Append-only: the application has no update
@@ -7,20 +7,12 @@ import type { ActorType } from "../lib/contracts.ts";
  * The table is reached only through the statements of services/audit/store.ts (no ORM model:
  * nothing but INSERT and SELECT is ever needed).
  */
-export interface AuditLogRow {
+export interface AuditLogRow extends Omit<AuditEntry, "changes"> {
 	id: number;
 	/** The writing audit node (its nodeID): one chain each. */
 	chain: string;
 	/** 1, 2, 3… within the chain, no gaps. */
 	seq: number;
-	at: number;
-	actor: string;
-	actorType: ActorType;
-	action: string;
-	object: string | null;
-	address: string | null;
-	userAgent: string | null;
-	outcome: string;
 	changes: string | null;
 	prevHash: string;
 	hash: string;

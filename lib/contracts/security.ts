@@ -6,11 +6,10 @@ import type { TokenScope } from "./access.ts";
 
 export type ActorType = "user" | "token" | "terminal" | "anonymous" | "system";
 
-/** One row of the audit log (`GET /api/audit`). Append-only; `hash` chains it to the row before. */
-export interface AuditRow {
-	id: number;
-	/** ISO-8601. */
-	at: string;
+/** What a mutating call reports to the audit log (`audit.record`); the audit service adds id, time and hash. */
+export interface AuditEntry {
+	/** ms since the epoch. */
+	at: number;
 	/** `admin`, `token:<name>`, `build-7`; the attempted username for a failed login. */
 	actor: string;
 	actorType: ActorType;
@@ -26,18 +25,11 @@ export interface AuditRow {
 	changes: Record<string, unknown> | null;
 }
 
-/** What a mutating call reports to the audit log (`audit.record`); the audit service adds id, time and hash. */
-export interface AuditEntry {
-	/** ms since the epoch. */
-	at: number;
-	actor: string;
-	actorType: ActorType;
-	action: string;
-	object: string | null;
-	address: string | null;
-	userAgent: string | null;
-	outcome: string;
-	changes: Record<string, unknown> | null;
+/** One row of the audit log (`GET /api/audit`). Append-only; its hash chains it to the row before. */
+export interface AuditRow extends Omit<AuditEntry, "at"> {
+	id: number;
+	/** ISO-8601. */
+	at: string;
 }
 
 export interface AuditQuery {

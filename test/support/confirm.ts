@@ -2,22 +2,10 @@
  * A destructive call through its second confirmation (design §6): the first call answers 202
  * `{ confirm: { token } }` and changes nothing; the same call with `X-Confirm: <token>` executes.
  */
-import type { Reply } from "./rest.ts";
+import { restCall, type Reply } from "./rest.ts";
 
-async function send(url: string, method: string, body: unknown, token: string | null, confirm?: string): Promise<Reply> {
-	const headers: Record<string, string> = {};
-	if (token) headers.authorization = `Bearer ${token}`;
-	if (confirm) headers["x-confirm"] = confirm;
-	if (body !== undefined) headers["content-type"] = "application/json";
-	const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-	const text = await res.text();
-	let parsed: unknown = text;
-	try {
-		parsed = text ? JSON.parse(text) : null;
-	} catch {
-		/* not JSON: keep the text */
-	}
-	return { status: res.status, body: parsed, headers: res.headers };
+function send(url: string, method: string, body: unknown, token: string | null, confirm?: string): Promise<Reply> {
+	return restCall(url, method, body, token, undefined, confirm ? { "x-confirm": confirm } : {});
 }
 
 /** The call, confirmed: the answer of the second call, or of the first when it asked for none (an error, say). */

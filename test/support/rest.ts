@@ -10,16 +10,18 @@ export interface Reply<T = any> {
 
 /**
  * One call: `body` as JSON (a string as it is), `token` as the bearer token (none when null);
- * the answer's body parsed as JSON (its text when it is not JSON).
+ * the answer's body parsed as JSON (its text when it is not JSON). `extraHeaders` go as they are
+ * (`X-Confirm`, say).
  */
 export async function restCall<T = any>(
 	url: string,
 	method: string,
 	body?: unknown,
 	token: string | null = null,
-	signal?: AbortSignal
+	signal?: AbortSignal,
+	extraHeaders: Record<string, string> = {}
 ): Promise<Reply<T>> {
-	const headers: Record<string, string> = {};
+	const headers: Record<string, string> = { ...extraHeaders };
 	if (token) headers.authorization = `Bearer ${token}`;
 	let payload: string | undefined;
 	if (body !== undefined) {

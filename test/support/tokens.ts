@@ -48,18 +48,8 @@ export function unsignedJwt(claims: JWTPayload, kid?: string): string {
 }
 
 /** A call with `X-Confirm`. */
-export async function withConfirm(url: string, method: string, token: string, confirm: string, body?: unknown) {
-	const headers: Record<string, string> = { authorization: `Bearer ${token}`, "x-confirm": confirm };
-	if (body !== undefined) headers["content-type"] = "application/json";
-	const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-	const text = await res.text();
-	let parsed: unknown = text;
-	try {
-		parsed = text ? JSON.parse(text) : null;
-	} catch {
-		/* not JSON: keep the text */
-	}
-	return { status: res.status, body: parsed, headers: res.headers } as Reply;
+export function withConfirm(url: string, method: string, token: string, confirm: string, body?: unknown): Promise<Reply> {
+	return restCall(url, method, body, token, undefined, { "x-confirm": confirm });
 }
 
 /**
