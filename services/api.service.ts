@@ -13,7 +13,6 @@ import { jsonBody, refuseNul } from "../lib/http/body.ts";
 import { OWNER_STRATEGY, ownerEndpoint } from "../lib/owner-strategy.ts";
 import { OwnerCache } from "../lib/owners.ts";
 import { confirmHeader } from "../lib/confirm.ts";
-import { enforceAction } from "../lib/access/middleware.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
 import { readiness } from "../lib/health.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts";
@@ -283,9 +282,6 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 		 * local one over the owner.
 		 */
 		authorize(this: Service<ApiSettings> & ApiVars, ctx: Context<unknown, TernMeta>, _route: unknown, req: RoutedRequest) {
-			// The access middleware checks it again where the action runs; here it is refused before
-			// its params are validated, so that a caller without the right learns nothing of them.
-			if (req.$action) enforceAction(req.$action.name, ctx.meta.principal);
 			// The body was checked as it was read; this covers the query string and the path.
 			refuseNul(req.$params, "params");
 			if (req.$action?.strategy !== OWNER_STRATEGY) return;

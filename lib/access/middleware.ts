@@ -8,7 +8,7 @@
  * meta but was checked once already, as the outer call. Calls without a principal are internal
  * and trusted.
  */
-import type { Context, Middleware } from "moleculer";
+import type { Context, Middleware, ServiceBroker } from "moleculer";
 import type { Principal } from "../contracts.ts";
 import { ACCESS, roleMeets, scopeMeets, type ActionAccess } from "../contracts/access.ts";
 import { Errors } from "../errors.ts";
@@ -55,19 +55,30 @@ export function enforceAction(action: string, principal: Principal | undefined):
 	enforce(ACCESS[action]!, principal);
 }
 
+/** The check as a `localAction` hook: refuses before the handler, and before the params are validated. */
+function checkAccess(next: (ctx: Context) => Promise<unknown>, action: { name?: string }) {
+	const name = action.name ?? "";
+	if (!Object.hasOwn(ACCESS, name)) return next;
+	const rule = ACCESS[name]!;
+	return function checked(ctx: Context) {
+		try {
+			if (isExternal(ctx)) enforce(rule, (ctx.meta as { principal: Principal }).principal);
+		} catch (err) {
+			return Promise.reject(err as Error);
+		}
+		return next(ctx);
+	};
+}
+
+/**
+ * Moleculer puts the middlewares of the options inside its own (the validator among them); this
+ * one adds its hook once those are there, so that a caller without the right is refused before
+ * validation tells it anything of the params. The audit middleware, listed after it, adds its
+ * hook after this one and so wraps it: refusals are audited.
+ */
 export const AccessMiddleware: Middleware = {
 	name: "Access",
-	localAction(next: (ctx: Context) => Promise<unknown>, action: { name?: string }) {
-		const name = action.name ?? "";
-		if (!Object.hasOwn(ACCESS, name)) return next;
-		const rule = ACCESS[name]!;
-		return function checkAccess(ctx: Context) {
-			try {
-				if (isExternal(ctx)) enforce(rule, (ctx.meta as { principal: Principal }).principal);
-			} catch (err) {
-				return Promise.reject(err as Error);
-			}
-			return next(ctx);
-		};
+	created(broker: ServiceBroker) {
+		broker.middlewares.add({ name: "AccessBeforeValidation", localAction: checkAccess });
 	}
 };

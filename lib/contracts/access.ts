@@ -42,7 +42,7 @@ const on = (kind: string, param = "id") => ({ kind, param });
 export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 	// auth
 	"auth.login": change("public", "read", on("user", "username")),
-	"auth.logout": change("terminal-or-viewer", "read"),
+	"auth.logout": change("viewer", "read"),
 	"auth.createUser": change("admin", "admin", on("user", "username")),
 	"auth.listUsers": read("admin"),
 	"auth.updateUser": change("viewer", "admin", on("user")),

@@ -265,7 +265,7 @@ describe("TLS", () => {
 	});
 
 	it("refuses to start with only one of TLS_CERT and TLS_KEY, or a file it cannot read", () => {
-		const env = { TERN_DATA_DIR: dir, JWT_SECRET: "s" };
+		const env = { TERN_DATA_DIR: dir, JWT_SECRET: "a-test-secret-of-at-least-32-bytes!" };
 		assert.throws(() => loadConfig({ ...env, TLS_CERT: files.cert }), /both TLS_CERT and TLS_KEY.*only TLS_CERT/);
 		assert.throws(() => loadConfig({ ...env, TLS_KEY: files.key }), /only TLS_KEY/);
 		assert.throws(

@@ -6,7 +6,11 @@ import { join } from "node:path";
 import { describeConfig, loadConfig } from "../../moleculer.config.ts";
 
 describe("configuration: transport security and limits", () => {
-	const base = { TERN_DATA_DIR: "/nonexistent/tern", JWT_SECRET: "s" };
+	const base = {
+		TERN_DATA_DIR: "/nonexistent/tern",
+		JWT_SECRET: "a-test-secret-of-at-least-32-bytes!",
+		TERN_DATA_KEYS: `k1:${"A".repeat(43)}=`
+	};
 
 	it("TERN_TOKEN_RATE_LIMIT and TERN_SOCKET_RATE_LIMIT: 200/s by default, 0 off, whole numbers only", () => {
 		const config = loadConfig(base);

@@ -32,7 +32,8 @@ describe("k8s/ secrets", () => {
 			"JWT_SECRET",
 			"MYSQL_PASSWORD",
 			"MYSQL_ROOT_PASSWORD",
-			"TERN_ADMIN_PASSWORD"
+			"TERN_ADMIN_PASSWORD",
+			"TERN_DATA_KEYS"
 		]);
 	});
 
@@ -50,6 +51,7 @@ describe("k8s/ secrets", () => {
 				[
 					"DB_URI=mysql://tern:0f3a9c@mysql:3306/tern",
 					"JWT_SECRET=q2u0i5yq0Jc1b3Q6m2k9x8Zc7v4n1a0s2d3f4g5h6j7=",
+					"TERN_DATA_KEYS=k1:Zk1sY2xvc2VkLXNlYWxpbmcta2V5LWZvci10ZXN0cyE=",
 					"TERN_ADMIN_PASSWORD=a8d7f6e5",
 					"MYSQL_PASSWORD=0f3a9c",
 					"MYSQL_ROOT_PASSWORD=9e8d7c"

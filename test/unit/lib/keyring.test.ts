@@ -91,17 +91,32 @@ describe("keyring", () => {
 	it("configuration: TERN_DATA_KEYS, else a key generated once into the data dir (0600), else derived in a cluster", () => {
 		const dir = mkdtempSync(join(tmpdir(), "tern-keys-"));
 		try {
-			const fromEnv = loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "s", TERN_DATA_KEYS: `k9:${k1.key}` });
+			const fromEnv = loadConfig({
+				TERN_DATA_DIR: dir,
+				JWT_SECRET: "a-test-secret-of-at-least-32-bytes!",
+				TERN_DATA_KEYS: `k9:${k1.key}`
+			});
 			assert.deepEqual([fromEnv.dataKeys[0].id, fromEnv.dataKeysFrom], ["k9", "env"]);
 			assert.equal(describeConfig(fromEnv).dataKeys, "***");
-			const first = loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "s" });
+			const first = loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "a-test-secret-of-at-least-32-bytes!" });
 			assert.equal(first.dataKeysFrom, "file");
 			assert.equal(statSync(join(dir, "data-keys")).mode & 0o777, 0o600);
-			assert.deepEqual(loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "s" }).dataKeys, first.dataKeys);
+			assert.deepEqual(
+				loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "a-test-secret-of-at-least-32-bytes!" }).dataKeys,
+				first.dataKeys
+			);
 			assert.match(readFileSync(join(dir, "data-keys"), "utf8"), /^k1:/);
-			const cluster = loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "s", TRANSPORTER: "nats://x:4222" });
+			const cluster = loadConfig({
+				TERN_DATA_DIR: dir,
+				JWT_SECRET: "a-test-secret-of-at-least-32-bytes!",
+				TRANSPORTER: "nats://x:4222"
+			});
 			assert.deepEqual([cluster.dataKeys[0].id, cluster.dataKeysFrom], ["jwt", "jwt"]);
-			assert.throws(() => loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "s", TERN_DATA_KEYS: "nope" }), /TERN_DATA_KEYS/);
+			assert.throws(
+				() =>
+					loadConfig({ TERN_DATA_DIR: dir, JWT_SECRET: "a-test-secret-of-at-least-32-bytes!", TERN_DATA_KEYS: "nope" }),
+				/TERN_DATA_KEYS/
+			);
 		} finally {
 			rmSync(dir, { recursive: true, force: true });
 		}
