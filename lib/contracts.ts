@@ -9,3 +9,4 @@ export * from "./contracts/fleet.ts";
 export * from "./contracts/alerts.ts";
 export * from "./contracts/access.ts";
 export * from "./contracts/security.ts";
+export * from "./contracts/console.ts";

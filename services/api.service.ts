@@ -18,6 +18,7 @@ import { readiness } from "../lib/health.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts";
 import { RequestGuard, type RequestLimits } from "../lib/http/guard.ts";
 import { staticCacheHeaders } from "../lib/http/headers.ts";
+import { CONSOLE_NOT_BUILT, ConsoleIndex, consoleAliases } from "../lib/http/console.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -82,6 +83,7 @@ function decodeQueryPart(text: string): string {
 interface HttpMeta {
 	$responseType?: string;
 	$statusCode?: number;
+	$responseHeaders?: Record<string, string>;
 }
 
 interface ApiVars {
@@ -91,6 +93,8 @@ interface ApiVars {
 	guard: RequestGuard;
 	/** moleculer-web's: the server is HTTPS. */
 	isHTTPS?: boolean;
+	/** The web console's page, for its own paths. */
+	console: ConsoleIndex;
 }
 
 type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: unknown) => unknown;
@@ -224,6 +228,13 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET healthz/ready": "api.ready",
 					"GET api/version": "monitor.version"
 				}
+			},
+			{
+				// The web console's pages (lib/contracts/console.ts): a reload of /tasks/… gets the console.
+				path: "/",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: consoleAliases("api.console")
 			}
 		],
 		// serve-static (through `send`) refuses paths that climb out of the folder, decoded or not,
@@ -240,6 +251,15 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 				return "# metrics are off (TERN_METRICS=off)\n";
 			}
 			return text;
+		},
+
+		/** The console's `index.html` for one of its pages; 503 with how to build it when it is not built. */
+		async console(this: Service<ApiSettings> & ApiVars, ctx: Context<unknown, HttpMeta>) {
+			const html = await this.console.html();
+			ctx.meta.$responseType = "text/html; charset=utf-8";
+			ctx.meta.$responseHeaders = { "Cache-Control": "no-cache" };
+			if (html === null) ctx.meta.$statusCode = 503;
+			return html ?? CONSOLE_NOT_BUILT;
 		},
 
 		/** `GET /healthz/live`: the process answers. */
@@ -319,6 +339,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 	},
 	created(this: Service<ApiSettings> & ApiVars) {
 		this.owners = new OwnerCache();
+		this.console = new ConsoleIndex(PUBLIC_DIR);
 		this.guard = new RequestGuard({ limits: this.settings.requestLimits, corsOrigins: this.settings.corsOrigins });
 	}
 };

@@ -123,6 +123,7 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 	"api.metrics": read("public"),
 	"api.live": read("public"),
 	"api.ready": read("public"),
+	"api.console": read("public"),
 	"audit.list": read("admin"),
 	"audit.verify": read("admin")
 };

@@ -226,8 +226,17 @@ export interface SystemStatus {
 	tasks: Record<string, number>;
 	rates: { minute: TaskRates; hour: TaskRates };
 	alerts: { firing: number };
+	/** Phase latencies of the tasks that ended in the last minute, ms (absent parts: no task ended). */
+	latency: Partial<Record<"queue" | "start" | "run" | "total", PhaseLatency>>;
 	/** Parts whose service did not answer (`terminals`, `tasks`, `alerts`): their numbers read zero. */
 	unavailable: string[];
+}
+
+export interface PhaseLatency {
+	p50: number;
+	p95: number;
+	p99: number;
+	count: number;
 }
 
 export interface TaskRates {

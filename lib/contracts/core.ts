@@ -123,6 +123,21 @@ export interface TaskView extends TaskQueryView {
 	secrets?: Record<string, string>;
 	/** The payload's sensitive paths (their values are "***" in `payload`). */
 	sensitive?: string[];
+	/** Who submitted it (a username; null for a scheduler fire or an older row). */
+	createdBy: string | null;
+	/** Every state change, oldest first (`GET /api/tasks/:id` only). */
+	history?: TaskTransition[];
+}
+
+/** One state change of a task, as `GET /api/tasks/:id` lists them. */
+export interface TaskTransition {
+	status: TaskStatus;
+	attempt: number;
+	/** ISO-8601. */
+	at: string;
+	terminalId: string | null;
+	/** Why, when the change was not the terminal's own answer (a timeout, a retry, a cancel). */
+	reason?: string;
 }
 
 export type ResultStatus = "success" | "failed";

@@ -93,11 +93,44 @@ export interface ClientServerToClient {
 	status: (msg: TaskStatusEvent) => void;
 	progress: (msg: TaskProgressEvent) => void;
 	error: (err: SocketErrorPayload) => void;
+	/** To watchers (`watch`): every task change, batched. */
+	statuses: (msg: WatchStatusesEvent) => void;
+	/** To watchers: a terminal came online or went offline. */
+	terminal: (msg: WatchTerminalEvent) => void;
+	/** To watchers: an alert fired, resolved or was acknowledged. */
+	alert: (msg: WatchAlertEvent) => void;
 }
 
 export interface ClientClientToServer {
 	subscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
 	unsubscribe: (msg: { taskId: string }, reply?: SocketReply) => void;
+	/** Every change, for dashboards: `statuses`, `terminal` and `alert` events until `unwatch`. */
+	watch: (msg: Record<string, never>, reply?: SocketReply) => void;
+	unwatch: (msg: Record<string, never>, reply?: SocketReply) => void;
+}
+
+/**
+ * The changes of the last ~250 ms, oldest first. A watcher is sent at most a few hundred per
+ * batch; `dropped` counts what was left out (the counts on `/api/system/status` stay exact).
+ */
+export interface WatchStatusesEvent {
+	events: TaskStatusEvent[];
+	dropped: number;
+}
+
+export interface WatchTerminalEvent {
+	terminalId: string;
+	status: "online" | "offline";
+	at: string;
+}
+
+export interface WatchAlertEvent {
+	id: string;
+	ruleId: string;
+	status: "firing" | "resolved" | "acknowledged";
+	severity: string;
+	summary: string;
+	at: string;
 }
 
 /** `job.fire`: one per ledger row written with an outcome. */

@@ -23,6 +23,8 @@ export function contentSecurityPolicy(host: string | undefined, tls: boolean): s
 		"style-src 'self'",
 		"img-src 'self' data:",
 		"font-src 'self'",
+		// The alarm page's sound is made in the page (a blob: URL).
+		"media-src 'self' blob:",
 		`connect-src 'self'${sockets}`,
 		"object-src 'none'",
 		"base-uri 'self'",

@@ -81,6 +81,7 @@ export function toView(row: TaskRow): TaskView {
 		expiresAt: iso(row.expiresAt),
 		notBefore: iso(row.notBefore),
 		deadlineAt: iso(row.deadlineAt),
+		createdBy: row.createdBy ?? null,
 		...redactedSecrets(row.secrets ?? null)
 	};
 }

@@ -65,6 +65,8 @@ export async function systemStatus(
 		tasks: stats?.tasks ?? {},
 		rates: { minute: rates(counts, 60, now), hour: rates(counts, 3600, now) },
 		alerts: { firing: alerts?.firing ?? 0 },
+		// Filled from the ended tasks' phases (services/monitor/latency.ts).
+		latency: {},
 		unavailable: [...(terminals ? [] : ["terminals"]), ...(stats ? [] : ["tasks"]), ...(alerts ? [] : ["alerts"])]
 	};
 }
