@@ -165,6 +165,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"POST terminals/:id/undrain": "terminals.undrain",
 
 					"POST jobs": "scheduler.create",
+					"POST jobs/preview": "scheduler.preview",
 					"GET jobs": "scheduler.list",
 					"GET jobs/:id": "scheduler.get",
 					"PUT jobs/:id": "scheduler.update",

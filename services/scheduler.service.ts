@@ -20,6 +20,7 @@ import { KeyringMixin, type KeyringMethods, type KeyringVars } from "../mixins/k
 import {
 	createParams,
 	historyParams,
+	previewParams,
 	idParams,
 	listParams,
 	updateParams,
@@ -27,6 +28,7 @@ import {
 	type ListParams
 } from "./scheduler/params.ts";
 import { call } from "../lib/actions.ts";
+import { previewFires, type PreviewParams, type PreviewResult } from "./scheduler/preview.ts";
 
 export interface SchedulerSettings extends ServiceSettingSchema, SchedulerOptions {
 	/** catch_up window of a job created without one, s. @defaultValue 3600 */
@@ -133,6 +135,15 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 				});
 				const result = await this._list(ctx, params);
 				return { ...result, rows: result.rows.map(row => this.view(normalize(row))) };
+			}
+		},
+
+		/** `POST /api/jobs/preview`: the next fire times of a schedule not yet saved; changes nothing. */
+		preview: {
+			params: previewParams,
+			handler(this: SchedulerThis, ctx: Context<PreviewParams, TernMeta>): PreviewResult {
+				requireUser(ctx, "viewer");
+				return previewFires(ctx.params);
 			}
 		},
 

@@ -80,6 +80,7 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 	// jobs
 	"scheduler.create": change("operator", "submit", on("job", "name")),
 	"scheduler.list": read("viewer"),
+	"scheduler.preview": read("viewer"),
 	"scheduler.get": read("viewer", on("job")),
 	"scheduler.update": change("operator", "submit", on("job")),
 	"scheduler.remove": change("operator", "submit", on("job")),

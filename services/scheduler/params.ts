@@ -91,3 +91,12 @@ export const historyParams = {
 	page: queryIntRule({ min: 1, max: MAX_PAGE, optional: true }),
 	pageSize: queryIntRule({ min: 1, max: 500, optional: true })
 };
+
+/** `POST /api/jobs/preview`: a schedule (checked by parseSchedule) and the bounds of a job. */
+export const previewParams = {
+	schedule: jobFields.schedule,
+	startAt: jobFields.startAt,
+	endAt: jobFields.endAt,
+	count: { type: "number", integer: true, min: 1, max: 50, optional: true },
+	$$strict: true
+};
