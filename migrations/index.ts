@@ -6,6 +6,7 @@ import * as terminalFleet from "./0004-terminal-fleet.ts";
 import * as alerts from "./0005-alerts.ts";
 import * as runtimeSettings from "./0006-runtime-settings.ts";
 import * as security from "./0007-security.ts";
+import * as console_ from "./0008-console.ts";
 
 export interface Migration {
 	name: string;
@@ -21,5 +22,6 @@ export const migrations: Migration[] = [
 	{ name: "0004-terminal-fleet", ...terminalFleet },
 	{ name: "0005-alerts", ...alerts },
 	{ name: "0006-runtime-settings", ...runtimeSettings },
-	{ name: "0007-security", ...security }
+	{ name: "0007-security", ...security },
+	{ name: "0008-console", ...console_ }
 ];

@@ -47,6 +47,8 @@ export interface TaskRow {
 	deadlineAt: number | null;
 	/** The sealed secrets and sensitive payload values (lib/task-secrets.ts), or null. */
 	secrets?: string | null;
+	/** State changes, one JSON object a line (services/dispatcher/history.ts). */
+	history?: string | null;
 }
 
 export type TaskModel = ModelStatic<Model<TaskRow, Partial<TaskRow>>>;
@@ -90,6 +92,7 @@ export function defineTask(sequelize: Sequelize): TaskModel {
 		expiresAt: ms(),
 		notBefore: ms(),
 		deadlineAt: ms(),
-		secrets: { type: DataTypes.TEXT }
+		secrets: { type: DataTypes.TEXT },
+		history: { type: DataTypes.TEXT }
 	});
 }

@@ -10,7 +10,15 @@ import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineAlertRule, type SilenceRow } from "../models/alert.model.ts";
 import { methods, type AlertMethods, type AlertSettings, type AlertThis, type AlertVars } from "./alert/methods.ts";
 import type { Sequelize } from "sequelize";
-import type { AlertRuleBody, AlertRuleView, ChannelBody, EvaluateParams, Labels, TernMeta } from "../lib/contracts.ts";
+import type {
+	AlertChangedEvent,
+	AlertRuleBody,
+	AlertRuleView,
+	ChannelBody,
+	EvaluateParams,
+	Labels,
+	TernMeta
+} from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { uuidv7 } from "../lib/ids.ts";
@@ -249,7 +257,18 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 					const now = await this.store.alert(alert.id);
 					if (now?.status === "resolved") throw Errors.alertResolved(alert.id);
 				}
-				return toAlertView((await this.store.alert(alert.id))!);
+				const view = toAlertView((await this.store.alert(alert.id))!);
+				void ctx
+					.broadcast("alert.changed", {
+						id: view.id,
+						ruleId: view.ruleId,
+						status: "acknowledged",
+						severity: view.severity,
+						summary: view.summary,
+						at: view.acknowledgedAt ?? new Date().toISOString()
+					} satisfies AlertChangedEvent)
+					.catch(() => undefined);
+				return view;
 			}
 		},
 
@@ -356,7 +375,10 @@ const AlertService: ServiceSchema<AlertSettings, AlertMethods, AlertVars> = {
 			},
 			this.logger
 		);
-		this.evaluator = new Evaluator(this.store, this.notifier, { defaultChannels: this.settings.defaultChannels });
+		this.evaluator = new Evaluator(this.store, this.notifier, {
+			defaultChannels: this.settings.defaultChannels,
+			announce: event => void this.broker.broadcast("alert.changed", event).catch(() => undefined)
+		});
 		let seeded = 0;
 		for (const row of builtinRows(Date.now())) if (await this.store.seedRule(row)) seeded++;
 		if (seeded > 0) await this.broker.broadcast("alert.rulesChanged", {});

@@ -227,15 +227,10 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET metrics": "api.metrics",
 					"GET healthz/live": "api.live",
 					"GET healthz/ready": "api.ready",
-					"GET api/version": "monitor.version"
+					"GET api/version": "monitor.version",
+					// The web console's pages (lib/contracts/console.ts): a reload of /tasks/… gets the console.
+					...consoleAliases("api.console")
 				}
-			},
-			{
-				// The web console's pages (lib/contracts/console.ts): a reload of /tasks/… gets the console.
-				path: "/",
-				mappingPolicy: "restrict",
-				bodyParsers: false,
-				aliases: consoleAliases("api.console")
 			}
 		],
 		// serve-static (through `send`) refuses paths that climb out of the folder, decoded or not,

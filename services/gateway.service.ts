@@ -12,11 +12,14 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import type { Server as IoServer } from "socket.io";
 import type { WebSocketServer } from "ws";
 import type {
+	AlertChangedEvent,
 	GatewayPush,
 	Presence,
 	PushManyParams,
 	TaskProgressEvent,
 	TaskStatusesEvent,
+	TerminalConnectedEvent,
+	TerminalDisconnectedEvent,
 	TerminalRevokedEvent
 } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
@@ -186,6 +189,25 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	events: {
 		"task.statuses"(this: GatewayThis, ctx: Context<TaskStatusesEvent>) {
 			for (const event of ctx.params.events) this.followers.status(event);
+			this.followers.watchers.statuses(ctx.params.events);
+		},
+		/** To the console's watchers: presence and alerts as they change. */
+		"terminal.connected"(this: GatewayThis, ctx: Context<TerminalConnectedEvent>) {
+			this.followers.watchers.terminal({
+				terminalId: ctx.params.terminalId,
+				status: "online",
+				at: new Date().toISOString()
+			});
+		},
+		"terminal.disconnected"(this: GatewayThis, ctx: Context<TerminalDisconnectedEvent>) {
+			this.followers.watchers.terminal({
+				terminalId: ctx.params.terminalId,
+				status: "offline",
+				at: new Date().toISOString()
+			});
+		},
+		"alert.changed"(this: GatewayThis, ctx: Context<AlertChangedEvent>) {
+			this.followers.watchers.alert(ctx.params);
 		},
 		"task.progress"(this: GatewayThis, ctx: Context<TaskProgressEvent>) {
 			this.followers.progress(ctx.params);

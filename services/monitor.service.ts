@@ -24,6 +24,7 @@ import { VERSION } from "../lib/version.ts";
 import { Evaluator } from "./monitor/evaluator.ts";
 import { Sampler } from "./monitor/sampler.ts";
 import { systemStatus } from "./monitor/status.ts";
+import { LatencyWindow } from "./monitor/latency.ts";
 import { readRuntime, RUNTIME_NAMES, updateConfigParams, writeRuntime } from "./monitor/config.ts";
 import { defineRuntimeSetting, type RuntimeSettingModel } from "../models/runtime-setting.model.ts";
 import { RuntimeSettingsMixin } from "../mixins/runtime-settings.mixin.ts";
@@ -46,6 +47,8 @@ export interface MonitorSettings extends ServiceSettingSchema {
 
 interface MonitorVars {
 	evaluator: Evaluator;
+	/** Phase latencies of the last minute, for the status page. */
+	latency: LatencyWindow;
 	db: Sequelize | null;
 	runtimeModel: RuntimeSettingModel | null;
 	timer: NodeJS.Timeout | null;
@@ -77,7 +80,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		status: {
 			async handler(this: MonitorThis, ctx: Context<unknown, TernMeta>): Promise<SystemStatus> {
 				requireUser(ctx, "viewer");
-				return systemStatus(this.broker, this.evaluator.memory.counts, VERSION);
+				return systemStatus(this.broker, this.evaluator.memory.counts, this.latency, VERSION);
 			}
 		},
 
@@ -124,6 +127,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 	events: {
 		"task.statuses"(this: MonitorThis, ctx: Context<TaskStatusesEvent>) {
 			this.evaluator.recordStatuses(ctx.params.events);
+			this.latency.record(ctx.params.events);
 		},
 		"job.fire"(this: MonitorThis, ctx: Context<FireEvent>) {
 			this.evaluator.recordFire(ctx.params);
@@ -199,6 +203,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 			{ dbPingTimeout: this.settings.dbPingTimeout, callTimeout: this.settings.callTimeout },
 			this.logger
 		);
+		this.latency = new LatencyWindow();
 		this.evaluator = new Evaluator(
 			this.broker,
 			this.broker.nodeID,

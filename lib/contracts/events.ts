@@ -50,6 +50,8 @@ export interface TaskStatusEvent {
 	retry?: number;
 	/** True on a task's first event, the one its submit wrote (PENDING, or DELIVERED when pushed at once). */
 	submitted?: true;
+	/** On COMPLETED, FAILED and TIMEOUT: how long each phase took, ms (the status page's latency). */
+	phases?: { queue?: number; start?: number; run?: number; total?: number };
 }
 
 /**
@@ -123,6 +125,9 @@ export interface WatchTerminalEvent {
 	status: "online" | "offline";
 	at: string;
 }
+
+/** `alert.changed`: an alert fired, resolved or was acknowledged (announced by the writer). */
+export type AlertChangedEvent = WatchAlertEvent;
 
 export interface WatchAlertEvent {
 	id: string;

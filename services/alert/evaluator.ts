@@ -6,7 +6,14 @@
  * in the database only: a restarted node reads it back and does not notify again.
  */
 import type { AlertRow, AlertRuleRow, ChannelRow } from "../../models/alert.model.ts";
-import type { Escalation, EvaluateParams, Labels, NotificationKind, Observation } from "../../lib/contracts.ts";
+import type {
+	AlertChangedEvent,
+	Escalation,
+	EvaluateParams,
+	Labels,
+	NotificationKind,
+	Observation
+} from "../../lib/contracts.ts";
 import { labelsMatch } from "../../lib/labels.ts";
 import { uuidv7 } from "../../lib/ids.ts";
 import { decide, type Decision } from "./lifecycle.ts";
@@ -19,6 +26,8 @@ export type DefaultChannels = "all" | "none";
 export interface EvaluatorOptions {
 	/** Whom a rule without channels notifies: every enabled channel ("all") or no one. @defaultValue "all" */
 	defaultChannels: DefaultChannels;
+	/** Told of each alert that fired or resolved (the winner of the write only): `alert.changed`. */
+	announce?: (event: AlertChangedEvent) => void;
 }
 
 export interface EvaluateResult {
@@ -90,12 +99,14 @@ export class Evaluator {
 			case "create": {
 				const row = newAlert(rule, observation!, at, decision.fire);
 				if (!(await this.store.insertAlert(row))) return 0;
+				if (decision.fire) this.announce(row, "firing", at);
 				return decision.fire ? this.send(rule, row, "firing", rule.channels, at) : 0;
 			}
 			case "fire": {
 				const { value, summary } = observation!;
 				if (!(await this.store.fire(alert!.id, at, value, summary))) return 0;
 				const row = { ...alert!, status: "firing" as const, firingAt: at, lastNotifiedAt: at, value, summary };
+				this.announce(row, "firing", at);
 				return this.send(rule, { ...row, notifyCount: alert!.notifyCount + 1 }, "firing", rule.channels, at);
 			}
 			case "remind": {
@@ -110,12 +121,24 @@ export class Evaluator {
 			}
 			case "resolve": {
 				if (!(await this.store.resolve(alert!.id, alert!.status, at))) return 0;
+				this.announce(alert!, "resolved", at);
 				if (!decision.notify) return 0;
 				const told = await this.store.toldChannels(alert!.id);
 				const row = { ...alert!, status: "resolved" as const, resolvedAt: at, openKey: null };
 				return this.send(rule, row, "resolved", told, at, true);
 			}
 		}
+	}
+
+	private announce(alert: AlertRow, status: AlertChangedEvent["status"], at: number): void {
+		this.options.announce?.({
+			id: alert.id,
+			ruleId: alert.ruleId,
+			status,
+			severity: alert.severity,
+			summary: alert.summary,
+			at: new Date(at).toISOString()
+		});
 	}
 
 	/**

@@ -12,7 +12,16 @@ import {
 	type ResultParams,
 	type TaskBody
 } from "../../lib/contracts.ts";
-import { EXIT_CODE, MAX_ATTEMPT, MAX_PAGE, intRule, numberRule, positiveRule, queryIntRule } from "../../lib/rules.ts";
+import {
+	EXIT_CODE,
+	MAX_ATTEMPT,
+	MAX_PAGE,
+	intRule,
+	isoDateRule,
+	numberRule,
+	positiveRule,
+	queryIntRule
+} from "../../lib/rules.ts";
 import { secretsRules } from "./secrets.ts";
 
 const DAY_S = 86_400;
@@ -135,6 +144,9 @@ export const listParams = {
 	terminalId: { ...idRule, optional: true },
 	type: { type: "string", max: 128, optional: true },
 	groupId: { type: "string", max: 64, optional: true },
+	since: isoDateRule(true),
+	until: isoDateRule(true),
+	q: { type: "string", min: 1, max: 128, optional: true },
 	page: queryIntRule({ min: 1, max: MAX_PAGE, optional: true }),
 	pageSize: queryIntRule({ min: 1, max: 500, optional: true }),
 	sort: {
@@ -148,6 +160,12 @@ export interface ListParams {
 	terminalId?: string;
 	type?: string;
 	groupId?: string;
+	/** createdAt at or after (ISO-8601 in the query; a Date once validated). */
+	since?: Date;
+	/** createdAt before. */
+	until?: Date;
+	/** Text: a task id's prefix, or a part of the type, terminal id or idempotency key. */
+	q?: string;
 	page?: number;
 	pageSize?: number;
 	sort?: string;

@@ -11,6 +11,7 @@ import type { Dispatcher } from "./dispatcher.ts";
 import { idRule, listParams, logsParams, taskIdRule, type ListParams, type LogsParams } from "./params.ts";
 import type { DispatcherSettings } from "./settings.ts";
 import { toQueryView, toView } from "./views.ts";
+import { parseHistory } from "./history.ts";
 
 type ReadsThis = Service<DispatcherSettings> & { dispatcher: Dispatcher };
 
@@ -31,7 +32,7 @@ export const readActions = {
 		async handler(this: ReadsThis, ctx: Context<{ id: string }, TernMeta>): Promise<TaskView> {
 			const row = await this.dispatcher.core.mustGet(ctx.params.id);
 			requireUserOrSelf(ctx, row.terminalId ?? row.target, () => Errors.taskNotFound(row.id));
-			return toView(row);
+			return { ...toView(row), history: parseHistory(row.history) };
 		}
 	},
 

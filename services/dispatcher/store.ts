@@ -7,13 +7,19 @@
  * writes of many tasks share one transaction and one fsync. The queries on that path are plain SQL
  * through the dispatcher's own driver (sql.ts); the rest (lists, counts) use the Sequelize model.
  */
-import { Op, type WhereOptions } from "sequelize";
+import { Op, col, fn, where as where_, type WhereOptions } from "sequelize";
 import type { TaskStatus } from "../../lib/contracts.ts";
 import type { TaskModel, TaskRow } from "../../models/task.model.ts";
 import { GroupCommit } from "./commit.ts";
 import type { ListParams } from "./params.ts";
 import type { Expect } from "./transitions.ts";
 import { DuplicateKeyError, openDriver, type SqlDriver } from "./sql.ts";
+import { appendHistorySql, historyLine } from "./history.ts";
+
+/** Why a change happened, when the row says: the error of a failure, a timeout, an expiry. */
+function reasonOf(changes: Partial<TaskRow>): string | null {
+	return typeof changes.error === "string" && changes.error !== "" ? changes.error : null;
+}
 
 /** Every column of `tasks`, in insert order; names in SQL come only from this list. */
 const COLUMNS = [
@@ -50,7 +56,8 @@ const COLUMNS = [
 	"expiresAt",
 	"notBefore",
 	"deadlineAt",
-	"secrets"
+	"secrets",
+	"history"
 ] as const satisfies readonly (keyof TaskRow)[];
 const KNOWN: ReadonlySet<string> = new Set(COLUMNS);
 /** Columns that may be NULL and have no other default (see the migrations). */
@@ -75,7 +82,8 @@ const NULLABLE: ReadonlySet<string> = new Set<(typeof COLUMNS)[number]>([
 	"expiresAt",
 	"notBefore",
 	"deadlineAt",
-	"secrets"
+	"secrets",
+	"history"
 ]);
 
 /** Rows per INSERT statement: SQLite takes at most 32,766 parameters in one. */
@@ -113,6 +121,7 @@ export class TaskStore {
 	 */
 	async insert(rows: TaskRow[]): Promise<void> {
 		const writes: Promise<number>[] = [];
+		for (const row of rows) row.history ??= historyLine(row.status, row.attempt, Number(row.updatedAt), row.terminalId);
 		for (let start = 0; start < rows.length; start += INSERT_ROWS) {
 			const chunk = rows.slice(start, start + INSERT_ROWS);
 			const columns = COLUMNS.filter(column => !NULLABLE.has(column) || chunk.some(row => row[column] != null));
@@ -159,8 +168,17 @@ export class TaskStore {
 		const columns = Object.keys(changes).filter(column => (changes as Record<string, unknown>)[column] !== undefined);
 		for (const column of columns) if (!KNOWN.has(column)) throw new TypeError(`Unknown task column '${column}'`);
 		const replacements: unknown[] = columns.map(column => (changes as Record<string, unknown>)[column] ?? null);
+		const sets = columns.map(column => `${column} = ?`);
+		// A change of state is written to the task's history by the same statement.
+		if (changes.status !== undefined) {
+			sets.push(appendHistorySql(this.driver.dialect));
+			const at = Number(changes.updatedAt ?? Date.now());
+			replacements.push(
+				historyLine(changes.status, changes.attempt ?? expect.attempt ?? 0, at, changes.terminalId, reasonOf(changes))
+			);
+		}
 		replacements.push(id, Array.isArray(expect.status) ? expect.status : [expect.status]);
-		let sql = `UPDATE tasks SET ${columns.map(column => `${column} = ?`).join(", ")} WHERE id = ? AND status IN (?)`;
+		let sql = `UPDATE tasks SET ${sets.join(", ")} WHERE id = ? AND status IN (?)`;
 		if (expect.attempt !== undefined) {
 			sql += " AND attempt = ?";
 			replacements.push(expect.attempt);
@@ -257,10 +275,30 @@ export class TaskStore {
 		if (filter.terminalId) where[Op.or] = [{ terminalId: filter.terminalId }, { target: filter.terminalId }];
 		if (filter.type) where.type = filter.type;
 		if (filter.groupId) where.groupId = filter.groupId;
+		if (filter.since || filter.until)
+			where.createdAt = {
+				...(filter.since ? { [Op.gte]: filter.since.getTime() } : {}),
+				...(filter.until ? { [Op.lt]: filter.until.getTime() } : {})
+			};
+		// A text search: a task id's prefix, or a part of its type, terminal or idempotency key.
+		// INSTR (SQLite and MySQL alike) takes the text as a bound value, with no LIKE wildcards to escape.
+		if (filter.q) {
+			const has = (column: string, op: symbol) =>
+				where_(fn("INSTR", col(column), filter.q!), { [op]: op === Op.eq ? 1 : 0 });
+			const text = [
+				has("id", Op.eq),
+				has("type", Op.gt),
+				has("terminalId", Op.gt),
+				has("target", Op.gt),
+				has("idempotencyKey", Op.gt)
+			];
+			where[Op.and] = [...((where[Op.and] as unknown[]) ?? []), { [Op.or]: text }];
+		}
 		const sort = filter.sort ?? "-createdAt";
 		const direction = sort.startsWith("-") ? "DESC" : "ASC";
 		const { rows, count } = await this.model.findAndCountAll({
 			where: where as WhereOptions<TaskRow>,
+			attributes: { exclude: ["history"] },
 			offset: (page - 1) * pageSize,
 			limit: pageSize,
 			order: [

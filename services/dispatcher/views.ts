@@ -99,6 +99,20 @@ export function toStatusEvent(row: TaskRow, extra: Partial<TaskStatusEvent> = {}
 		event.data = json(row.output);
 		event.error = row.error;
 		event.exitCode = row.exitCode;
+		event.phases = phasesOf(row);
 	}
 	return event;
+}
+
+/** Each phase of an ended task that it went through, ms. */
+function phasesOf(row: TaskRow): NonNullable<TaskStatusEvent["phases"]> {
+	const created = Number(row.createdAt);
+	const delivered = row.deliveredAt == null ? null : Number(row.deliveredAt);
+	const started = row.startedAt == null ? null : Number(row.startedAt);
+	const finished = row.finishedAt == null ? Number(row.updatedAt) : Number(row.finishedAt);
+	const phases: NonNullable<TaskStatusEvent["phases"]> = { total: finished - created };
+	if (delivered !== null) phases.queue = delivered - created;
+	if (delivered !== null && started !== null) phases.start = started - delivered;
+	if (started !== null) phases.run = finished - started;
+	return phases;
 }

@@ -22,6 +22,7 @@ import { bearer, verifyUser } from "./admission.ts";
 import { checkDepth, socketError } from "./messages.ts";
 import { refusal } from "./socketio.ts";
 import { refuseUpgrade } from "./websocket.ts";
+import { Watchers } from "./watchers.ts";
 
 type ClientSocket = Socket<ClientClientToServer, ClientServerToClient>;
 type ClientNamespace = Namespace<ClientClientToServer, ClientServerToClient>;
@@ -44,6 +45,8 @@ export class FollowChannel {
 	private ns: ClientNamespace | null = null;
 	/** Raw WebSocket followers by task id. */
 	private readonly sockets = new Map<string, Set<WebSocket>>();
+	/** Sockets that follow every change (`watch`). */
+	readonly watchers = new Watchers();
 
 	constructor(broker: ServiceBroker) {
 		this.broker = broker;
@@ -68,6 +71,7 @@ export class FollowChannel {
 			);
 		});
 		ns.on("connection", (socket: ClientSocket) => {
+			this.watchers.attach(ns, socket);
 			socket.on("subscribe", (msg, reply) => {
 				const fail = (err: unknown) => {
 					const error = socketError(err, "subscribe");
@@ -140,6 +144,7 @@ export class FollowChannel {
 	}
 
 	close(): void {
+		this.watchers.close();
 		this.ns?.disconnectSockets(true);
 	}
 }

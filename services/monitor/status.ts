@@ -8,6 +8,7 @@ import { call } from "../../lib/actions.ts";
 import type { SystemStatus, TaskRates } from "../../lib/contracts.ts";
 import type { Counted } from "./signals.ts";
 import type { EventWindow } from "./windows.ts";
+import type { LatencyWindow } from "./latency.ts";
 
 interface RegistryNode {
 	id: string;
@@ -45,6 +46,7 @@ export function nodesOf(broker: ServiceBroker, now: number): SystemStatus["nodes
 export async function systemStatus(
 	broker: ServiceBroker,
 	counts: EventWindow<Counted>,
+	latency: LatencyWindow,
 	version: string,
 	now = Date.now()
 ): Promise<SystemStatus> {
@@ -65,8 +67,7 @@ export async function systemStatus(
 		tasks: stats?.tasks ?? {},
 		rates: { minute: rates(counts, 60, now), hour: rates(counts, 3600, now) },
 		alerts: { firing: alerts?.firing ?? 0 },
-		// Filled from the ended tasks' phases (services/monitor/latency.ts).
-		latency: {},
+		latency: latency.summary(now),
 		unavailable: [...(terminals ? [] : ["terminals"]), ...(stats ? [] : ["tasks"]), ...(alerts ? [] : ["alerts"])]
 	};
 }
