@@ -114,3 +114,8 @@ export async function screenshot(cp: ConsolePage, name: string): Promise<string>
 	await cp.page.screenshot({ path, fullPage: true });
 	return path;
 }
+
+/** How many pixels the page is wider than its viewport (0 when nothing sticks out). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+	return page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
+}

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { TestTern, waitFor } from "../helpers/tern.ts";
 import { AgentProcess, disposeAgents } from "../agent/helpers.ts";
-import { PHONE, browserMissing, launchBrowser, openConsole, screenshot } from "../support/browser.ts";
+import { PHONE, browserMissing, horizontalOverflow, launchBrowser, openConsole, screenshot } from "../support/browser.ts";
 
 describe("web console: terminals and jobs", { skip: browserMissing() }, () => {
 	let tern: TestTern;
@@ -139,7 +139,7 @@ describe("web console: terminals and jobs", { skip: browserMissing() }, () => {
 			await phone.page.locator("h1").waitFor();
 			await phone.page.waitForLoadState("networkidle");
 			await screenshot(phone, name);
-			const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+			const overflow = await horizontalOverflow(phone.page);
 			assert.ok(overflow <= 1, `${path} is ${overflow} px wider than the phone`);
 		}
 		assert.deepEqual(phone.problems, []);

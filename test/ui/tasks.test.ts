@@ -8,7 +8,15 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { TestTern, type TestTerminal } from "../helpers/tern.ts";
-import { DESKTOP, PHONE, browserMissing, launchBrowser, openConsole, screenshot } from "../support/browser.ts";
+import {
+	DESKTOP,
+	PHONE,
+	browserMissing,
+	horizontalOverflow,
+	launchBrowser,
+	openConsole,
+	screenshot
+} from "../support/browser.ts";
 
 describe("web console: dashboard and tasks", { skip: browserMissing() }, () => {
 	let tern: TestTern;
@@ -127,7 +135,7 @@ describe("web console: dashboard and tasks", { skip: browserMissing() }, () => {
 		await cp.page.goto("/tasks/new");
 		await screenshot(cp, "task-new");
 		// Nothing wider than the screen.
-		const overflow = await cp.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		const overflow = await horizontalOverflow(cp.page);
 		assert.ok(overflow <= 1, `the page is ${overflow} px wider than the phone`);
 		assert.deepEqual(cp.problems, []);
 		await cp.context.close();
