@@ -5,7 +5,15 @@
  */
 import { createRouter, createWebHistory, type RouteComponent, type RouteRecordRaw } from "vue-router";
 import { CONSOLE_PAGES } from "../../lib/contracts/console.ts";
-import { session } from "./session.ts";
+import { can, session } from "./session.ts";
+
+/** Pages that only make something: shown to those who may make it. */
+const MAKES: Record<string, string> = {
+	"task-new": "dispatcher.submit",
+	"job-new": "scheduler.create",
+	"job-edit": "scheduler.update",
+	"terminal-new": "terminals.register"
+};
 
 type Loader = () => Promise<RouteComponent | { default: RouteComponent }>;
 
@@ -53,6 +61,8 @@ export const router = createRouter({ history: createWebHistory(), routes });
 router.beforeEach(to => {
 	if (!to.meta.open && !session.token) return { name: "login", query: to.fullPath === "/" ? {} : { next: to.fullPath } };
 	if (to.meta.admin && session.role !== "admin") return { name: "dashboard" };
+	const makes = MAKES[String(to.name)];
+	if (makes && !can(makes)) return { name: "dashboard" };
 	return true;
 });
 
