@@ -1,6 +1,6 @@
 # One image for every Tern node, embedded or cluster: what a node runs is chosen at run time by
-# SERVICES, TRANSPORTER and DB_URI (see k8s/). TypeScript runs as is (Node 24 strips the types):
-# there is no build step.
+# SERVICES, TRANSPORTER and DB_URI (see k8s/). TypeScript runs as is (Node 24 strips the types);
+# the one build is the web console's, in its own stage.
 #
 #   docker build -t tern:0.1.0 .
 #   docker run -p 3000:3000 -v tern-data:/data tern:0.1.0            # embedded mode, SQLite in /data
@@ -17,6 +17,16 @@ COPY package.json package-lock.json ./
 # --omit=dev also leaves out the `node` devDependency: the base image already is Node 24.
 RUN npm ci --omit=dev --no-audit --no-fund
 
+# --- the web console: built with the dev dependencies (Vite, Vue, Vant), only public/ is kept ----
+FROM node:24-bookworm-slim AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY web ./web
+COPY lib/contracts ./lib/contracts
+COPY lib/contracts.ts ./lib/contracts.ts
+RUN node web/build.ts
+
 # --- runtime -----------------------------------------------------------------------------------
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
@@ -26,6 +36,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 # Owned by root and read-only to the node user: the code cannot be changed at run time.
 COPY . .
+COPY --from=console /app/public ./public
 # Embedded mode's SQLite file and generated secret; cluster mode writes nothing to disk.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -121,6 +121,31 @@ describe("web console: dashboard and tasks", { skip: browserMissing() }, () => {
 		await cp.context.close();
 	});
 
+	test("a lost live connection is shown, and comes back by itself", async () => {
+		const cp = await openConsole(browser, tern.url, { token: tern.adminToken });
+		const { page } = cp;
+		await page.goto("/");
+		await page.getByTestId("terminals-online").waitFor();
+		await page.getByTestId("live-banner").waitFor({ state: "detached" });
+		const gateway = tern.broker.getLocalService("gateway") as unknown as {
+			io: { of(ns: string): { disconnectSockets(close: boolean): void } };
+		};
+		gateway.io.of("/client").disconnectSockets(true);
+		await page.getByTestId("live-banner").getByText("Live updates lost").waitFor();
+		await screenshot(cp, "dashboard-lost");
+		await page.getByTestId("live-banner").waitFor({ state: "detached" });
+		// Live again: a new task moves the counts without a reload.
+		const pending = Number(await page.getByTestId("count-PENDING").locator("b").innerText());
+		await tern.submit({ selector: { labels: { pool: "nobody" } }, type: "after-reconnect", waitForTerminal: true });
+		await page
+			.getByTestId("count-PENDING")
+			.locator("b")
+			.getByText(String(pending + 1))
+			.waitFor();
+		assert.deepEqual(cp.problems, []);
+		await cp.context.close();
+	});
+
 	test("on a phone: the dashboard, the list and a task", async () => {
 		const cp = await openConsole(browser, tern.url, { token: tern.adminToken, viewport: PHONE });
 		await cp.page.goto("/");

@@ -57,10 +57,13 @@ export function connectLive(token: string): void {
 		}
 		everConnected = true;
 	});
-	s.on("disconnect", () => {
+	s.on("disconnect", reason => {
 		if (socket !== s) return;
 		live.state = "lost";
 		live.lostAt = Date.now();
+		// socket.io does not come back by itself when the server closed the socket (a gateway
+		// shutting down, a restart): try again after a jittered second or two.
+		if (reason === "io server disconnect") setTimeout(() => socket === s && s.connect(), 1000 + Math.random() * 1000);
 	});
 	s.on("connect_error", () => {
 		if (socket !== s) return;
