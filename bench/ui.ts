@@ -71,10 +71,7 @@ try {
 		});
 		await cp.page.goto("/");
 		// The first of the status page's numbers painted: the online count is no longer "—".
-		await cp.page
-			.getByTestId("terminals-online")
-			.filter({ hasText: /^\d+$/ })
-			.waitFor();
+		await cp.page.getByTestId("terminals-online").filter({ hasText: /^\d+$/ }).waitFor();
 		renders.push(await cp.page.evaluate<number>("performance.now()"));
 		if (i === 0) firstLoad = [...fetched].map(file => sizeOf(join(PUBLIC, file)));
 		if (cp.problems.length) throw new Error(`the dashboard had problems: ${cp.problems.join("; ")}`);
