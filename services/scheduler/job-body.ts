@@ -14,11 +14,12 @@ import { call } from "../../lib/actions.ts";
 import type { Keyring } from "../../lib/keyring.ts";
 import { sealJobTask, type StoredTask } from "./secrets.ts";
 
-function invalid(field: string, message: string) {
+export function invalid(field: string, message: string) {
 	return Errors.validation(message, [{ field, message }]);
 }
 
-function parseTime(field: string, value: string | null | undefined): number | null | undefined {
+/** An ISO-8601 date-time of a job body, as ms; a 422 naming `field` when it is not one. */
+export function parseTime(field: string, value: string | null | undefined): number | null | undefined {
 	if (value === undefined || value === null) return value;
 	const t = DateTime.fromISO(value, { setZone: true });
 	if (!t.isValid) throw invalid(field, `'${field}' must be an ISO-8601 date-time; got ${JSON.stringify(value)}`);

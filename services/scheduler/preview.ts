@@ -3,9 +3,8 @@
  * the code that fires jobs, so that what a person sees is what will happen. The schedule is
  * checked as a job's is (the same messages, naming `schedule.cron` and so on).
  */
-import { DateTime } from "luxon";
 import { nextFireTimes, parseSchedule, ScheduleError, type Schedule } from "../../lib/cron/index.ts";
-import { Errors } from "../../lib/errors.ts";
+import { invalid, parseTime } from "./job-body.ts";
 
 export interface PreviewParams {
 	schedule: unknown;
@@ -23,16 +22,7 @@ export interface PreviewResult {
 	note: string | null;
 }
 
-function invalid(field: string, message: string) {
-	return Errors.validation(message, [{ field, message }]);
-}
-
-function instant(field: string, value: string | null | undefined): number | null {
-	if (value === undefined || value === null) return null;
-	const t = DateTime.fromISO(value, { setZone: true });
-	if (!t.isValid) throw invalid(field, `'${field}' must be an ISO-8601 date-time; got ${JSON.stringify(value)}`);
-	return t.toMillis();
-}
+const instant = (field: string, value: string | null | undefined): number | null => parseTime(field, value) ?? null;
 
 export function previewFires(params: PreviewParams, now = Date.now()): PreviewResult {
 	let schedule: Schedule;

@@ -30,6 +30,16 @@ export class ApiError extends Error {
 	get fields(): ApiErrorItem[] {
 		return Array.isArray(this.data) ? (this.data as ApiErrorItem[]) : [];
 	}
+
+	/** The message for `field` or one inside it (`task` → `task.type`), to show beside its input. */
+	messageFor(field: string): string {
+		return this.fields.find(item => item.field === field || item.field?.startsWith(`${field}.`))?.message ?? "";
+	}
+}
+
+/** The API's message for a form's field, when `error` is the API's refusal. */
+export function fieldMessage(error: unknown, field: string): string {
+	return error instanceof ApiError ? error.messageFor(field) : "";
 }
 
 export type Query = Record<string, string | number | boolean | undefined | null>;
