@@ -46,7 +46,9 @@ export const ErrorTypes = {
 	RATE_LIMITED: "RATE_LIMITED",
 	TOKEN_NOT_FOUND: "TOKEN_NOT_FOUND",
 	TOKEN_EXISTS: "TOKEN_EXISTS",
-	USER_DISABLED: "USER_DISABLED"
+	USER_DISABLED: "USER_DISABLED",
+	GATEWAY_BUSY: "GATEWAY_BUSY",
+	STORAGE_DEGRADED: "STORAGE_DEGRADED"
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -218,6 +220,14 @@ export const Errors = {
 	tokenNotFound: (tokenId: string) => client(`API token '${tokenId}' not found`, 404, ErrorTypes.TOKEN_NOT_FOUND, { tokenId }),
 	tokenExists: (name: string) =>
 		client(`You already have an API token named '${name}'`, 409, ErrorTypes.TOKEN_EXISTS, { name }),
+	/** A gateway admitting too many handshakes at once: the caller comes back after `retryAfterMs`. */
+	gatewayBusy: (retryAfterMs: number) =>
+		client(`The gateway is busy admitting connections: try again in ${retryAfterMs} ms`, 503, ErrorTypes.GATEWAY_BUSY, {
+			retryAfterMs
+		}),
+	/** The database is unreachable: this waits for it (degraded mode keeps submits, pushes and results going). */
+	storageDegraded: (what: string) =>
+		client(`The database is unreachable, so ${what} waits until it is back`, 503, ErrorTypes.STORAGE_DEGRADED, { what }),
 	userDisabled: (username: string) => client(`User '${username}' is disabled`, 403, ErrorTypes.USER_DISABLED, { username }),
 	stateConflict: (taskId: string) =>
 		new MoleculerRetryableError(`Task '${taskId}' changed while it was being updated`, 409, ErrorTypes.STATE_CONFLICT, {
