@@ -83,6 +83,13 @@ export interface TernConfig {
 	/** `TERN_CORS_ORIGINS`: the exact origins browsers may call Tern from; empty: none (CORS closed). @defaultValue [] */
 	corsOrigins: string[];
 	/**
+	 * Degraded mode (`TERN_DB_DEADLINE_MS`): a dispatcher statement the database has not answered
+	 * within this long counts as the database being away; 0 waits for ever. @defaultValue 5000
+	 */
+	dbDeadlineMs: number;
+	/** Where dispatchers journal changes while their database is away (`TERN_JOURNAL_DIR`), one folder per node. @defaultValue $TERN_DATA_DIR/journal */
+	journalDir: string;
+	/**
 	 * Largest result `output` a terminal may send, bytes of JSON (`TERN_MAX_RESULT_BYTES`); a larger
 	 * one fails its task with RESULT_TOO_LARGE. The gateway and the dispatcher both enforce it.
 	 * @defaultValue 1 MiB
@@ -162,6 +169,13 @@ function perSecond(env: NodeJS.ProcessEnv, name: string, fallback: number, what:
 	const value = text ? Number(text) : fallback;
 	if (!Number.isInteger(value) || value < 0)
 		throw new TypeError(`${name} '${env[name]}' is not a number of ${what} per second (0 for no limit)`);
+	return value;
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+	const text = env[name]?.trim();
+	const value = text ? Number(text) : fallback;
+	if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} '${env[name]}' is not a number of milliseconds`);
 	return value;
 }
 
@@ -245,7 +259,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		tokenRateLimit: perSecond(env, "TERN_TOKEN_RATE_LIMIT", 200, "requests"),
 		socketRateLimit: perSecond(env, "TERN_SOCKET_RATE_LIMIT", 200, "messages"),
 		tls: tlsFrom(env),
-		corsOrigins: parseOrigins(env.TERN_CORS_ORIGINS)
+		corsOrigins: parseOrigins(env.TERN_CORS_ORIGINS),
+		dbDeadlineMs: milliseconds(env, "TERN_DB_DEADLINE_MS", 5000),
+		journalDir: resolve(env.TERN_JOURNAL_DIR ?? join(dataDir, "journal"))
 	};
 }
 

@@ -74,7 +74,13 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 				adminPassword: config.adminPassword
 			};
 		case "dispatcher":
-			return { dbUri: config.dbUri, maxResultBytes: config.maxResultBytes, ...keyringSettings(config) };
+			return {
+				dbUri: config.dbUri,
+				maxResultBytes: config.maxResultBytes,
+				dbDeadlineMs: config.dbDeadlineMs,
+				journalDir: config.journalDir,
+				...keyringSettings(config)
+			};
 		case "terminals":
 			return { dbUri: config.dbUri };
 		case "scheduler":

@@ -10,6 +10,7 @@ import type {
 	AlertRuleView,
 	CheckConfirmationParams,
 	DispatcherStats,
+	StorageState,
 	EvaluateParams,
 	FleetSummary,
 	ConfirmationChallenge,
@@ -77,6 +78,7 @@ export interface Actions {
 	"scheduler.executeOwned": { params: { id: string }; result: { fireTime: number; taskIds: string[] } };
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
 	"dispatcher.stats": { params: Record<string, never>; result: DispatcherStats };
+	"dispatcher.storage": { params: Record<string, never>; result: StorageState };
 	"terminals.summary": { params: Record<string, never>; result: FleetSummary };
 	/** The rules the monitor evaluates: enabled ones, built-in included. */
 	"alert.activeRules": { params: Record<string, never>; result: AlertRuleView[] };

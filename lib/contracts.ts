@@ -10,3 +10,4 @@ export * from "./contracts/alerts.ts";
 export * from "./contracts/access.ts";
 export * from "./contracts/security.ts";
 export * from "./contracts/console.ts";
+export * from "./contracts/faults.ts";

@@ -32,7 +32,9 @@ import { isExternal } from "../lib/access/middleware.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
 import { Errors } from "../lib/errors.ts";
 import { countPurgeable, purgeObject, purgeParams, purgeScope, purgeTasks, type PurgeParams } from "./dispatcher/purge.ts";
-import { TaskStore } from "./dispatcher/store.ts";
+import { ResilientTaskStore } from "./dispatcher/resilient-store.ts";
+import { StorageMetrics } from "../lib/metrics/commits.ts";
+import { join } from "node:path";
 import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
@@ -63,6 +65,7 @@ export type { DispatcherSettings };
 interface DispatcherVars extends KeyringVars {
 	model: TaskModel;
 	dispatcher: Dispatcher;
+	store: ResilientTaskStore;
 	sweepTimer: NodeJS.Timeout;
 	depthTimer: NodeJS.Timeout | undefined;
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
@@ -102,7 +105,10 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		sweepBatch: 500,
 		maxLogLines: 10_000,
 		logRetention: 7 * 86_400_000,
-		dbUri: ""
+		dbUri: "",
+		dbDeadlineMs: 5000,
+		dbProbeInterval: 1000,
+		journalDir: ""
 	},
 	actions: {
 		find: false,
@@ -364,9 +370,27 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 	},
 	async started(this: DispatcherThis) {
 		const metrics = dispatcherMetrics(this.broker.metrics);
-		const store = await TaskStore.open(this.model, this.settings.dbUri, metrics.onCommit);
+		const { dbUri, dbDeadlineMs, dbProbeInterval } = this.settings;
+		const store = await ResilientTaskStore.openResilient(
+			this.model,
+			dbUri,
+			{
+				journalDir: join(
+					this.settings.journalDir || join("data", "journal"),
+					this.broker.nodeID.replace(/[^\w.-]/g, "_")
+				),
+				deadlineMs: dbDeadlineMs,
+				probeIntervalMs: dbProbeInterval,
+				logger: this.logger,
+				metrics: this.broker.isMetricsEnabled() ? new StorageMetrics(this.broker.metrics) : null,
+				onChange: state => void this.broker.broadcast("storage.changed", { nodeID: this.broker.nodeID, ...state })
+			},
+			metrics.onCommit
+		);
+		this.store = store;
 		const ports = { ports: this.broker, logger: this.logger, settings: this.settings };
 		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks, keyring: this.keyring });
+		store.seedFrom(() => this.dispatcher.core.rows.values());
 		this.dispatcher.setOwners(dispatcherNodes(this));
 		// Who is connected now; the terminal.* events keep it current from here on.
 		this.dispatcher.core.presence.load(await readAll<Presence>(this.broker, "cache.presenceList"));

@@ -23,7 +23,7 @@ import { nodesRunning } from "../lib/membership.ts";
 import { VERSION } from "../lib/version.ts";
 import { Evaluator } from "./monitor/evaluator.ts";
 import { Sampler } from "./monitor/sampler.ts";
-import { systemStatus } from "./monitor/status.ts";
+import { storageOf, systemStatus } from "./monitor/status.ts";
 import { LatencyWindow } from "./monitor/latency.ts";
 import { readRuntime, RUNTIME_NAMES, updateConfigParams, writeRuntime } from "./monitor/config.ts";
 import { defineRuntimeSetting, type RuntimeSettingModel } from "../models/runtime-setting.model.ts";
@@ -201,7 +201,8 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 			this.broker,
 			() => this.db,
 			{ dbPingTimeout: this.settings.dbPingTimeout, callTimeout: this.settings.callTimeout },
-			this.logger
+			this.logger,
+			() => storageOf(this.broker)
 		);
 		this.latency = new LatencyWindow();
 		this.evaluator = new Evaluator(

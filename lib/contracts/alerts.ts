@@ -4,6 +4,7 @@
  * service keeps rules, alerts, silences and channels, and sends.
  */
 import type { Labels } from "./core.ts";
+import type { NodeStorage } from "./faults.ts";
 
 /**
  * What a rule can measure. The monitor computes each one cluster-wide every evaluation tick;
@@ -30,7 +31,9 @@ export const SIGNALS = {
 	/** 1 for each Tern node that left without saying goodbye and has not come back (labels `nodeID`). */
 	node_down: "count",
 	/** Round trip of `SELECT 1` to the database; a failed or timed-out ping counts as `dbPingTimeout`. */
-	database_latency_seconds: "seconds"
+	database_latency_seconds: "seconds",
+	/** 1 for each dispatcher in degraded mode, its database unreachable (labels `nodeID`). */
+	storage_degraded: "count"
 } as const;
 export type SignalName = keyof typeof SIGNALS;
 export const SIGNAL_NAMES = Object.keys(SIGNALS) as SignalName[];
@@ -216,7 +219,7 @@ export interface WebhookPayload {
 	sentAt: string;
 }
 
-/** `GET /api/system/status` (design §8). */
+/** `GET /api/system/status` (design §8, §9). */
 export interface SystemStatus {
 	version: string;
 	mode: "embedded" | "cluster";
@@ -230,6 +233,12 @@ export interface SystemStatus {
 	latency: Partial<Record<"queue" | "start" | "run" | "total", PhaseLatency>>;
 	/** Parts whose service did not answer (`terminals`, `tasks`, `alerts`): their numbers read zero. */
 	unavailable: string[];
+	/** True while any dispatcher runs in degraded mode (its database unreachable). */
+	degraded: boolean;
+	/** Why, when degraded: the first degraded dispatcher's reason. */
+	degradedReason: string | null;
+	/** Each dispatcher's storage. */
+	storage: NodeStorage[];
 }
 
 export interface PhaseLatency {

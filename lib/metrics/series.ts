@@ -107,6 +107,21 @@ export const SERIES = {
 		description: "Time one group commit of the dispatcher takes",
 		labelNames: [],
 		buckets: COMMIT_BUCKETS
+	},
+	tern_storage_degraded: {
+		type: "gauge",
+		description: "1 while this dispatcher runs in degraded mode (its database unreachable), else 0",
+		labelNames: []
+	},
+	tern_journal_records_total: {
+		type: "counter",
+		description: "Changes written to this dispatcher's local journal while its database was unreachable",
+		labelNames: []
+	},
+	tern_journal_replayed_total: {
+		type: "counter",
+		description: "Journalled changes replayed into the database, by outcome (applied, skipped: already there, conflict)",
+		labelNames: ["outcome"]
 	}
 } as const satisfies Record<string, SeriesDef>;
 

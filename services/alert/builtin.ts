@@ -83,6 +83,15 @@ export const BUILTIN_RULES: readonly Builtin[] = [
 		severity: "critical"
 	},
 	{
+		id: "builtin-storage-degraded",
+		name: "storage_degraded",
+		metric: "storage_degraded",
+		condition: ">=",
+		threshold: 1,
+		window: 300,
+		severity: "critical"
+	},
+	{
 		id: "builtin-queue-oldest",
 		name: "queue_oldest_seconds",
 		metric: "queue_oldest_seconds",

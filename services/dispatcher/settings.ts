@@ -25,4 +25,10 @@ export interface DispatcherSettings extends ServiceSettingSchema {
 	/** How often the queue depth per priority is counted for the metrics, ms. @defaultValue 5000 */
 	queueDepthInterval: number;
 	dbUri: string;
+	/** A statement not answered within this long means the database is away (degraded mode), ms; 0: never. @defaultValue 5000 */
+	dbDeadlineMs: number;
+	/** How often a degraded dispatcher asks whether its database is back, ms. @defaultValue 1000 */
+	dbProbeInterval: number;
+	/** The journal's folder; this node's journal is `<journalDir>/<nodeID>`. Empty: `./data/journal`. */
+	journalDir: string;
 }

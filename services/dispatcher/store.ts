@@ -14,80 +14,7 @@ import { GroupCommit } from "./commit.ts";
 import type { ListParams } from "./params.ts";
 import type { Expect } from "./transitions.ts";
 import { DuplicateKeyError, openDriver, type SqlDriver } from "./sql.ts";
-import { appendHistorySql, historyLine } from "./history.ts";
-
-/** Why a change happened, when the row says: the error of a failure, a timeout, an expiry. */
-function reasonOf(changes: Partial<TaskRow>): string | null {
-	return typeof changes.error === "string" && changes.error !== "" ? changes.error : null;
-}
-
-/** Every column of `tasks`, in insert order; names in SQL come only from this list. */
-const COLUMNS = [
-	"id",
-	"status",
-	"type",
-	"payload",
-	"target",
-	"selector",
-	"terminalId",
-	"priority",
-	"timeoutMs",
-	"ackTimeoutMs",
-	"ttlMs",
-	"maxRetries",
-	"retries",
-	"backoff",
-	"attempt",
-	"deliveries",
-	"idempotencyKey",
-	"groupId",
-	"shardIndex",
-	"shardTotal",
-	"output",
-	"error",
-	"exitCode",
-	"progress",
-	"createdBy",
-	"createdAt",
-	"updatedAt",
-	"deliveredAt",
-	"startedAt",
-	"finishedAt",
-	"expiresAt",
-	"notBefore",
-	"deadlineAt",
-	"secrets",
-	"history"
-] as const satisfies readonly (keyof TaskRow)[];
-const KNOWN: ReadonlySet<string> = new Set(COLUMNS);
-/** Columns that may be NULL and have no other default (see the migrations). */
-const NULLABLE: ReadonlySet<string> = new Set<(typeof COLUMNS)[number]>([
-	"payload",
-	"target",
-	"selector",
-	"terminalId",
-	"backoff",
-	"idempotencyKey",
-	"groupId",
-	"shardIndex",
-	"shardTotal",
-	"output",
-	"error",
-	"exitCode",
-	"progress",
-	"createdBy",
-	"deliveredAt",
-	"startedAt",
-	"finishedAt",
-	"expiresAt",
-	"notBefore",
-	"deadlineAt",
-	"secrets",
-	"history"
-]);
-
-/** Rows per INSERT statement: SQLite takes at most 32,766 parameters in one. */
-const INSERT_ROWS = 500;
+import { insertStatements, transitionStatement } from "./task-sql.ts";
 
 export class TaskStore {
 	readonly model: TaskModel;
@@ -120,22 +47,7 @@ export class TaskStore {
 	 * with DuplicateKeyError. Columns that are NULL in every row (and NULL by default) are left out.
 	 */
 	async insert(rows: TaskRow[]): Promise<void> {
-		const writes: Promise<number>[] = [];
-		for (const row of rows) row.history ??= historyLine(row.status, row.attempt, Number(row.updatedAt), row.terminalId);
-		for (let start = 0; start < rows.length; start += INSERT_ROWS) {
-			const chunk = rows.slice(start, start + INSERT_ROWS);
-			const columns = COLUMNS.filter(column => !NULLABLE.has(column) || chunk.some(row => row[column] != null));
-			const tuple = `(${columns.map(() => "?").join(", ")})`;
-			const params: unknown[] = [];
-			for (const row of chunk) for (const column of columns) params.push(row[column] ?? null);
-			writes.push(
-				this.commits.write(
-					`INSERT INTO tasks (${columns.join(", ")}) VALUES ${chunk.map(() => tuple).join(", ")}`,
-					params
-				)
-			);
-		}
-		await Promise.all(writes);
+		await Promise.all(insertStatements(rows).map(s => this.commits.write(s.sql, s.params)));
 	}
 
 	async get(id: string): Promise<TaskRow | null> {
@@ -151,11 +63,12 @@ export class TaskStore {
 	}
 
 	async byIdempotencyKey(key: string): Promise<TaskRow | null> {
-		return (await this.model.findOne({ where: { idempotencyKey: key }, raw: true })) as unknown as TaskRow | null;
+		const [row] = await this.select<TaskRow>("SELECT * FROM tasks WHERE idempotencyKey = ? LIMIT 1", [key]);
+		return row ?? null;
 	}
 
-	async byGroup(groupId: string): Promise<TaskRow[]> {
-		return (await this.model.findAll({ where: { groupId }, order: [["id", "ASC"]], raw: true })) as unknown as TaskRow[];
+	byGroup(groupId: string): Promise<TaskRow[]> {
+		return this.select<TaskRow>("SELECT * FROM tasks WHERE groupId = ? ORDER BY id", [groupId]);
 	}
 
 	/** Frees an idempotency key whose 24 h are over, so a new task may take it. */
@@ -165,25 +78,8 @@ export class TaskStore {
 
 	/** Applies `changes` only if the task is still as expected; true when it was. */
 	async transition(id: string, expect: Expect, changes: Partial<TaskRow>): Promise<boolean> {
-		const columns = Object.keys(changes).filter(column => (changes as Record<string, unknown>)[column] !== undefined);
-		for (const column of columns) if (!KNOWN.has(column)) throw new TypeError(`Unknown task column '${column}'`);
-		const replacements: unknown[] = columns.map(column => (changes as Record<string, unknown>)[column] ?? null);
-		const sets = columns.map(column => `${column} = ?`);
-		// A change of state is written to the task's history by the same statement.
-		if (changes.status !== undefined) {
-			sets.push(appendHistorySql(this.driver.dialect));
-			const at = Number(changes.updatedAt ?? Date.now());
-			replacements.push(
-				historyLine(changes.status, changes.attempt ?? expect.attempt ?? 0, at, changes.terminalId, reasonOf(changes))
-			);
-		}
-		replacements.push(id, Array.isArray(expect.status) ? expect.status : [expect.status]);
-		let sql = `UPDATE tasks SET ${sets.join(", ")} WHERE id = ? AND status IN (?)`;
-		if (expect.attempt !== undefined) {
-			sql += " AND attempt = ?";
-			replacements.push(expect.attempt);
-		}
-		return (await this.commits.write(sql, replacements)) === 1;
+		const s = transitionStatement(this.driver.dialect, id, expect, changes);
+		return (await this.commits.write(s.sql, s.params)) === 1;
 	}
 
 	/** PENDING tasks named for this terminal and due now, highest priority first, FIFO within one. */
@@ -386,11 +282,10 @@ export class TaskStore {
 	}
 
 	async countByStatus(): Promise<Record<string, number>> {
-		const rows = (await this.model.findAll({
-			attributes: ["status", [this.model.sequelize!.fn("COUNT", "*"), "n"]],
-			group: ["status"],
-			raw: true
-		})) as unknown as { status: string; n: number | string }[];
+		const rows = await this.select<{ status: string; n: number | string }>(
+			"SELECT status, COUNT(*) AS n FROM tasks GROUP BY status",
+			[]
+		);
 		return Object.fromEntries(rows.map(r => [r.status, Number(r.n)]));
 	}
 }

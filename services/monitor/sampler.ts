@@ -1,11 +1,12 @@
 /**
  * One reading of the cluster per tick: the fleet (terminals), the queue (dispatcher), the
- * database's round trip. Each part is read on its own; a part that fails to answer is null, so
+ * database's round trip, the dispatchers' storage. Each part is read on its own; a part that fails to answer is null, so
  * that a rule on it waits rather than resolving an alert it can no longer see.
  */
 import type { Logger } from "moleculer";
 import type { Sequelize } from "sequelize";
 import { call, type Caller } from "../../lib/actions.ts";
+import type { NodeStorage } from "../../lib/contracts.ts";
 import type { Snapshot } from "./signals.ts";
 
 export interface SamplerOptions {
@@ -36,7 +37,17 @@ export class Sampler {
 	private readonly options: SamplerOptions;
 	private readonly logger: Logger;
 
-	constructor(caller: Caller, db: () => Sequelize | null, options: SamplerOptions, logger: Logger) {
+	/** Each dispatcher's storage (degraded mode); none known by default. */
+	private readonly readStorage: () => Promise<NodeStorage[]>;
+
+	constructor(
+		caller: Caller,
+		db: () => Sequelize | null,
+		options: SamplerOptions,
+		logger: Logger,
+		storage: () => Promise<NodeStorage[]> = async () => []
+	) {
+		this.readStorage = storage;
 		this.caller = caller;
 		this.db = db;
 		this.options = options;
@@ -45,14 +56,16 @@ export class Sampler {
 
 	async sample(nodesDown: Snapshot["nodesDown"], now = Date.now()): Promise<Snapshot> {
 		const timeout = this.options.callTimeout;
-		const [terminals, tasks, database] = await Promise.all([
+		const [terminals, tasks, database, storage] = await Promise.all([
 			call(this.caller, "terminals.summary", {}, { timeout }).catch(err => this.unread("terminals", err)),
 			call(this.caller, "dispatcher.stats", {}, { timeout })
 				.then(stats => ({ byStatus: stats.tasks, oldestPendingAt: stats.oldestPendingAt }))
 				.catch(err => this.unread("tasks", err)),
-			this.ping()
+			this.ping(),
+			this.storage()
 		]);
-		return { at: now, terminals, tasks, database, nodesDown };
+		const degraded = storage && storage.filter(s => s.degraded);
+		return { at: now, terminals, tasks, database, nodesDown, degraded };
 	}
 
 	/** `SELECT 1`'s round trip; a failure or a timeout is "unreachable" at the timeout's length. */
@@ -65,6 +78,14 @@ export class Sampler {
 			return { latencySeconds: (performance.now() - started) / 1000, error: null };
 		} catch (err) {
 			return { latencySeconds: this.options.dbPingTimeout / 1000, error: (err as Error).message };
+		}
+	}
+
+	private async storage(): Promise<NodeStorage[] | null> {
+		try {
+			return await this.readStorage();
+		} catch (err) {
+			return this.unread("storage", err);
 		}
 	}
 

@@ -21,6 +21,8 @@ export interface Snapshot {
 	database: { latencySeconds: number; error: string | null } | null;
 	/** Nodes that left without saying goodbye and are not back. */
 	nodesDown: { nodeID: string; since: number }[];
+	/** Dispatchers in degraded mode; null when their storage could not be read. */
+	degraded: { nodeID: string; reason: string | null; since: string | null; journalled: number }[] | null;
 }
 
 /** What the monitor remembers between ticks. */
@@ -124,6 +126,13 @@ export function seriesOf(rule: AlertRuleView, snap: Snapshot, memory: Memory, op
 				: `The database answered in ${Math.round(latencySeconds * 1000)} ms`;
 			return [{ labels: {}, value: latencySeconds, summary }];
 		}
+		case "storage_degraded":
+			if (!snap.degraded) return null;
+			return snap.degraded.map(d => ({
+				labels: { nodeID: d.nodeID },
+				value: 1,
+				summary: `Dispatcher '${d.nodeID}' runs in degraded mode since ${d.since}: ${d.reason} (${d.journalled} change(s) journalled)`
+			}));
 	}
 }
 

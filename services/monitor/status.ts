@@ -5,7 +5,8 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { call } from "../../lib/actions.ts";
-import type { SystemStatus, TaskRates } from "../../lib/contracts.ts";
+import type { NodeStorage, StorageState, SystemStatus, TaskRates } from "../../lib/contracts.ts";
+import { nodesRunning } from "../../lib/membership.ts";
 import type { Counted } from "./signals.ts";
 import type { EventWindow } from "./windows.ts";
 import type { LatencyWindow } from "./latency.ts";
@@ -43,6 +44,19 @@ export function nodesOf(broker: ServiceBroker, now: number): SystemStatus["nodes
 		.sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** Each dispatcher's storage; a replica that does not answer is left out. */
+export async function storageOf(broker: ServiceBroker): Promise<NodeStorage[]> {
+	const answers = await Promise.all(
+		nodesRunning(broker, "dispatcher").map(nodeID =>
+			call(broker, "dispatcher.storage", {}, { nodeID, timeout: 3000 }).then(
+				(state: StorageState) => ({ nodeID, ...state }),
+				() => null
+			)
+		)
+	);
+	return answers.filter((a): a is NodeStorage => a !== null).sort((a, b) => a.nodeID.localeCompare(b.nodeID));
+}
+
 export async function systemStatus(
 	broker: ServiceBroker,
 	counts: EventWindow<Counted>,
@@ -51,11 +65,13 @@ export async function systemStatus(
 	now = Date.now()
 ): Promise<SystemStatus> {
 	const timeout = { timeout: 3000 };
-	const [terminals, stats, alerts] = await Promise.all([
+	const [terminals, stats, alerts, storage] = await Promise.all([
 		call(broker, "terminals.summary", {}, timeout).catch(() => null),
 		call(broker, "dispatcher.stats", {}, timeout).catch(() => null),
-		call(broker, "alert.firingCount", {}, timeout).catch(() => null)
+		call(broker, "alert.firingCount", {}, timeout).catch(() => null),
+		storageOf(broker)
 	]);
+	const degraded = storage.find(s => s.degraded);
 	return {
 		version,
 		mode: (broker as unknown as { transit?: unknown }).transit ? "cluster" : "embedded",
@@ -68,6 +84,9 @@ export async function systemStatus(
 		rates: { minute: rates(counts, 60, now), hour: rates(counts, 3600, now) },
 		alerts: { firing: alerts?.firing ?? 0 },
 		latency: latency.summary(now),
-		unavailable: [...(terminals ? [] : ["terminals"]), ...(stats ? [] : ["tasks"]), ...(alerts ? [] : ["alerts"])]
+		unavailable: [...(terminals ? [] : ["terminals"]), ...(stats ? [] : ["tasks"]), ...(alerts ? [] : ["alerts"])],
+		degraded: degraded !== undefined,
+		degradedReason: degraded?.reason ?? null,
+		storage
 	};
 }

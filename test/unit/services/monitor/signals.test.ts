@@ -50,6 +50,7 @@ function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
 		tasks: { byStatus: {}, oldestPendingAt: null },
 		database: { latencySeconds: 0.002, error: null },
 		nodesDown: [],
+		degraded: [],
 		...extra
 	};
 }
@@ -187,6 +188,17 @@ describe("signals", () => {
 			options
 		);
 		assert.match(db![0].summary, /unreachable: connect ECONNREFUSED/);
+		const degraded = snapshot({
+			degraded: [{ nodeID: "d1", reason: "ECONNREFUSED", since: new Date(T0).toISOString(), journalled: 12 }]
+		});
+		const storage = observe(rule("storage_degraded", ">=", 1), degraded, memory(), options);
+		assert.deepEqual(
+			storage?.map(o => [o.labels, o.value]),
+			[[{ nodeID: "d1" }, 1]]
+		);
+		assert.match(storage![0].summary, /degraded mode .*ECONNREFUSED \(12 change\(s\) journalled\)/);
+		assert.equal(observe(rule("storage_degraded", ">=", 1), snapshot(), memory(), options)?.length, 0);
+		assert.equal(observe(rule("storage_degraded", ">=", 1), snapshot({ degraded: null }), memory(), options), null);
 		const queue = observe(
 			rule("queue_oldest_seconds", ">", 600),
 			snapshot({ tasks: { byStatus: { PENDING: 3 }, oldestPendingAt: T0 - 700_000 } }),
