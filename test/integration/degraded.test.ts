@@ -3,15 +3,22 @@
  * the test cuts (connections refused) or stalls (connections open, nothing answered). While the
  * database is away tasks are still submitted, pushed, acknowledged and finished; the status,
  * the metric and the refusal of a history listing say so; once it is back the journal is
- * replayed and every change is in the database exactly once.
+ * replayed and every change is in the database exactly once. And a journal replayed twice (a
+ * crash during a replay) changes nothing the second time.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { TestTern, type TestTerminal } from "../helpers/tern.ts";
 import { TestDatabase, MYSQL_SERVER } from "../helpers/mysql.ts";
 import { TcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import type { SystemStatus, TaskPush } from "../../lib/contracts.ts";
+import { Journal } from "../../lib/journal.ts";
+import { emptyCounts, replaySegment, type JournalRecord } from "../../services/dispatcher/replay.ts";
+import type { ResilientTaskStore } from "../../services/dispatcher/resilient-store.ts";
 
 interface Row {
 	id: string;
@@ -130,4 +137,72 @@ describe("degraded mode: the database goes away and comes back", () => {
 			assert.ok(listed.body.total >= 11);
 		});
 	}
+});
+
+describe("the journal's replay", () => {
+	let tern: TestTern;
+	let dir: string;
+	before(async () => {
+		tern = await TestTern.start();
+		dir = mkdtempSync(join(tmpdir(), "tern-replay-"));
+	});
+	after(async () => {
+		await tern?.close();
+		rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("lands each change once, however often it is replayed (a crash in the middle of a replay)", async () => {
+		const service = tern.broker.getLocalService("dispatcher") as unknown as { store: ResilientTaskStore };
+		const journal = await Journal.open<JournalRecord>(dir);
+		await tern.registerTerminal("nobody");
+		const taskId = await tern.submit({ terminalId: "nobody", type: "echo", payload: {} });
+		const row = (await service.store.get(taskId))!;
+		const records: JournalRecord[] = [
+			{ op: "insert", rows: [{ ...row, id: `${taskId}-copy`, history: null }] },
+			{
+				op: "change",
+				id: taskId,
+				expect: { status: "PENDING", attempt: 0 },
+				changes: { status: "DELIVERED", attempt: 1, terminalId: "nobody", updatedAt: Date.now() + 1 }
+			},
+			{
+				op: "change",
+				id: taskId,
+				expect: { status: "DELIVERED", attempt: 1 },
+				changes: { status: "PROCESSING", updatedAt: Date.now() + 2 }
+			},
+			{
+				op: "change",
+				id: taskId,
+				expect: { status: "PROCESSING", attempt: 1 },
+				changes: { status: "COMPLETED", progress: 100, updatedAt: Date.now() + 3 }
+			},
+			{ op: "log", taskId, attempt: 1, stream: "stdout", text: "hello", at: Date.now(), maxLines: 100 }
+		];
+		for (const record of records) await journal.write(record);
+		await journal.close();
+		const [segment] = await journal.segments();
+		const file = join(dir, readdirSync(dir)[0]);
+		const copy = readFileSync(file);
+
+		const first = emptyCounts();
+		await replaySegment(journal, segment, service.store.driver, first);
+		assert.deepEqual([first.records, first.applied, first.skipped, first.conflicts], [5, 5, 0, 0]);
+		assert.deepEqual(await journal.segments(), [], "a replayed segment is removed");
+
+		writeFileSync(file, copy);
+		const second = emptyCounts();
+		await replaySegment(journal, segment, service.store.driver, second);
+		assert.deepEqual([second.records, second.applied, second.skipped], [5, 0, 5]);
+
+		const task = await tern.api("GET", `/api/tasks/${taskId}`);
+		assert.equal(task.body.status, "COMPLETED");
+		assert.deepEqual(
+			task.body.history.map((h: { status: string }) => h.status),
+			["PENDING", "DELIVERED", "PROCESSING", "COMPLETED"]
+		);
+		const logs = await tern.api("GET", `/api/tasks/${taskId}/logs`);
+		assert.equal(logs.body.rows?.length ?? logs.body.lines?.length, 1, JSON.stringify(logs.body));
+		assert.equal((await tern.api("GET", `/api/tasks/${taskId}-copy`)).body.status, "PENDING");
+	});
 });
