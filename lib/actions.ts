@@ -11,6 +11,8 @@ import type {
 	CheckConfirmationParams,
 	DispatcherStats,
 	StorageState,
+	ReconcileCheck,
+	ReconcileReport,
 	EvaluateParams,
 	FleetSummary,
 	ConfirmationChallenge,
@@ -79,6 +81,10 @@ export interface Actions {
 	"dispatcher.disconnected": { params: { terminalId: string; sessionId: string }; result: { ok: boolean } };
 	"dispatcher.stats": { params: Record<string, never>; result: DispatcherStats };
 	"dispatcher.storage": { params: Record<string, never>; result: StorageState };
+	"dispatcher.reconcile": { params: Record<string, never>; result: ReconcileCheck[] };
+	"scheduler.reconcile": { params: Record<string, never>; result: ReconcileCheck[] };
+	"cache.reconcile": { params: Record<string, never>; result: ReconcileCheck[] };
+	"monitor.reconcile": { params: Record<string, never>; result: ReconcileReport };
 	"terminals.summary": { params: Record<string, never>; result: FleetSummary };
 	/** The rules the monitor evaluates: enabled ones, built-in included. */
 	"alert.activeRules": { params: Record<string, never>; result: AlertRuleView[] };

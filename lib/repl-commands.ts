@@ -37,6 +37,19 @@ function parsePayload(text: unknown): unknown {
 
 const commands: ReplCommand[] = [
 	{
+		command: "reconcile",
+		description: "Run the consistency check now and repair what it finds",
+		async action(broker) {
+			const report = await call(broker, "monitor.reconcile", {});
+			console.table(
+				report.checks.map(c => ({ check: c.name, found: c.found, repaired: c.repaired, samples: c.samples.join(" ") }))
+			);
+			console.log(`${report.found} found, ${report.repaired} repaired in ${report.tookMs} ms`);
+			if (report.unanswered.length > 0) console.log(`No answer from ${report.unanswered.join(", ")}`);
+			return report;
+		}
+	},
+	{
 		command: "terminals",
 		description: "List terminals with their status, labels and activity",
 		alias: ["tl"],

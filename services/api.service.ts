@@ -214,6 +214,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"POST audit/verify": "audit.verify",
 
 					"GET system/status": "monitor.status",
+					"POST system/reconcile": "monitor.reconcile",
 					"GET system/config": "monitor.config",
 					"PUT system/config": "monitor.updateConfig"
 				}

@@ -5,7 +5,13 @@
  */
 import { readAll } from "../lib/paging.ts";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { Presence, TerminalActiveEvent, TerminalConnectedEvent, TerminalDisconnectedEvent } from "../lib/contracts.ts";
+import type {
+	Presence,
+	ReconcileCheck,
+	TerminalActiveEvent,
+	TerminalConnectedEvent,
+	TerminalDisconnectedEvent
+} from "../lib/contracts.ts";
 
 type CacheSettings = ServiceSettingSchema;
 
@@ -46,6 +52,36 @@ const CacheService: ServiceSchema<CacheSettings, CacheMethods, CacheVars> = {
 						: all;
 				}
 				return ctx.params.terminalIds.map(id => this.presence.get(id)).filter((p): p is Presence => Boolean(p));
+			}
+		},
+
+		/** The consistency check's part here: sessions of gateway nodes that are gone, dropped. */
+		reconcile: {
+			visibility: "public",
+			handler(this: CacheThis): ReconcileCheck[] {
+				const alive = new Set(
+					(
+						this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as unknown as {
+							id: string;
+						}[]
+					).map(n => n.id)
+				);
+				const found: string[] = [];
+				for (const [id, p] of this.presence)
+					if (!alive.has(p.nodeID)) {
+						found.push(id);
+						this.presence.delete(id);
+					}
+				const description = "a session held by a gateway node that is gone";
+				return [
+					{
+						name: "presence-dead-node",
+						description,
+						found: found.length,
+						repaired: found.length,
+						samples: found.slice(0, 10)
+					}
+				];
 			}
 		}
 	},

@@ -32,9 +32,8 @@ import { isExternal } from "../lib/access/middleware.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
 import { Errors } from "../lib/errors.ts";
 import { countPurgeable, purgeObject, purgeParams, purgeScope, purgeTasks, type PurgeParams } from "./dispatcher/purge.ts";
-import { ResilientTaskStore } from "./dispatcher/resilient-store.ts";
-import { StorageMetrics } from "../lib/metrics/commits.ts";
-import { join } from "node:path";
+import type { ResilientTaskStore } from "./dispatcher/resilient-store.ts";
+import { faultActions, openStore } from "./dispatcher/fault-actions.ts";
 import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
@@ -194,6 +193,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		},
 
 		...readActions,
+		...faultActions,
 
 		/**
 		 * `POST /api/tasks/:id/cancel`: any non-final state → CANCELLED; the terminal is told. An
@@ -370,23 +370,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 	},
 	async started(this: DispatcherThis) {
 		const metrics = dispatcherMetrics(this.broker.metrics);
-		const { dbUri, dbDeadlineMs, dbProbeInterval } = this.settings;
-		const store = await ResilientTaskStore.openResilient(
-			this.model,
-			dbUri,
-			{
-				journalDir: join(
-					this.settings.journalDir || join("data", "journal"),
-					this.broker.nodeID.replace(/[^\w.-]/g, "_")
-				),
-				deadlineMs: dbDeadlineMs,
-				probeIntervalMs: dbProbeInterval,
-				logger: this.logger,
-				metrics: this.broker.isMetricsEnabled() ? new StorageMetrics(this.broker.metrics) : null,
-				onChange: state => void this.broker.broadcast("storage.changed", { nodeID: this.broker.nodeID, ...state })
-			},
-			metrics.onCommit
-		);
+		const store = await openStore(this.broker, this.settings, this.model, this.logger, metrics.onCommit);
 		this.store = store;
 		const ports = { ports: this.broker, logger: this.logger, settings: this.settings };
 		this.dispatcher = new Dispatcher({ ...ports, store, metrics: metrics.tasks, keyring: this.keyring });

@@ -11,6 +11,7 @@ import type { Sequelize } from "sequelize";
 import type {
 	ConfigChangedEvent,
 	FireEvent,
+	ReconcileReport,
 	RuntimeSettings,
 	SystemConfigView,
 	SystemStatus,
@@ -24,6 +25,7 @@ import { VERSION } from "../lib/version.ts";
 import { Evaluator } from "./monitor/evaluator.ts";
 import { Sampler } from "./monitor/sampler.ts";
 import { storageOf, systemStatus } from "./monitor/status.ts";
+import { reconcileCluster } from "./monitor/reconcile.ts";
 import { LatencyWindow } from "./monitor/latency.ts";
 import { readRuntime, RUNTIME_NAMES, updateConfigParams, writeRuntime } from "./monitor/config.ts";
 import { defineRuntimeSetting, type RuntimeSettingModel } from "../models/runtime-setting.model.ts";
@@ -43,6 +45,8 @@ export interface MonitorSettings extends ServiceSettingSchema {
 	callTimeout: number;
 	/** The node's configuration, secrets redacted (moleculer.config.ts `describeConfig`). */
 	config: Record<string, unknown>;
+	/** How often the consistency check runs by itself (on one monitor replica), ms; 0: only on demand. @defaultValue 60000 */
+	reconcileInterval: number;
 }
 
 interface MonitorVars {
@@ -52,6 +56,7 @@ interface MonitorVars {
 	db: Sequelize | null;
 	runtimeModel: RuntimeSettingModel | null;
 	timer: NodeJS.Timeout | null;
+	reconcileTimer: NodeJS.Timeout | null;
 	metrics: AlertMetrics;
 }
 interface MonitorMethods {
@@ -59,6 +64,7 @@ interface MonitorMethods {
 	schedule(): void;
 	runtime(): Promise<RuntimeSettings>;
 	announceRuntime(changed?: RuntimeSettings): Promise<void>;
+	reconcile(): Promise<ReconcileReport>;
 }
 type MonitorThis = Service<MonitorSettings> & MonitorVars & MonitorMethods;
 
@@ -74,7 +80,15 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 			}
 		})
 	],
-	settings: { dbUri: "", evaluateInterval: 5000, dbPingTimeout: 5000, minTasksForRate: 10, callTimeout: 3000, config: {} },
+	settings: {
+		dbUri: "",
+		evaluateInterval: 5000,
+		dbPingTimeout: 5000,
+		minTasksForRate: 10,
+		callTimeout: 3000,
+		config: {},
+		reconcileInterval: 60_000
+	},
 	actions: {
 		/** `GET /api/system/status` (any user). */
 		status: {
@@ -113,6 +127,15 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		version: {
 			handler(): { version: string } {
 				return { version: VERSION };
+			}
+		},
+
+		/** `POST /api/system/reconcile` (admin; the REPL's `reconcile`): the consistency check, now, repairs included. */
+		reconcile: {
+			params: { $$strict: true },
+			async handler(this: MonitorThis, ctx: Context<unknown, TernMeta>): Promise<ReconcileReport> {
+				requireUser(ctx, "admin");
+				return this.reconcile();
 			}
 		},
 
@@ -177,6 +200,15 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 				await this.broker.broadcast("config.changed", { settings } satisfies ConfigChangedEvent);
 		},
 
+		async reconcile(this: MonitorThis) {
+			const report = await reconcileCluster(this.broker);
+			const found = report.checks.filter(c => c.found > 0).map(c => `${c.name}: ${c.found} found, ${c.repaired} repaired`);
+			if (found.length > 0) this.logger.warn(`Consistency check: ${found.join("; ")}`);
+			if (report.unanswered.length > 0)
+				this.logger.warn(`Consistency check: no answer from ${report.unanswered.join(", ")}`);
+			return report;
+		},
+
 		schedule(this: MonitorThis) {
 			this.timer = setTimeout(() => {
 				this.updateReplicas();
@@ -196,6 +228,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		this.db = null;
 		this.runtimeModel = null;
 		this.timer = null;
+		this.reconcileTimer = null;
 		this.metrics = new AlertMetrics(this.broker.metrics);
 		const sampler = new Sampler(
 			this.broker,
@@ -221,10 +254,18 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		}
 		this.updateReplicas();
 		this.schedule();
+		// One monitor replica runs the check on its timer: the one that owns it among them.
+		if (this.settings.reconcileInterval > 0)
+			this.reconcileTimer = setInterval(() => {
+				if (this.evaluator.ownership.owns("reconcile"))
+					this.reconcile().catch(err => this.logger.warn("Consistency check failed:", (err as Error).message));
+			}, this.settings.reconcileInterval);
 	},
 	async stopped(this: MonitorThis) {
 		if (this.timer) clearTimeout(this.timer);
 		this.timer = null;
+		if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+		this.reconcileTimer = null;
 		if (this.db) await releaseDatabase(this.settings.dbUri);
 		this.db = null;
 	}

@@ -6,7 +6,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
-import type { TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
+import type { ReconcileCheck, TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
@@ -90,6 +90,16 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 	actions: {
 		find: false,
 		count: false,
+
+		/** This replica's part of the consistency check (the monitor's `POST /api/system/reconcile`). */
+		reconcile: {
+			visibility: "public",
+			async handler(this: SchedulerThis): Promise<ReconcileCheck[]> {
+				const { found, repaired } = await this.core.reconcile();
+				const description = "a fire claimed and never settled: its task may not exist";
+				return [{ name: "fire-without-task", description, found: found.length, repaired, samples: found.slice(0, 10) }];
+			}
+		},
 
 		/** `POST /api/jobs` → 201 the job, with its next five fire times. */
 		create: {

@@ -120,6 +120,7 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 	"monitor.status": read("viewer"),
 	"monitor.config": read("admin"),
 	"monitor.updateConfig": change("admin", "admin"),
+	"monitor.reconcile": change("admin", "admin"),
 	"monitor.version": read("public"),
 	"api.metrics": read("public"),
 	"api.live": read("public"),

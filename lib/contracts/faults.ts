@@ -28,13 +28,7 @@ export interface NodeStorage extends StorageState {
 
 /** One check of the consistency check: what it looked for, how many it found and how many it put right. */
 export interface ReconcileCheck {
-	name:
-		| "delivered-offline"
-		| "delivered-overdue"
-		| "processing-overdue"
-		| "presence-dead-node"
-		| "fire-without-task"
-		| "online-without-session";
+	name: "delivered-offline" | "delivered-overdue" | "processing-overdue" | "presence-dead-node" | "fire-without-task";
 	description: string;
 	found: number;
 	repaired: number;
@@ -49,4 +43,6 @@ export interface ReconcileReport {
 	found: number;
 	repaired: number;
 	checks: ReconcileCheck[];
+	/** Replicas whose part did not answer (`dispatcher@node-2`): what they own was not checked. */
+	unanswered: string[];
 }

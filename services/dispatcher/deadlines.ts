@@ -72,6 +72,13 @@ export class Deadlines {
 		}
 	}
 
+	/** A held task past its deadline that the sweep did not end (the consistency check found it). */
+	overdue(row: TaskRow, now: number): Promise<void> {
+		if (row.status === "DELIVERED")
+			return this.timedOut(row, { kind: "ackTimeout", maxDeliveries: this.core.settings.maxDeliveries }, now);
+		return this.timedOut(row, { kind: "runTimeout" }, now);
+	}
+
 	private async apply(row: TaskRow, event: TaskEvent, now: number): Promise<TaskRow | null> {
 		const outcome = transition(row, event, now);
 		return outcome.kind === "change" ? this.finishing.end(row, outcome) : null;

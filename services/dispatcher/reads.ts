@@ -4,17 +4,16 @@
  * for the monitor). None of them changes anything; each reads the store or the row cache.
  */
 import type { Context, Service } from "moleculer";
-import type { DispatcherStats, StorageState, TaskQueryView, TaskView, TernMeta } from "../../lib/contracts.ts";
+import type { DispatcherStats, TaskQueryView, TaskView, TernMeta } from "../../lib/contracts.ts";
 import { requireUser, requireUserOrSelf } from "../../lib/access.ts";
 import { Errors } from "../../lib/errors.ts";
 import type { Dispatcher } from "./dispatcher.ts";
-import type { ResilientTaskStore } from "./resilient-store.ts";
 import { idRule, listParams, logsParams, taskIdRule, type ListParams, type LogsParams } from "./params.ts";
 import type { DispatcherSettings } from "./settings.ts";
 import { toQueryView, toView } from "./views.ts";
 import { parseHistory } from "./history.ts";
 
-type ReadsThis = Service<DispatcherSettings> & { dispatcher: Dispatcher; store: ResilientTaskStore };
+type ReadsThis = Service<DispatcherSettings> & { dispatcher: Dispatcher };
 
 export const readActions = {
 	/** `GET /api/task/query?taskId=` → `{ taskId, status, data, error, attempt, timestamps }` */
@@ -80,14 +79,6 @@ export const readActions = {
 		async handler(this: ReadsThis): Promise<DispatcherStats> {
 			const store = this.dispatcher.core.store;
 			return { tasks: await store.countByStatus(), oldestPendingAt: await store.oldestPending() };
-		}
-	},
-
-	/** This replica's storage: degraded or not, and its journal (the monitor asks each replica). */
-	storage: {
-		visibility: "public" as const,
-		handler(this: ReadsThis): StorageState {
-			return this.store.mode.status;
 		}
 	}
 };

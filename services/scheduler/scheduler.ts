@@ -315,6 +315,19 @@ export class Scheduler {
 		}
 	}
 
+	/**
+	 * The consistency check's part here: fire claims of this replica's jobs left unsettled past
+	 * `staleClaimAfter` (a claim without its task), completed now; what was found and how many settled.
+	 */
+	async reconcile(now = Date.now()): Promise<{ found: string[]; repaired: number }> {
+		const stale = (await this.store.staleClaims(now - this.options.staleClaimAfter, 1000)).filter(c => this.owns(c.jobId));
+		if (stale.length === 0) return { found: [], repaired: 0 };
+		await this.recover();
+		let repaired = 0;
+		for (const claim of stale) if ((await this.store.fire(claim.jobId, claim.fireTime))?.outcome !== "CLAIMED") repaired++;
+		return { found: stale.map(c => `${c.jobId}@${new Date(c.fireTime).toISOString()}`), repaired };
+	}
+
 	/** The next `count` fire times of a job, for its view. */
 	upcoming(row: JobRow, count: number, now = Date.now()): number[] {
 		if (!row.enabled) return [];

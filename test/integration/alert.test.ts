@@ -83,7 +83,7 @@ for (const backend of ["SQLite", "MariaDB"] as const) {
 				],
 				["terminals_online_drop", true, true, "critical", ">=", 0.5, 300, 0, 3600]
 			);
-			assert.equal(rules.filter((r: { builtin: boolean }) => r.builtin).length, 8);
+			assert.equal(rules.filter((r: { builtin: boolean }) => r.builtin).length, 9);
 			const tuned = await tern.api("PUT", "/api/alert-rules/builtin-queue-oldest", { threshold: 900, enabled: false });
 			assert.deepEqual([tuned.status, tuned.body.threshold, tuned.body.enabled], [200, 900, false]);
 			const del = await tern.api("DELETE", "/api/alert-rules/builtin-queue-oldest");
