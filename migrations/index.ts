@@ -7,6 +7,7 @@ import * as alerts from "./0005-alerts.ts";
 import * as runtimeSettings from "./0006-runtime-settings.ts";
 import * as security from "./0007-security.ts";
 import * as console_ from "./0008-console.ts";
+import * as fencing from "./0009-fencing.ts";
 
 export interface Migration {
 	name: string;
@@ -23,5 +24,6 @@ export const migrations: Migration[] = [
 	{ name: "0005-alerts", ...alerts },
 	{ name: "0006-runtime-settings", ...runtimeSettings },
 	{ name: "0007-security", ...security },
-	{ name: "0008-console", ...console_ }
+	{ name: "0008-console", ...console_ },
+	{ name: "0009-fencing", ...fencing }
 ];

@@ -7,6 +7,9 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import { DbMixin } from "../mixins/db.mixin.ts";
 import { defineJob, type JobModel, type JobRow } from "../models/job.model.ts";
 import type { ReconcileCheck, TaskStatusesEvent, TernMeta } from "../lib/contracts.ts";
+import { NodeLease } from "../lib/lease.ts";
+
+const leaseHolder = (nodeID: string) => `scheduler@${nodeID}`;
 import { Errors } from "../lib/errors.ts";
 import { requireUser } from "../lib/access.ts";
 import { secondConfirmation } from "../lib/confirm.ts";
@@ -56,6 +59,7 @@ interface SchedulerVars extends DbMethods, KeyringVars {
 	core: Scheduler;
 	recoveryTimer: NodeJS.Timeout;
 	completionTimer: NodeJS.Timeout;
+	lease: NodeLease | null;
 }
 interface SchedulerMethods extends KeyringMethods {
 	mustGet(id: string): Promise<JobRow>;
@@ -78,6 +82,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		maxMissedRecords: 1000,
 		recoveryInterval: 1000,
 		staleClaimAfter: 5000,
+		leaseTtl: 6000,
 		completionCheckInterval: 5000,
 		fireConcurrency: 64,
 		defaultCatchUpWindow: 3600,
@@ -298,7 +303,14 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 		async "$services.changed"(this: SchedulerThis) {
 			await this.core?.setOwners(nodesRunning(this.broker, "scheduler"));
 		},
-		async "$node.disconnected"(this: SchedulerThis) {
+		/** A replica that vanished may only be frozen: its lease is ended before its jobs are taken over. */
+		async "$node.disconnected"(this: SchedulerThis, ctx: Context<{ node: { id: string }; unexpected?: boolean }>) {
+			if (ctx.params.unexpected && this.lease)
+				await this.lease
+					.revoke(leaseHolder(ctx.params.node.id))
+					.catch(err =>
+						this.logger.warn(`Could not end the lease of ${ctx.params.node.id}: ${(err as Error).message}`)
+					);
 			await this.core?.setOwners(nodesRunning(this.broker, "scheduler"));
 		}
 	},
@@ -341,8 +353,21 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			await ctx.broadcast("job.changed", { jobId });
 		}
 	},
+	created(this: SchedulerThis) {
+		this.lease = null;
+	},
 	async started(this: SchedulerThis) {
 		this.store = new JobStore(this.model);
+		this.lease = new NodeLease(this.store.sql, leaseHolder(this.broker.nodeID), {
+			ttlMs: this.settings.leaseTtl,
+			onLost: reason => {
+				this.logger.warn(`Scheduler lease lost: ${reason}; reading the jobs again`);
+				void this.core?.resync().catch(err => this.logger.warn("Resync failed", err));
+			}
+		});
+		await this.lease.start();
+		this.store.lease = this.lease;
+		this.store.onFenced = refused => this.logger.warn(`${refused} fire claim(s) refused: this replica's lease is over`);
 		this.core = new Scheduler({
 			broker: this.broker,
 			logger: this.logger,
@@ -365,6 +390,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 	async stopped(this: SchedulerThis) {
 		clearInterval(this.recoveryTimer);
 		clearInterval(this.completionTimer);
+		this.lease?.stop();
 		this.core?.stop();
 	}
 };

@@ -2,8 +2,10 @@
  * The scheduler's data access: every statement on `jobs` and `job_fires`, one named method
  * each, values always bound (`$1`, `$2`, … passed to the driver, never written into the SQL
  * text). A fire is claimed by inserting its (jobId, fireTime) row: the primary key lets one
- * insert win, on any number of replicas.
+ * insert win, on any number of replicas; and the insert names the claimant's lease epoch, so a
+ * replica whose lease ended (it was frozen while another took its jobs) claims nothing.
  */
+import type { NodeLease } from "../../lib/lease.ts";
 import { isDuplicate, Statements } from "../../lib/sql/statements.ts";
 import type { FireOutcome, FireRow, JobModel, JobRow } from "../../models/job.model.ts";
 
@@ -35,9 +37,16 @@ function rowPlaceholders(rows: number, width: number, from = 1): string {
 	return Array.from({ length: rows }, (_, r) => `(${placeholders(width, from + r * width)})`).join(", ");
 }
 
+/** Rows per multi-row claim: SQLite takes at most 500 SELECTs in one compound. */
+const CLAIM_CHUNK = 400;
+
 export class JobStore {
 	readonly model: JobModel;
-	private readonly sql: Statements;
+	readonly sql: Statements;
+	/** Claims and fire records are written only while this lease runs; none: unguarded (tests of the store alone). */
+	lease: NodeLease | null = null;
+	/** Told of claims refused because the lease was over. */
+	onFenced: ((refused: number) => void) | null = null;
 
 	constructor(model: JobModel) {
 		this.model = model;
@@ -105,11 +114,9 @@ export class JobStore {
 	 */
 	async claimMany(fires: { jobId: string; fireTime: number }[], node: string, now: number): Promise<Set<string>> {
 		if (fires.length === 0) return new Set();
-		const verb = this.isMysql ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
-		const inserted = await this.run(
-			`${verb} job_fires (jobId, fireTime, outcome, manual, node, claimedAt) VALUES ${rowPlaceholders(fires.length, 6)}`,
-			fires.flatMap(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now])
-		);
+		let inserted = 0;
+		for (let start = 0; start < fires.length; start += CLAIM_CHUNK)
+			inserted += await this.insertClaims(fires.slice(start, start + CLAIM_CHUNK), node, now);
 		// Every row went in (the usual case): all are ours, no need to ask which.
 		if (inserted === fires.length) return new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
 		const jobIds = [...new Set(fires.map(f => f.jobId))];
@@ -120,6 +127,31 @@ export class JobStore {
 		);
 		const wanted = new Set(fires.map(f => `${f.jobId}:${f.fireTime}`));
 		return new Set(won.map(w => `${w.jobId}:${Number(w.fireTime)}`).filter(key => wanted.has(key)));
+	}
+
+	/** One multi-row claim, written only while this replica's lease runs (see lib/lease.ts). */
+	private insertClaims(fires: { jobId: string; fireTime: number }[], node: string, now: number): Promise<number> {
+		const verb = this.isMysql ? "INSERT IGNORE INTO" : "INSERT OR IGNORE INTO";
+		const columns = "(jobId, fireTime, outcome, manual, node, claimedAt, epoch)";
+		const values = fires.flatMap(f => [f.jobId, f.fireTime, "CLAIMED", false, node, now, this.lease?.epoch ?? null]);
+		if (!this.lease) return this.run(`${verb} job_fires ${columns} VALUES ${rowPlaceholders(fires.length, 7)}`, values);
+		const rows = fires.map((_, r) => {
+			const p = (i: number) => `$${r * 7 + i}`;
+			return r === 0
+				? `SELECT ${p(1)} AS jobId, ${p(2)} AS fireTime, ${p(3)} AS outcome, ${p(4)} AS manual, ${p(5)} AS node, ${p(6)} AS claimedAt, ${p(7)} AS epoch`
+				: `SELECT ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}`;
+		});
+		const guard = this.lease.guard(values.length + 1);
+		return this.run(`${verb} job_fires ${columns} SELECT * FROM (${rows.join(" UNION ALL ")}) AS fires WHERE ${guard.sql}`, [
+			...values,
+			...guard.params
+		]).then(n => this.fenced(n, fires.length));
+	}
+
+	/** Counts a claim the database refused because this replica's lease was over. */
+	private fenced(inserted: number, asked: number): number {
+		if (inserted === 0 && asked > 0 && this.lease && !this.lease.fresh) this.onFenced?.(asked);
+		return inserted;
 	}
 
 	/** Records a fire time that was not fired (MISSED, PAUSED, …); false when it has a row already. */
@@ -144,11 +176,19 @@ export class JobStore {
 		detail: string | null
 	): Promise<boolean> {
 		try {
-			await this.run(
-				"INSERT INTO job_fires (jobId, fireTime, outcome, manual, node, claimedAt, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				[jobId, fireTime, outcome, manual, node, now, detail]
+			const values = [jobId, fireTime, outcome, manual, node, now, detail, this.lease?.epoch ?? null];
+			const columns = "(jobId, fireTime, outcome, manual, node, claimedAt, detail, epoch)";
+			if (!this.lease) {
+				await this.run(`INSERT INTO job_fires ${columns} VALUES (${placeholders(8)})`, values);
+				return true;
+			}
+			const guard = this.lease.guard(9);
+			const inserted = await this.run(
+				`INSERT INTO job_fires ${columns} SELECT ${placeholders(8)} FROM (SELECT 1 AS one) AS fence WHERE ${guard.sql}`,
+				[...values, ...guard.params]
 			);
-			return true;
+			if (inserted === 0) this.onFenced?.(1);
+			return inserted === 1;
 		} catch (err) {
 			if (isDuplicate(err)) return false;
 			throw err;

@@ -23,6 +23,8 @@ export interface SchedulerOptions {
 	recoveryInterval: number;
 	/** A claim unsettled for this long is completed by the job's owner, ms. @defaultValue 5000 */
 	staleClaimAfter: number;
+	/** A replica's lease on its claims runs this long without renewal, ms (lib/lease.ts). @defaultValue 6000 */
+	leaseTtl: number;
 	/**
 	 * How often the tasks of every open run are read from the tasks table, ms: the backstop
 	 * for a lost `task.statuses` broadcast, which would otherwise leave a `forbid` job skipping
