@@ -24,8 +24,18 @@ export interface DispatcherPorts extends Caller {
 interface OutgoingPush {
 	nodeID: string;
 	push: GatewayPush;
+	/** When it was queued, by the monotonic clock. */
+	at: number;
 	done(sent: boolean): void;
 }
+
+/**
+ * A push still unsent this long after it was decided is dropped: the process was frozen (SIGSTOP,
+ * a stalled VM) in between, and another replica may have taken the task since. The task stays as
+ * the database has it — its owner's deadline sweep or re-push carries it on — rather than reach a
+ * terminal as an attempt that may be superseded.
+ */
+export const STALE_PUSH_MS = 3000;
 
 export class Outbox {
 	private readonly ports: DispatcherPorts;
@@ -33,9 +43,13 @@ export class Outbox {
 	private readonly events: TurnBatcher<TaskStatusEvent>;
 	private readonly pushes: TurnBatcher<OutgoingPush>;
 
-	constructor(ports: DispatcherPorts, logger: Logger) {
+	private readonly clock: () => number;
+
+	/** `clock`: the monotonic clock pushes are stamped with. */
+	constructor(ports: DispatcherPorts, logger: Logger, clock: () => number = () => performance.now()) {
 		this.ports = ports;
 		this.logger = logger;
+		this.clock = clock;
 		this.events = new TurnBatcher<TaskStatusEvent>({
 			maxItems: EVENTS_BATCH,
 			minIntervalMs: EVENTS_DELAY_MS,
@@ -61,7 +75,7 @@ export class Outbox {
 	push(presence: Presence, message: Pick<GatewayPush, "event" | "data">): Promise<boolean> {
 		return new Promise(done => {
 			const push = { terminalId: presence.terminalId, sessionId: presence.sessionId, ...message } as GatewayPush;
-			this.pushes.add({ nodeID: presence.nodeID, push, done });
+			this.pushes.add({ nodeID: presence.nodeID, push, at: this.clock(), done });
 		});
 	}
 
@@ -77,11 +91,20 @@ export class Outbox {
 	/** One `gateway.pushMany` per gateway node. */
 	private sendPushes(batch: OutgoingPush[]): void {
 		const byNode = new Map<string, OutgoingPush[]>();
+		const now = this.clock();
+		let stale = 0;
 		for (const item of batch) {
+			if (now - item.at > STALE_PUSH_MS) {
+				stale++;
+				item.done(true);
+				continue;
+			}
 			const list = byNode.get(item.nodeID);
 			if (list) list.push(item);
 			else byNode.set(item.nodeID, [item]);
 		}
+		if (stale > 0)
+			this.logger.warn(`Dropped ${stale} push(es) decided ${STALE_PUSH_MS} ms or more ago: this process was held`);
 		for (const [nodeID, items] of byNode)
 			call(this.ports, "gateway.pushMany", { pushes: items.map(i => i.push) }, { nodeID }).then(
 				sent => items.forEach((item, i) => item.done(sent[i] === true)),
