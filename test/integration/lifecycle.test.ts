@@ -545,6 +545,7 @@ describe("MariaDB schema", () => {
 				"job_fires",
 				"jobs",
 				"login_failures",
+				"node_leases",
 				"revoked_tokens",
 				"runtime_settings",
 				"scripts",
