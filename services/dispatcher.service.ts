@@ -107,6 +107,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		dbUri: "",
 		dbDeadlineMs: 5000,
 		dbProbeInterval: 1000,
+		connectConcurrency: 32,
 		journalDir: ""
 	},
 	actions: {
@@ -242,7 +243,7 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 			params: connectedParams,
 			async handler(this: DispatcherThis, ctx: Context<Presence>) {
 				// Tasks delivered to an older session (on a gateway that died, say) come back first.
-				await this.dispatcher.recovery.returnDelivered(ctx.params.terminalId, ctx.params);
+				await this.dispatcher.connects.enter(ctx.params);
 				return { ok: true };
 			}
 		},

@@ -12,6 +12,7 @@
  *   admission    submitted bodies become tasks
  *   recovery     deliveries to sessions that are gone come back
  *   deadlines    the sweep: timeouts, expiry, retry wake-ups, the rescan
+ *   connects     new sessions' queues handed out a few at a time, the most urgent first
  *
  * The service (`dispatcher.service.ts`) maps actions, events and its timer onto this.
  */
@@ -20,6 +21,7 @@ import { call } from "../../lib/actions.ts";
 import type { TaskPush } from "../../lib/contracts.ts";
 import { Errors } from "../../lib/errors.ts";
 import { Admission } from "./admission.ts";
+import { ConnectStage } from "./connect-stage.ts";
 import { DispatcherCore } from "./core.ts";
 import { Deadlines } from "./deadlines.ts";
 import { Delivery } from "./delivery.ts";
@@ -53,6 +55,7 @@ export class Dispatcher {
 	readonly admission: Admission;
 	readonly recovery: Recovery;
 	readonly deadlines: Deadlines;
+	readonly connects: ConnectStage;
 
 	constructor(deps: DispatcherDeps) {
 		this.core = new DispatcherCore(deps);
@@ -63,6 +66,13 @@ export class Dispatcher {
 		this.admission = new Admission(this.core, this.routing);
 		this.recovery = new Recovery(this.core, this.routing);
 		this.deadlines = new Deadlines(this.core, this.finishing, () => this.replies.truncated.clear());
+		this.connects = new ConnectStage(
+			{
+				turn: presence => this.recovery.returnDelivered(presence.terminalId, presence),
+				urgency: ids => this.core.store.queueTops(ids)
+			},
+			{ concurrency: deps.settings.connectConcurrency }
+		);
 	}
 
 	/** The live dispatcher replicas: terminals whose owner changed are counted again. */

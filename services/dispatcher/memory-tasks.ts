@@ -137,6 +137,17 @@ export class MemoryTasks {
 		return counts;
 	}
 
+	queueTops(terminalIds: string[]): Map<string, number> {
+		const wanted = new Set(terminalIds);
+		const tops = new Map<string, number>();
+		for (const row of this.rows.values()) {
+			const holder = row.status === "PENDING" ? row.target : row.status === "DELIVERED" ? row.terminalId : null;
+			if (holder === null || !wanted.has(holder)) continue;
+			tops.set(holder, Math.max(tops.get(holder) ?? Number.NEGATIVE_INFINITY, row.priority));
+		}
+		return tops;
+	}
+
 	dueIn(status: TaskStatus, column: "deadlineAt" | "expiresAt" | "notBefore", now: number, limit: number): TaskRow[] {
 		return this.scan(row => row.status === status && row[column] !== null && Number(row[column]) <= now)
 			.sort((a, b) => Number(a[column]) - Number(b[column]))

@@ -179,6 +179,13 @@ export class ResilientTaskStore extends TaskStore {
 		);
 	}
 
+	override queueTops(terminalIds: string[]): Promise<Map<string, number>> {
+		return this.either(
+			() => super.queueTops(terminalIds),
+			() => this.mode.memory.queueTops(terminalIds)
+		);
+	}
+
 	override due(status: TaskStatus, column: "deadlineAt" | "expiresAt" | "notBefore", now: number, limit: number) {
 		return this.either(
 			() => super.due(status, column, now, limit),

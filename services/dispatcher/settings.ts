@@ -29,6 +29,11 @@ export interface DispatcherSettings extends ServiceSettingSchema {
 	dbDeadlineMs: number;
 	/** How often a degraded dispatcher asks whether its database is back, ms. @defaultValue 1000 */
 	dbProbeInterval: number;
+	/**
+	 * Terminals whose new session's queue is handed out at once; more connecting together wait
+	 * their turn, the most urgent queue first. @defaultValue 32
+	 */
+	connectConcurrency: number;
 	/** The journal's folder; this node's journal is `<journalDir>/<nodeID>`. Empty: `./data/journal`. */
 	journalDir: string;
 }

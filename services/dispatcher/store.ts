@@ -135,6 +135,22 @@ export class TaskStore {
 		return counts;
 	}
 
+	/**
+	 * The highest priority waiting for each of these terminals: PENDING tasks named for it and
+	 * tasks delivered to it; a terminal with neither is absent.
+	 */
+	async queueTops(terminalIds: string[]): Promise<Map<string, number>> {
+		const tops = new Map<string, number>();
+		if (terminalIds.length === 0) return tops;
+		const rows = await this.select<{ t: string; top: number | string }>(
+			"SELECT CASE WHEN status = 'PENDING' THEN target ELSE terminalId END AS t, MAX(priority) AS top FROM tasks" +
+				" WHERE (status = 'PENDING' AND target IN (?)) OR (status = 'DELIVERED' AND terminalId IN (?)) GROUP BY t",
+			[terminalIds, terminalIds]
+		);
+		for (const row of rows) tops.set(row.t, Math.max(tops.get(row.t) ?? Number.NEGATIVE_INFINITY, Number(row.top)));
+		return tops;
+	}
+
 	/** Tasks in `status` whose `column` time has come. */
 	async due(
 		status: TaskStatus,
