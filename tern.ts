@@ -7,9 +7,9 @@ import { loadConfig } from "./moleculer.config.ts";
 import { startNode } from "./node.ts";
 import { startHealthServer } from "./lib/health.ts";
 
-const major = Number(process.versions.node.split(".")[0]);
-if (major < 22) {
-	console.error(`Tern needs Node.js 22 or newer (this is ${process.version}); run it through npm, which brings Node 24.`);
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+	console.error(`Tern needs Node.js 22.18 or newer (this is ${process.version}); run it through npm, which brings Node 24.`);
 	process.exit(1);
 }
 

@@ -1,12 +1,12 @@
 /**
  * The agent's runners, each run by the real agent process against a real Tern: command, script
- * (inline, named and versioned, hot-updated), http, docker (absent here, and through a stand-in
- * CLI) — and the bad input each must turn into a FAILED task with a clear error while the agent
+ * (inline, named and versioned, hot-updated), http, docker (a CLI without an engine, and a stand-in
+ * CLI with one) — and the bad input each must turn into a FAILED task with a clear error while the agent
  * stays healthy.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http, { type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,10 +24,15 @@ describe("agent runners", () => {
 	before(async () => {
 		tern = await TestTern.start();
 		const token = await tern.registerTerminal("runner-1", { labels: { pool: "runners" } });
+		// A docker CLI without an engine, first on its PATH, whatever this machine has installed.
+		const noEngine = join(tmp, "no-engine");
+		mkdirSync(noEngine);
+		writeFileSync(join(noEngine, "docker"), "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n");
+		chmodSync(join(noEngine, "docker"), 0o755);
 		agent = await AgentProcess.start(tern, "runner-1", token, {
 			args: ["--allow-commands", "echo,cat,sh,false", "--allow-hosts", "127.0.0.1", "--concurrency", "3"],
 			// Also in its environment, to show that tasks do not inherit them.
-			env: { TERN_TOKEN: token, TERN_URL: tern.url }
+			env: { TERN_TOKEN: token, TERN_URL: tern.url, PATH: `${noEngine}:${process.env.PATH}` }
 		});
 		echo = http.createServer((req, res) => {
 			let body = "";
@@ -58,10 +63,10 @@ describe("agent runners", () => {
 		}
 	}
 
-	it("advertises the runners it has: command, script and http, not docker (no engine here)", async () => {
+	it("advertises the runners it has: command, script and http, not docker (no engine answers)", async () => {
 		const line = await agent.waitForLog(/runners ([a-z, ]+), concurrency 3/);
 		assert.deepEqual(line[1].split(", ").sort(), ["command", "http", "script"]);
-		assert.match(agent.output, /Runner 'docker' is not available here/);
+		assert.match(agent.output, /Runner 'docker' is not available here: no Docker engine answers/);
 	});
 
 	it("command: runs argv without a shell and reports exitCode, stdout and stderr", async () => {

@@ -11,10 +11,11 @@ import { HttpReceiver, type ReceivedRequest } from "../support/receivers.ts";
 import { TcpProxy } from "../support/tcp-proxy.ts";
 import { MYSQL_SERVER } from "../support/node-process.ts";
 import type { AlertRuleView, AlertView, SignalName } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 const SECRET = "cluster-webhook-secret";
 
-describe("alerts in a cluster", () => {
+describe("alerts in a cluster", { skip: needs("mariadb", "nats") }, () => {
 	let cluster: TestCluster;
 	let hook: HttpReceiver;
 	let proxy: TcpProxy;

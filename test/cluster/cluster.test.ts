@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { rendezvousOwner } from "../../lib/strategies/index.ts";
 import { TestCluster, type ClusterTerminal } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/tern.ts";
+import { needs } from "../support/servers.ts";
 
 const DISPATCHERS = ["disp-1", "disp-2"];
 const NATS_BIN = "/usr/sbin/nats-server";
@@ -45,7 +46,7 @@ function ms(values: number[]): string {
 	return `min ${sorted[0]} ms, median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms`;
 }
 
-describe("cluster of separate processes on NATS and MariaDB", () => {
+describe("cluster of separate processes on NATS and MariaDB", { skip: needs("mariadb", "nats") }, () => {
 	let cluster: TestCluster;
 	let gw1: string;
 	let gw2: string;

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { TestCluster } from "../helpers/cluster.ts";
 import { waitFor } from "../support/wait.ts";
+import { needs } from "../support/servers.ts";
 
 interface Fire {
 	fireTime: number | string;
@@ -18,7 +19,7 @@ interface Fire {
 	epoch: number | string | null;
 }
 
-describe("fencing a frozen scheduler", () => {
+describe("fencing a frozen scheduler", { skip: needs("mariadb", "nats") }, () => {
 	let cluster: TestCluster;
 
 	before(async () => {

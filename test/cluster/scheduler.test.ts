@@ -17,6 +17,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { TestCluster } from "../helpers/cluster.ts";
+import { needs } from "../support/servers.ts";
 
 const JOBS = 1000;
 /** Fire times per job: startAt, startAt + 1 s, …, startAt + 59 s. */
@@ -65,7 +66,7 @@ function spread(values: number[]): string {
 
 const iso = (t: number) => new Date(t).toISOString();
 
-describe("scheduler replicas on NATS and MariaDB", { timeout: 240_000 }, () => {
+describe("scheduler replicas on NATS and MariaDB", { timeout: 240_000, skip: needs("mariadb", "nats") }, () => {
 	let cluster: TestCluster;
 
 	before(async () => {

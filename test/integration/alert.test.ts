@@ -12,6 +12,7 @@ import { TestDatabase } from "../helpers/mysql.ts";
 import { verify } from "../../services/alert/channels/webhook.ts";
 import type { EvaluateParams, Observation } from "../../lib/contracts.ts";
 import { call } from "../../lib/actions.ts";
+import { needs } from "../support/servers.ts";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const S = 1000;
@@ -21,7 +22,7 @@ function obs(fingerprint: string, value = 1, labels: Record<string, string> = {}
 }
 
 for (const backend of ["SQLite", "MariaDB"] as const) {
-	describe(`alert on ${backend}`, () => {
+	describe(`alert on ${backend}`, { skip: backend === "MariaDB" && needs("mariadb") }, () => {
 		let tern: TestTern;
 		let db: TestDatabase | undefined;
 		let hook: HttpReceiver;

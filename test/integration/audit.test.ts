@@ -14,6 +14,7 @@ import AuditService from "../../services/audit.service.ts";
 import { ADMIN_PASSWORD, TestTern, waitFor } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { AuditRow, AuditVerification } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 const AGENT = "audit-test/1.0 (scripted session)";
 
@@ -23,7 +24,7 @@ interface Answer<T = any> {
 }
 
 for (const backend of ["SQLite", "MariaDB"] as const) {
-	describe(`audit on ${backend}`, () => {
+	describe(`audit on ${backend}`, { skip: backend === "MariaDB" && needs("mariadb") }, () => {
 		let tern: TestTern;
 		let db: TestDatabase | undefined;
 		let viewerToken: string;

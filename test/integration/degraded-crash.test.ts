@@ -19,10 +19,11 @@ import { Rest } from "../support/rest.ts";
 import { TcpProxy } from "../support/tcp-proxy.ts";
 import { waitFor } from "../support/wait.ts";
 import type { SystemStatus } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 const PASSWORD = "crash-test-password-1";
 
-describe("a crash while degraded", () => {
+describe("a crash while degraded", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let proxy: TcpProxy;
 	let node: NodeProcess;

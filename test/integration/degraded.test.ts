@@ -19,6 +19,7 @@ import type { SystemStatus, TaskPush } from "../../lib/contracts.ts";
 import { Journal } from "../../lib/journal.ts";
 import { emptyCounts, replaySegment, type JournalRecord } from "../../services/dispatcher/replay.ts";
 import type { ResilientTaskStore } from "../../services/dispatcher/resilient-store.ts";
+import { needs } from "../support/servers.ts";
 
 interface Row {
 	id: string;
@@ -27,7 +28,7 @@ interface Row {
 	history: string;
 }
 
-describe("degraded mode: the database goes away and comes back", () => {
+describe("degraded mode: the database goes away and comes back", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let proxy: TcpProxy;
 	let tern: TestTern;

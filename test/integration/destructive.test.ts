@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { TestTern } from "../helpers/tern.ts";
 import { confirmed, unconfirmed } from "../support/confirm.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
+import { needs } from "../support/servers.ts";
 
 describe("second confirmation and ownership", () => {
 	let tern: TestTern;
@@ -169,7 +170,7 @@ describe("second confirmation and ownership", () => {
 	});
 });
 
-describe("POST /api/tasks/purge on MariaDB", () => {
+describe("POST /api/tasks/purge on MariaDB", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let tern: TestTern;
 	let termToken: string;

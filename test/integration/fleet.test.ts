@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { TestTern, waitFor, type ApiReply } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { ConfirmationChallenge, TerminalRecord, TerminalView } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 function assertError(reply: ApiReply, status: number, type: string, message?: RegExp): void {
 	assert.equal(reply.status, status, `expected ${status} ${type}, got ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -361,7 +362,7 @@ describe("terminal fleet: confirmations expire", () => {
 	});
 });
 
-describe("terminal fleet on MariaDB", () => {
+describe("terminal fleet on MariaDB", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let tern: TestTern;
 

@@ -9,11 +9,12 @@ import { Sequelize } from "sequelize";
 import { GroupCommit } from "../../services/dispatcher/commit.ts";
 import { DuplicateKeyError, openDriver, type SqlDriver } from "../../services/dispatcher/sql.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
+import { needs } from "../support/servers.ts";
 
 const DIALECTS = ["sqlite", "mysql"] as const;
 
 for (const dialect of DIALECTS) {
-	describe(`group commit on ${dialect}`, () => {
+	describe(`group commit on ${dialect}`, { skip: dialect === "mysql" && needs("mariadb") }, () => {
 		let sequelize: Sequelize;
 		let driver: SqlDriver;
 		let database: TestDatabase | null = null;

@@ -12,6 +12,7 @@ import { TestTern, type TernOptions } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import { migrations } from "../../migrations/index.ts";
 import type { TaskView } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 /** A kind of database: each node it starts gets a fresh database, dropped by close(). */
 interface Backend {
@@ -49,7 +50,7 @@ function mariadb(): Backend {
 }
 
 for (const backend of [sqlite, mariadb()]) {
-	describe(`task lifecycle over socket.io on ${backend.name}`, () => {
+	describe(`task lifecycle over socket.io on ${backend.name}`, { skip: backend.name === "MariaDB" && needs("mariadb") }, () => {
 		let tern: TestTern;
 
 		before(async () => {
@@ -488,7 +489,7 @@ for (const backend of [sqlite, mariadb()]) {
 	});
 }
 
-describe("MariaDB schema", () => {
+describe("MariaDB schema", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 
 	before(async () => {

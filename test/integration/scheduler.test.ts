@@ -15,6 +15,7 @@ import { confirmed } from "../support/confirm.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import type { TaskPush, TaskView } from "../../lib/contracts.ts";
 import type { FireEvent } from "../../lib/contracts.ts";
+import { needs } from "../support/servers.ts";
 
 interface JobView {
 	id: string;
@@ -1008,7 +1009,7 @@ describe("scheduler", () => {
 
 // The store's statements have a MySQL form apiece (INSERT IGNORE, the CASE update of a batch):
 // the same jobs on MariaDB.
-describe("scheduler on MariaDB", () => {
+describe("scheduler on MariaDB", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let tern: TestTern;
 	const jobs = jobsClient(() => tern);

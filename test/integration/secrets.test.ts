@@ -18,6 +18,7 @@ import { TestTern, waitFor } from "../helpers/tern.ts";
 import { TestDatabase } from "../helpers/mysql.ts";
 import { NodeProcess, freePort } from "../support/node-process.ts";
 import { restCall } from "../support/rest.ts";
+import { needs } from "../support/servers.ts";
 
 const TOKEN = `tok-${randomBytes(6).toString("hex")}`;
 const API_KEY = `sk-${randomBytes(6).toString("hex")}`;
@@ -297,7 +298,7 @@ describe("data keys and files on disk", () => {
 	});
 });
 
-describe("secrets at rest (MariaDB)", () => {
+describe("secrets at rest (MariaDB)", { skip: needs("mariadb") }, () => {
 	let db: TestDatabase;
 	let tern: TestTern;
 

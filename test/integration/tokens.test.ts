@@ -20,6 +20,7 @@ import { confirmedCall, handMadeJwt, unsignedJwt } from "../support/tokens.ts";
 import { kidOf } from "../../services/auth/keys.ts";
 import { loadConfig } from "../../moleculer.config.ts";
 import { startNode } from "../../node.ts";
+import { needs } from "../support/servers.ts";
 
 function assertError(reply: ApiReply, status: number, type: string, message?: RegExp): void {
 	assert.equal(reply.status, status, `expected ${status} ${type}, got ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -161,7 +162,7 @@ describe("logout and key rotation across restarts", () => {
 	});
 });
 
-describe("logout across nodes", () => {
+describe("logout across nodes", { skip: needs("mariadb", "nats") }, () => {
 	let db: TestDatabase;
 	const brokers: ServiceBroker[] = [];
 	const namespace = `tok-${process.pid}-${Date.now()}`;
