@@ -29,7 +29,10 @@ RUN node web/build.ts
 
 # --- runtime -----------------------------------------------------------------------------------
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production \
+# `docker build --build-arg TERN_COMMIT=$(git rev-parse HEAD) .`: what /api/version reports.
+ARG TERN_COMMIT=""
+ENV TERN_COMMIT=$TERN_COMMIT \
+	NODE_ENV=production \
 	TERN_DATA_DIR=/data \
 	HEALTH_PORT=9090
 WORKDIR /app

@@ -16,6 +16,7 @@ import { AccessMiddleware } from "./lib/access/middleware.ts";
 import { AuditMiddleware } from "./lib/audit/middleware.ts";
 import { durationSeconds } from "./lib/duration.ts";
 import { parseOrigins } from "./lib/http/cors.ts";
+import { buildCommit } from "./lib/version.ts";
 
 export const ALL_SERVICES = [
 	"api",
@@ -87,6 +88,8 @@ export interface TernConfig {
 	 * within this long counts as the database being away; 0 waits for ever. @defaultValue 5000
 	 */
 	dbDeadlineMs: number;
+	/** The commit Tern was built from (`TERN_COMMIT`, else the checkout's `.git`); null when unknown. */
+	commit: string | null;
 	/** Where dispatchers journal changes while their database is away (`TERN_JOURNAL_DIR`), one folder per node. @defaultValue $TERN_DATA_DIR/journal */
 	journalDir: string;
 	/**
@@ -261,7 +264,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		tls: tlsFrom(env),
 		corsOrigins: parseOrigins(env.TERN_CORS_ORIGINS),
 		dbDeadlineMs: milliseconds(env, "TERN_DB_DEADLINE_MS", 5000),
-		journalDir: resolve(env.TERN_JOURNAL_DIR ?? join(dataDir, "journal"))
+		journalDir: resolve(env.TERN_JOURNAL_DIR ?? join(dataDir, "journal")),
+		commit: buildCommit(env.TERN_COMMIT)
 	};
 }
 

@@ -89,7 +89,7 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 		case "audit":
 			return { dbUri: config.dbUri };
 		case "monitor":
-			return { dbUri: config.dbUri, config: describeConfig(config) };
+			return { dbUri: config.dbUri, config: describeConfig(config), commit: config.commit };
 		case "alert":
 			return { dbUri: config.dbUri, ...keyringSettings(config) };
 		case "gateway":

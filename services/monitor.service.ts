@@ -15,6 +15,7 @@ import type {
 	RuntimeSettings,
 	SystemConfigView,
 	SystemStatus,
+	VersionView,
 	TaskStatusesEvent,
 	TernMeta
 } from "../lib/contracts.ts";
@@ -45,6 +46,8 @@ export interface MonitorSettings extends ServiceSettingSchema {
 	callTimeout: number;
 	/** The node's configuration, secrets redacted (moleculer.config.ts `describeConfig`). */
 	config: Record<string, unknown>;
+	/** The commit this node was built from; null when unknown. @defaultValue null */
+	commit: string | null;
 	/** How often the consistency check runs by itself (on one monitor replica), ms; 0: only on demand. @defaultValue 60000 */
 	reconcileInterval: number;
 }
@@ -87,6 +90,7 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 		minTasksForRate: 10,
 		callTimeout: 3000,
 		config: {},
+		commit: null,
 		reconcileInterval: 60_000
 	},
 	actions: {
@@ -125,8 +129,13 @@ const MonitorService: ServiceSchema<MonitorSettings, MonitorMethods, MonitorVars
 
 		/** `GET /api/version` (no sign-in needed). */
 		version: {
-			handler(): { version: string } {
-				return { version: VERSION };
+			handler(this: MonitorThis): VersionView {
+				return {
+					version: VERSION,
+					commit: this.settings.commit,
+					mode: this.broker.transit ? "cluster" : "embedded",
+					nodeID: this.broker.nodeID
+				};
 			}
 		},
 

@@ -219,6 +219,15 @@ export interface WebhookPayload {
 	sentAt: string;
 }
 
+/** `GET /api/version`: which Tern answers. */
+export interface VersionView {
+	version: string;
+	/** The commit it was built from; null when unknown. */
+	commit: string | null;
+	mode: "embedded" | "cluster";
+	nodeID: string;
+}
+
 /** `GET /api/system/status` (design §8, §9). */
 export interface SystemStatus {
 	version: string;

@@ -66,7 +66,13 @@ describe("system status and configuration", () => {
 		assert.equal(refused.body.type, "FORBIDDEN");
 		assert.equal((await tern.api("GET", "/api/system/status", undefined, null)).status, 401);
 		const version = await tern.api("GET", "/api/version", undefined, null);
-		assert.deepEqual([version.status, version.body], [200, { version: pkg.version }]);
+		assert.equal(version.status, 200);
+		assert.deepEqual(Object.keys(version.body).sort(), ["commit", "mode", "nodeID", "version"]);
+		assert.equal(version.body.version, pkg.version);
+		assert.equal(version.body.mode, "embedded");
+		assert.equal(typeof version.body.nodeID, "string");
+		// This checkout's commit, read from .git (a clone has one).
+		assert.match(String(version.body.commit), /^[0-9a-f]{40}$/);
 
 		const reply = await tern.api<SystemConfigView>("GET", "/api/system/config");
 		assert.equal(reply.status, 200);
