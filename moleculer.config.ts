@@ -77,6 +77,13 @@ export interface TernConfig {
 	/** Socket messages per second per terminal session (socket.io and raw WebSocket); 0: off. @defaultValue 200 */
 	socketRateLimit: number;
 	/**
+	 * The gateway's handshake gate and partition handling: handshakes verified at once
+	 * (`TERN_GATEWAY_ADMIT_CONCURRENCY`, 64) and let in per second (`TERN_GATEWAY_ADMIT_RATE`, 1000),
+	 * 0 for no limit; sessions kept once cut off from NATS (`TERN_GATEWAY_PARTITION_GRACE_MS`, 5000)
+	 * and the spread of reconnect delays (`TERN_GATEWAY_RECONNECT_SPREAD_MS`, 5000).
+	 */
+	gatewayFaults: { admitConcurrency: number; admitRate: number; partitionGrace: number; reconnectSpread: number };
+	/**
 	 * HTTPS and WSS on the api's (and the gateway's own) port: the PEM certificate chain and key
 	 * of `TLS_CERT` and `TLS_KEY` (file paths); null serves plain HTTP. @defaultValue null
 	 */
@@ -175,6 +182,13 @@ function perSecond(env: NodeJS.ProcessEnv, name: string, fallback: number, what:
 	return value;
 }
 
+function count(env: NodeJS.ProcessEnv, name: string, fallback: number, what: string): number {
+	const text = env[name]?.trim();
+	const value = text ? Number(text) : fallback;
+	if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} '${env[name]}' is not a number of ${what}`);
+	return value;
+}
+
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 	const text = env[name]?.trim();
 	const value = text ? Number(text) : fallback;
@@ -261,6 +275,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TernConfig {
 		rateLimit,
 		tokenRateLimit: perSecond(env, "TERN_TOKEN_RATE_LIMIT", 200, "requests"),
 		socketRateLimit: perSecond(env, "TERN_SOCKET_RATE_LIMIT", 200, "messages"),
+		gatewayFaults: {
+			admitConcurrency: count(env, "TERN_GATEWAY_ADMIT_CONCURRENCY", 64, "handshakes at once (0 for no limit)"),
+			admitRate: perSecond(env, "TERN_GATEWAY_ADMIT_RATE", 1000, "handshakes"),
+			partitionGrace: milliseconds(env, "TERN_GATEWAY_PARTITION_GRACE_MS", 5000),
+			reconnectSpread: milliseconds(env, "TERN_GATEWAY_RECONNECT_SPREAD_MS", 5000)
+		},
 		tls: tlsFrom(env),
 		corsOrigins: parseOrigins(env.TERN_CORS_ORIGINS),
 		dbDeadlineMs: milliseconds(env, "TERN_DB_DEADLINE_MS", 5000),
@@ -285,12 +305,24 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
 	};
 }
 
+/**
+ * The transporter: NATS pings its server every 2 s and counts it gone after 3 unanswered, so a
+ * connection that hangs (a partition that drops packets rather than closing) is noticed within
+ * ~6 s, and the node's gateway and dispatcher stop taking work (lib/transport-watch.ts), rather
+ * than after NATS's default of 4 minutes.
+ */
+function transporterOptions(url: string | null): BrokerOptions["transporter"] {
+	if (!url) return undefined;
+	if (!url.startsWith("nats://")) return url as BrokerOptions["transporter"];
+	return { type: "NATS", options: { url, pingInterval: 2000, maxPingOut: 3 } } as BrokerOptions["transporter"];
+}
+
 /** Broker options for a node of this configuration. */
 export function brokerOptions(config: TernConfig): BrokerOptions {
 	return {
 		namespace: config.namespace,
 		...(config.nodeID ? { nodeID: config.nodeID } : {}),
-		transporter: (config.transporter ?? undefined) as BrokerOptions["transporter"],
+		transporter: transporterOptions(config.transporter),
 		logger: loggerOptions(config.logFormat, config.logLevel),
 		// Moleculer's own validator (fastest-validator) checks every action's params.
 		validator: true,

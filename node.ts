@@ -97,6 +97,7 @@ function settingsFor(name: ServiceName, config: TernConfig): Record<string, unkn
 				port: config.port,
 				maxResultBytes: config.maxResultBytes,
 				messageRateLimit: config.socketRateLimit,
+				...config.gatewayFaults,
 				tls: config.tls ? { cert: config.tls.cert, key: config.tls.key } : null,
 				corsOrigins: config.corsOrigins
 			};

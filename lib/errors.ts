@@ -221,10 +221,14 @@ export const Errors = {
 	tokenExists: (name: string) =>
 		client(`You already have an API token named '${name}'`, 409, ErrorTypes.TOKEN_EXISTS, { name }),
 	/** A gateway admitting too many handshakes at once: the caller comes back after `retryAfterMs`. */
-	gatewayBusy: (retryAfterMs: number) =>
-		client(`The gateway is busy admitting connections: try again in ${retryAfterMs} ms`, 503, ErrorTypes.GATEWAY_BUSY, {
-			retryAfterMs
-		}),
+	/** `reason`: busy admitting a crowd of connections, or cut off from the cluster. */
+	gatewayBusy: (retryAfterMs: number, reason: "busy" | "partition" = "busy") =>
+		client(
+			`The gateway is ${reason === "busy" ? "busy admitting connections" : "cut off from the cluster"}: try again in ${retryAfterMs} ms`,
+			503,
+			ErrorTypes.GATEWAY_BUSY,
+			{ retryAfterMs, reason }
+		),
 	/** The database is unreachable: this waits for it (degraded mode keeps submits, pushes and results going). */
 	storageDegraded: (what: string) =>
 		client(`The database is unreachable, so ${what} waits until it is back`, 503, ErrorTypes.STORAGE_DEGRADED, { what }),

@@ -33,7 +33,8 @@ import { secondConfirmation } from "../lib/confirm.ts";
 import { Errors } from "../lib/errors.ts";
 import { countPurgeable, purgeObject, purgeParams, purgeScope, purgeTasks, type PurgeParams } from "./dispatcher/purge.ts";
 import type { ResilientTaskStore } from "./dispatcher/resilient-store.ts";
-import { faultActions, openStore } from "./dispatcher/fault-actions.ts";
+import { faultActions, followTransport, openStore } from "./dispatcher/fault-actions.ts";
+import { learnGateways } from "./dispatcher/gateways.ts";
 import { dispatcherMetrics, watchQueueDepth } from "./dispatcher/metrics.ts";
 import { toQueryView } from "./dispatcher/views.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
@@ -69,6 +70,7 @@ interface DispatcherVars extends KeyringVars {
 	depthTimer: NodeJS.Timeout | undefined;
 	/** Gateway nodes whose sessions this replica has read since they appeared. */
 	gatewaysKnown: Set<string>;
+	unwatch?: () => void;
 }
 interface DispatcherMethods extends KeyringMethods {
 	learnGateways(): Promise<void>;
@@ -341,29 +343,9 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		}
 	},
 	methods: {
-		/**
-		 * Sessions of gateway nodes this replica has not heard from since they (re)appeared: a gateway
-		 * that was cut off (NATS restarted, say) kept its terminals and announces none of them again.
-		 */
-		async learnGateways(this: DispatcherThis) {
-			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-			for (const nodeID of new Set(services.filter(s => s.name === "gateway").map(s => s.nodeID))) {
-				if (this.gatewaysKnown.has(nodeID)) continue;
-				this.gatewaysKnown.add(nodeID);
-				try {
-					const sessions = await readAll<Presence>(this.broker, "gateway.sessions", { nodeID });
-					this.dispatcher.core.presence.load(sessions);
-					// Their queues may have waited meanwhile.
-					for (const p of sessions)
-						if (this.dispatcher.core.owns(p.terminalId))
-							void this.dispatcher.routing
-								.drainAsked(p.terminalId)
-								.catch(err => this.logger.warn("Drain failed", err));
-				} catch (err) {
-					this.gatewaysKnown.delete(nodeID);
-					this.logger.warn(`Could not read the sessions of gateway ${nodeID}: ${(err as Error).message}`);
-				}
-			}
+		/** Sessions of gateway nodes this replica has not heard from since they (re)appeared. */
+		learnGateways(this: DispatcherThis) {
+			return learnGateways(this.broker, this.dispatcher, this.gatewaysKnown);
 		}
 	},
 	created(this: DispatcherThis) {
@@ -384,10 +366,19 @@ const DispatcherService: ServiceSchema<DispatcherSettings, DispatcherMethods, Di
 		this.sweepTimer = setInterval(() => void this.dispatcher.deadlines.sweep(), this.settings.sweepInterval);
 		this.depthTimer = watchQueueDepth(store, metrics.tasks, this.settings.queueDepthInterval, this.logger);
 		this.startResealing(() => [taskResealTarget(store, this.keyring)]);
+		this.unwatch = followTransport(
+			this.broker,
+			() => this.dispatcher,
+			() => {
+				this.gatewaysKnown.clear();
+				return this.learnGateways();
+			}
+		);
 	},
 	async stopped(this: DispatcherThis) {
 		clearInterval(this.sweepTimer);
 		clearInterval(this.depthTimer);
+		this.unwatch?.();
 		// Graceful stop: a running sweep and the drains under way finish their writes before the
 		// database closes; what they have not started, the other replicas own from now on.
 		await this.dispatcher?.idle(10_000);

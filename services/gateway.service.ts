@@ -32,6 +32,8 @@ import { ReplyRouter } from "./gateway/routing.ts";
 import type { TerminalSession } from "./gateway/sessions.ts";
 import { attachTerminals, createIoServer, type TerminalNamespace } from "./gateway/socketio.ts";
 import { createWebSocketServer, refuseUpgrade, upgradeTarget, upgradeTerminal } from "./gateway/websocket.ts";
+import { PartitionGuard } from "./gateway/partition.ts";
+import { transportWatch } from "../lib/transport-watch.ts";
 
 const MiB = 1024 * 1024;
 
@@ -75,6 +77,14 @@ export interface GatewaySettings extends ServiceSettingSchema {
 	reconnectLimit: number;
 	/** @defaultValue 10000 ms */
 	reconnectWindow: number;
+	/** Terminal handshakes verified at once; more are refused with GATEWAY_BUSY and when to retry. 0: no limit. @defaultValue 64 */
+	admitConcurrency: number;
+	/** Terminal handshakes let in per second; past it, GATEWAY_BUSY with a retry spread over the next seconds. 0: no limit. @defaultValue 1000 */
+	admitRate: number;
+	/** Once cut off from NATS, sessions are kept this long before they are told to reconnect elsewhere, ms. @defaultValue 5000 */
+	partitionGrace: number;
+	/** Terminals told to reconnect (cut off, or stopping) wait a random delay up to this long, ms. @defaultValue 5000 */
+	reconnectSpread: number;
 }
 
 const pushProps = {
@@ -99,6 +109,8 @@ interface GatewayVars {
 	onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 	/** The server the channels listen on is HTTPS (so the sockets are WSS). */
 	secure: boolean;
+	partition: PartitionGuard;
+	unwatch: () => void;
 }
 interface GatewayMethods {
 	listen(): Promise<HttpServer>;
@@ -133,7 +145,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		corsOrigins: [],
 		messageRateLimit: 200,
 		reconnectLimit: 10,
-		reconnectWindow: 10_000
+		reconnectWindow: 10_000,
+		admitConcurrency: 64,
+		admitRate: 1000,
+		partitionGrace: 5000,
+		reconnectSpread: 5000
 	},
 	actions: {
 		/** Sends an event to a terminal connected to this node; TERMINAL_NOT_CONNECTED otherwise. */
@@ -263,6 +279,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		this.timers = [];
 		this.secure = false;
 		this.onUpgrade = (req, socket, head) => this.upgrade(req, socket, head);
+		this.partition = new PartitionGuard(this.settings, {
+			gate: this.hub.gate,
+			releaseAll: (reason, delayFor) => this.hub.releaseAll(reason, delayFor),
+			log: message => this.logger.warn(message)
+		});
+		this.unwatch = () => undefined;
 	},
 	async started(this: GatewayThis) {
 		const server = (this.server = await this.listen());
@@ -272,6 +294,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		this.followers.attach(this.io);
 		this.wss = createWebSocketServer(limit);
 		server.on("upgrade", this.onUpgrade);
+		this.unwatch = transportWatch(this.broker).subscribe(this.partition);
 		this.timers.push(
 			setInterval(() => this.hub.checkHeartbeats(), this.settings.heartbeatCheckInterval),
 			setInterval(() => this.hub.flushActivity(), this.settings.activityFlushInterval)
@@ -280,7 +303,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	/** Also when it never fully started (a dependency missing, another service failing): what is open closes. */
 	async stopped(this: GatewayThis) {
 		for (const timer of this.timers) clearInterval(timer);
-		this.hub.shutdown("gateway shutting down");
+		this.unwatch();
+		this.partition.stop();
+		this.hub.shutdown("gateway shutting down", () => this.partition.delay());
 		this.server?.off("upgrade", this.onUpgrade);
 		for (const ws of this.wss?.clients ?? []) ws.terminate();
 		this.wss?.close();

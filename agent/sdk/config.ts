@@ -30,6 +30,7 @@ export interface AgentConfig {
 	/** Tern's base URL, for REST (pull, results, scripts) and, unless `socketUrl` says otherwise, the socket. */
 	url: string;
 	/** Where the socket.io connection goes; `url` unless given. */
+	/** Where the socket connects: one URL, or several gateways separated by commas, tried in turn. */
 	socketUrl: string;
 	token: string;
 	/**
@@ -102,7 +103,11 @@ const OPTIONS = {
 	concurrency: { env: "TERN_CONCURRENCY", kind: "integer", help: "tasks run at once (default 4)" },
 	labels: { env: "TERN_LABELS", kind: "list", help: "labels sent in the handshake, k=v,k2=v2" },
 	transport: { env: "TERN_TRANSPORT", kind: "string", help: "auto (socket, HTTP pull when it cannot connect), socket or pull" },
-	"socket-url": { env: "TERN_SOCKET_URL", kind: "string", help: "where the socket connects (default: --url)" },
+	"socket-url": {
+		env: "TERN_SOCKET_URL",
+		kind: "string",
+		help: "where the socket connects (default: --url); several gateways separated by commas"
+	},
 	"data-dir": {
 		env: "TERN_AGENT_DIR",
 		kind: "string",
@@ -301,12 +306,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
 		}
 		if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`--ca ${caFile}: no PEM certificate in it`);
 	}
-	const socketUrl = str("socket-url") ?? url;
-	if (!/^(https?|wss?):\/\/[^/]/.test(socketUrl)) throw new ConfigError(`--socket-url must be an http(s):// or ws(s):// URL`);
+	// Several gateways, comma-separated: the agent moves to the next when one is busy, gone or says to.
+	const socketUrls = (str("socket-url") ?? url)
+		.split(",")
+		.map(u => u.trim().replace(/\/+$/, "").replace(/^ws/, "http"))
+		.filter(Boolean);
+	if (socketUrls.length === 0 || !socketUrls.every(u => /^https?:\/\/[^/]/.test(u)))
+		throw new ConfigError(`--socket-url must be an http(s):// or ws(s):// URL, or several separated by commas`);
 
 	const config: AgentConfig = {
 		url: url.replace(/\/+$/, ""),
-		socketUrl: socketUrl.replace(/\/+$/, "").replace(/^ws/, "http"),
+		socketUrl: socketUrls.join(","),
 		token,
 		tokenFrom,
 		ca,

@@ -2,7 +2,9 @@
  * The connection to Tern, whatever carries it. The agent dials out over socket.io (namespace
  * `/terminal`, WebSocket transport only) with its token, concurrency, capabilities and labels,
  * sends a heartbeat every 30 s, and reconnects with jittered exponential backoff when the
- * connection drops. When the socket cannot connect at all (a proxy refusing upgrades, a server
+ * connection drops. A gateway that is busy (GATEWAY_BUSY) is asked again after the `retryAfterMs`
+ * it names; one that lets the agent go with `reconnect` is left for the next URL after the
+ * `delayMs` it names (several gateways: `socketUrl` "a,b", tried in turn). When the socket cannot connect at all (a proxy refusing upgrades, a server
  * without WebSockets) it falls back to HTTP pull (`GET /api/task/pull`) while it keeps trying
  * the socket in the background, and goes back to it once it connects.
  *
@@ -83,6 +85,10 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 	private pulling = false;
 	private wakePull: (() => void) | null = null;
 	private readonly pending = new Set<(err: TernError) => void>();
+	private readonly socketUrls: string[];
+	private urlIndex = 0;
+	/** The wait a gateway asked for before the next connection (busy, or letting the agent go). */
+	private advisedDelay: number | null = null;
 
 	constructor(options: TerminalOptions) {
 		super();
@@ -90,6 +96,17 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 		this.log = options.logger;
 		this.rest = new RestClient(options.url, options.token);
 		this.backoff = new Backoff({ initialMs: options.reconnectInitialMs, maxMs: options.reconnectMaxMs, jitter: 0.5 });
+		this.socketUrls = options.socketUrl.split(",");
+	}
+
+	/** The gateway the socket connects to now. */
+	get socketUrl(): string {
+		return this.socketUrls[this.urlIndex];
+	}
+
+	/** The next gateway, when there are several. */
+	private nextUrl(): void {
+		this.urlIndex = (this.urlIndex + 1) % this.socketUrls.length;
 	}
 
 	start(): void {
@@ -171,7 +188,7 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 		const o = this.options;
 		const auth: Record<string, unknown> = { token: o.token, concurrency: o.concurrency, capabilities: o.capabilities };
 		if (Object.keys(o.labels).length > 0) auth.labels = o.labels;
-		const socket = io(`${o.socketUrl}/terminal`, {
+		const socket = io(`${this.socketUrl}/terminal`, {
 			auth,
 			transports: ["websocket"],
 			reconnection: false,
@@ -185,7 +202,7 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 			this.failures = 0;
 			this.backoff.reset();
 			this.log.info(
-				`Connected to ${o.socketUrl} over socket.io as terminal '${o.terminalId}'${this.state === "pull" ? ": HTTP pull stops" : ""}`
+				`Connected to ${this.socketUrl} over socket.io as terminal '${o.terminalId}'${this.state === "pull" ? ": HTTP pull stops" : ""}`
 			);
 			this.setState("socket");
 			this.wakePull?.();
@@ -209,14 +226,18 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 			this.socket = null;
 			if (this.state === "draining" || this.state === "stopped") return;
 			this.log.warn(`Disconnected from Tern (${reason}); reconnecting`);
+			if (this.advisedDelay === null) this.nextUrl();
 			this.setState("connecting");
 			this.scheduleReconnect();
 		});
 		socket.on("task", (task: TaskPush) => this.emit("task", task, "socket"));
 		socket.on("cancel", (message: CancelMessage) => this.emit("cancel", message));
-		socket.on("reconnect", (message: { reason?: string }) =>
-			this.log.info(`Tern asks to reconnect: ${message?.reason ?? "no reason given"}`)
-		);
+		socket.on("reconnect", (message: { reason?: string; delayMs?: unknown }) => {
+			const delay = typeof message?.delayMs === "number" && message.delayMs >= 0 ? Math.min(message.delayMs, 60_000) : 0;
+			this.log.info(`Tern asks to reconnect (${message?.reason ?? "no reason given"}) in ${delay} ms`);
+			this.advisedDelay = delay;
+			this.nextUrl();
+		});
 		socket.on("error", (err: SocketErrorPayload) =>
 			this.log.warn(`Tern reported an error${err?.event ? ` on '${err.event}'` : ""}: ${err?.message ?? String(err)}`)
 		);
@@ -224,13 +245,20 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 
 	private onConnectFailure(err: Error & { data?: SocketErrorPayload }): void {
 		const refusal = err.data;
-		if (refusal?.type && AUTH_REFUSALS.has(refusal.type)) {
+		if (refusal?.type === "GATEWAY_BUSY") {
+			// Not a failure of WebSockets: this gateway asks to be asked later; another may take us now.
+			const retryAfter = Number((refusal.data as { retryAfterMs?: unknown } | undefined)?.retryAfterMs);
+			this.advisedDelay = Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.min(retryAfter, 60_000) : null;
+			this.log.info(`${this.socketUrl} is busy: ${refusal.message}`);
+			this.nextUrl();
+		} else if (refusal?.type && AUTH_REFUSALS.has(refusal.type)) {
 			// The server answered and said no: HTTP pull would be refused the same way.
 			this.log.error(`Tern refused the connection: ${refusal.message} (${refusal.type}); retrying`);
 		} else {
 			this.failures++;
 			const why = refusal?.message ?? (err as { description?: { message?: string } }).description?.message ?? err.message;
-			this.log.warn(`Socket connection to ${this.options.socketUrl} failed (${this.failures}): ${why}`);
+			this.log.warn(`Socket connection to ${this.socketUrl} failed (${this.failures}): ${why}`);
+			this.nextUrl();
 			// An HTTP answer instead of the upgrade: the server (or a proxy on the way) says no to
 			// WebSockets here, and insisting will not change that. Pull at once.
 			const answered = /Unexpected server response: (\d+)/.exec(why ?? "");
@@ -251,8 +279,11 @@ export class TernTerminal extends EventEmitter<TerminalEvents> {
 
 	private scheduleReconnect(): void {
 		if (this.reconnectTimer || this.state === "draining" || this.state === "stopped") return;
-		const delay = this.backoff.next();
-		this.log.debug(`Next socket connection attempt in ${delay} ms`);
+		// What a gateway asked for, with a little jitter, else the backoff.
+		const advised = this.advisedDelay;
+		this.advisedDelay = null;
+		const delay = advised === null ? this.backoff.next() : Math.round(advised * (1 + Math.random() * 0.2));
+		this.log.debug(`Next socket connection attempt in ${delay} ms (${this.socketUrl})`);
 		this.reconnectTimer = setTimeout(() => this.connectSocket(), delay);
 	}
 

@@ -291,8 +291,15 @@ export type ReplyAnswer = { ok: Record<string, unknown> } | { error: SocketError
 export type GatewayPush = { terminalId: string; sessionId?: string } & (
 	| { event: "task"; data: TaskPush }
 	| { event: "cancel"; data: { taskId: string; attempt?: number; reason?: string } }
-	| { event: "reconnect"; data: { reason: string } }
+	| { event: "reconnect"; data: ReconnectAdvice }
 );
+
+/** Told to a terminal before its gateway lets it go: come back (to any gateway) after `delayMs`. */
+export interface ReconnectAdvice {
+	reason: string;
+	/** How long to wait first, ms: spread at random so that a crowd does not come back at once. */
+	delayMs?: number;
+}
 
 /** `gateway.pushMany` → one boolean per push, same order: true = sent, false = not connected here. */
 export interface PushManyParams {

@@ -1,5 +1,14 @@
 /** Event payloads and the socket event maps: what crosses the broker as announcements, and the sockets. */
-import type { AckParams, Presence, ProgressParams, ResultParams, SocketErrorPayload, TaskPush, TaskStatus } from "./core.ts";
+import type {
+	AckParams,
+	Presence,
+	ProgressParams,
+	ReconnectAdvice,
+	ResultParams,
+	SocketErrorPayload,
+	TaskPush,
+	TaskStatus
+} from "./core.ts";
 
 // ---- Event payloads (Moleculer events are announcements, not a queue) ----
 
@@ -79,7 +88,7 @@ export interface TerminalServerToClient {
 	task: (task: TaskPush) => void;
 	cancel: (msg: { taskId: string; reason?: string }) => void;
 	error: (err: SocketErrorPayload) => void;
-	reconnect: (msg: { reason: string }) => void;
+	reconnect: (msg: ReconnectAdvice) => void;
 }
 
 export type SocketReply = (reply: { ok: true; [key: string]: unknown } | { ok: false; error: SocketErrorPayload }) => void;

@@ -38,6 +38,12 @@ export const SERIES = {
 		description: "Terminal sessions ended on this gateway node, by transport and why",
 		labelNames: ["transport", "reason"]
 	},
+	tern_gateway_handshakes_refused_total: {
+		type: "counter",
+		description:
+			"Terminal handshakes this gateway refused with GATEWAY_BUSY, by why: busy (its admission limit) or partition",
+		labelNames: ["reason"]
+	},
 	tern_tasks_total: {
 		type: "counter",
 		description: "Tasks entering a state (PENDING at submit, then each change), by state and task type",

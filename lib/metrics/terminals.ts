@@ -18,6 +18,7 @@ export class TerminalMetrics {
 	private readonly online: MetricTypes.Gauge | null;
 	private readonly connects: MetricTypes.Counter | null;
 	private readonly disconnects: MetricTypes.Counter | null;
+	private readonly refusals: MetricTypes.Counter | null;
 	private readonly perTerminal: boolean;
 	private readonly counts = new Map<string, number>();
 	private readonly byTransport = new LabelCache((transport: string) => ({ transport: TRANSPORT[transport] ?? transport }));
@@ -32,6 +33,7 @@ export class TerminalMetrics {
 		this.online = series(registry, "tern_terminals_online");
 		this.connects = series(registry, "tern_terminal_connects_total", extra);
 		this.disconnects = series(registry, "tern_terminal_disconnects_total", extra);
+		this.refusals = series(registry, "tern_gateway_handshakes_refused_total");
 		// Both transports show from the start, at 0, so that a dashboard has a line to draw.
 		for (const transport of Object.keys(TRANSPORT)) this.online?.set(0, this.byTransport.get(transport));
 	}
@@ -49,6 +51,11 @@ export class TerminalMetrics {
 		if (online) this.move(transport, this.byTransport.get(transport), -1);
 		const labels = this.byReason.get(`${transport}\0${reason}`);
 		this.disconnects!.increment(this.perTerminal ? { ...labels, terminalId } : labels);
+	}
+
+	/** A handshake refused with GATEWAY_BUSY. */
+	refused(reason: "busy" | "partition"): void {
+		this.refusals?.increment({ reason });
 	}
 
 	/** A newer session of the same terminal took over: the older one no longer counts as online. */

@@ -56,6 +56,11 @@ export class DispatcherCore {
 	 * a compare-and-set in the database, and a stale row fails it and is read again.
 	 */
 	readonly rows = new LRUCache<string, TaskRow>({ max: 100_000 });
+	/**
+	 * Cut off from the cluster (its NATS connection gone): no sweep and no drain here, since no
+	 * push would arrive and no ack could come back; the replicas still connected own its terminals.
+	 */
+	cutOff = false;
 
 	constructor(deps: CoreDeps) {
 		this.ports = deps.ports;

@@ -33,7 +33,7 @@ export class Deadlines {
 	}
 
 	async sweep(): Promise<void> {
-		if (this.sweeping) return;
+		if (this.sweeping || this.core.cutOff) return;
 		this.sweeping = true;
 		const { core } = this;
 		try {
@@ -110,6 +110,11 @@ export class Deadlines {
 	 * In case a drain was missed: online terminals with their own due tasks drain again, and
 	 * due selector tasks are routed again (a bounded batch, each to one chosen terminal).
 	 */
+	/** The next sweep rescans every online terminal's queue (something may have been missed). */
+	rescanSoon(): void {
+		this.lastRescan = 0;
+	}
+
 	private async rescan(now: number): Promise<void> {
 		const { core } = this;
 		const routing = this.finishing.routing;

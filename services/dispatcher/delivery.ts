@@ -60,7 +60,7 @@ export class Delivery {
 	async drainOnce(terminalId: string, hint?: Presence, ownOnly = false): Promise<void> {
 		const { core } = this;
 		const presence = hint ?? core.presence.get(terminalId);
-		if (!presence) return;
+		if (!presence || core.cutOff) return;
 		const terminal = await core.terminals.get(terminalId);
 		if (!terminal?.enabled || terminal.draining) return;
 		const free = presence.concurrency - (await core.heldBy(terminalId));

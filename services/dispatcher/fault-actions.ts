@@ -1,6 +1,7 @@
 /**
  * The dispatcher's part in riding out faults: opening its store with degraded mode, telling the
- * monitor about its storage, and running its consistency check. Each replica answers for itself;
+ * monitor about its storage, pausing while cut off from the cluster, and running its consistency
+ * check. Each replica answers for itself;
  * the monitor asks every replica by node ID and merges the answers.
  */
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import type { TaskModel } from "../../models/task.model.ts";
 import { ConsistencyCheck } from "./consistency.ts";
 import type { Dispatcher } from "./dispatcher.ts";
 import { ResilientTaskStore } from "./resilient-store.ts";
+import { transportWatch } from "../../lib/transport-watch.ts";
 import type { DispatcherSettings } from "./settings.ts";
 
 type FaultsThis = Service<DispatcherSettings> & { dispatcher: Dispatcher; store: ResilientTaskStore };
@@ -63,3 +65,32 @@ export const faultActions = {
 		}
 	}
 };
+
+/**
+ * Cut off from NATS, the replica stops sweeping and draining (core.cutOff); back, it counts its
+ * terminals again, reads every gateway's sessions anew (`relearn`) and rescans their queues.
+ * Returns the unsubscribe.
+ */
+export function followTransport(
+	broker: ServiceBroker,
+	dispatcher: () => Dispatcher | undefined,
+	relearn: () => Promise<void>
+): () => void {
+	return transportWatch(broker).subscribe({
+		down(reason) {
+			const d = dispatcher();
+			if (!d) return;
+			d.core.cutOff = true;
+			broker.logger.warn(`Cut off from the cluster (${reason}): no sweeps or drains until it is back`);
+		},
+		up() {
+			const d = dispatcher();
+			if (!d) return;
+			d.core.cutOff = false;
+			d.core.book.reset();
+			broker.logger.info("Back in the cluster: sessions read again, queues rescanned");
+			d.deadlines.rescanSoon();
+			void relearn().catch(err => broker.logger.warn(`Sessions not read after the partition: ${(err as Error).message}`));
+		}
+	});
+}

@@ -14,8 +14,9 @@ import type { DisconnectReason, TerminalSession } from "./sessions.ts";
 import type { TerminalMetrics } from "../../lib/metrics/terminals.ts";
 import { fields } from "../../lib/log-format.ts";
 import { ReconnectGuard, type TerminalLimits } from "./limits.ts";
+import { AdmissionGate, type GateLimits } from "./gate.ts";
 
-export interface HubSettings extends TerminalLimits {
+export interface HubSettings extends TerminalLimits, GateLimits {
 	/** Silence after which a terminal is offline, ms. */
 	heartbeatTimeout: number;
 	/** Acks and results sent to the dispatcher in one call at most. */
@@ -40,6 +41,8 @@ export class TerminalHub {
 	private readonly replies: ReplyBatcher;
 	private readonly metrics: TerminalMetrics;
 	private readonly reconnects: ReconnectGuard;
+	/** Handshakes at once and per second: a crowd is told when to come back. */
+	readonly gate: AdmissionGate;
 	private readonly now: () => number;
 
 	constructor(broker: ServiceBroker, logger: Logger, settings: HubSettings, router: ReplyRouter, metrics: TerminalMetrics) {
@@ -50,17 +53,25 @@ export class TerminalHub {
 		this.replies = new ReplyBatcher(replies => router.send(replies), settings.replyBatchSize);
 		this.reconnects = new ReconnectGuard(settings);
 		this.now = settings.clock ?? Date.now;
+		this.gate = new AdmissionGate(settings, { now: this.now });
+		this.gate.onRefused = reason => metrics.refused(reason);
 	}
 
 	/**
 	 * Lets a terminal in, or says why not; `claimedId` is the id its connection claims, if any.
-	 * Only an authenticated connection counts against its id's reconnect limit: a stranger with
-	 * a bad token cannot use up a terminal's connections.
+	 * The gate comes first (a crowd is refused before any work); only an authenticated
+	 * connection counts against its id's reconnect limit: a stranger with a bad token cannot use
+	 * up a terminal's connections.
 	 */
 	async admit(token: unknown, claimedId: string | null, advertised: unknown): Promise<Admitted> {
-		const admitted = await admitTerminal(this.broker, token, claimedId, advertised);
-		this.reconnects.admit(admitted.terminal.id);
-		return admitted;
+		const release = this.gate.enter();
+		try {
+			const admitted = await admitTerminal(this.broker, token, claimedId, advertised);
+			this.reconnects.admit(admitted.terminal.id);
+			return admitted;
+		} finally {
+			release();
+		}
 	}
 
 	presence(session: TerminalSession): Presence & { transport: string } {
@@ -266,11 +277,16 @@ export class TerminalHub {
 	}
 
 	/** Graceful stop: what is batched goes out, and terminals are told to reconnect (to another gateway, in a cluster). */
-	shutdown(reason: string): void {
+	shutdown(reason: string, delayFor: () => number = () => 0): void {
+		this.releaseAll(reason, delayFor, "shutdown");
+	}
+
+	/** Every session is told to reconnect after `delayFor()` ms (another gateway, in a cluster) and let go. */
+	releaseAll(reason: string, delayFor: () => number, why: "shutdown" | "partition" = "partition"): void {
 		this.replies.flush();
 		for (const session of this.sessions.values()) {
-			session.send({ event: "reconnect", data: { reason } });
-			session.end("shutdown", reason);
+			session.send({ event: "reconnect", data: { reason, delayMs: delayFor() } });
+			session.end(why, reason);
 		}
 	}
 }

@@ -4,7 +4,7 @@
  * messages.
  */
 import { randomUUID } from "node:crypto";
-import type { ReplyAnswer, SocketErrorPayload, TaskPush, Labels } from "../../lib/contracts.ts";
+import type { ReconnectAdvice, ReplyAnswer, SocketErrorPayload, TaskPush, Labels } from "../../lib/contracts.ts";
 import type { Batched } from "./replies.ts";
 import { MessageMeter } from "./limits.ts";
 
@@ -19,7 +19,7 @@ const SETTLED: Step = { open: () => false, done: Promise.resolve() };
 export type OutboundEvent =
 	| { event: "task"; data: TaskPush }
 	| { event: "cancel"; data: { taskId: string; attempt?: number; reason?: string } }
-	| { event: "reconnect"; data: { reason: string } }
+	| { event: "reconnect"; data: ReconnectAdvice }
 	| { event: "error"; data: SocketErrorPayload };
 
 /**
@@ -29,7 +29,15 @@ export type OutboundEvent =
  * session; `rate_limited`: it kept sending past its message limit; `shutdown` of the gateway).
  */
 export type DisconnectReason =
-	"normal" | "heartbeat_timeout" | "transport_error" | "kicked" | "drained" | "replaced" | "rate_limited" | "shutdown";
+	| "normal"
+	| "heartbeat_timeout"
+	| "transport_error"
+	| "kicked"
+	| "drained"
+	| "replaced"
+	| "rate_limited"
+	| "shutdown"
+	| "partition";
 
 export interface SessionInfo {
 	terminalId: string;

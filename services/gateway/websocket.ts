@@ -46,9 +46,15 @@ export function refuseUpgrade(socket: Duplex, err: unknown): void {
 	const payload = toErrorPayload(err);
 	const code = payload.code >= 400 && payload.code < 600 ? payload.code : 500;
 	const body = JSON.stringify(payload);
-	// A RATE_LIMITED refusal says when to come back, as REST's does.
-	const retryAfter = (payload.data as { retryAfter?: unknown } | undefined)?.retryAfter;
-	const retry = payload.type === "RATE_LIMITED" && typeof retryAfter === "number" ? `Retry-After: ${retryAfter}\r\n` : "";
+	// A RATE_LIMITED or GATEWAY_BUSY refusal says when to come back, as REST's does (whole seconds).
+	const data = payload.data as { retryAfter?: unknown; retryAfterMs?: unknown } | undefined;
+	const seconds =
+		payload.type === "RATE_LIMITED" && typeof data?.retryAfter === "number"
+			? data.retryAfter
+			: payload.type === "GATEWAY_BUSY" && typeof data?.retryAfterMs === "number"
+				? Math.ceil(data.retryAfterMs / 1000)
+				: null;
+	const retry = seconds === null ? "" : `Retry-After: ${seconds}\r\n`;
 	socket.end(
 		`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? "Error"}\r\nContent-Type: application/json\r\n${retry}` +
 			`Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
