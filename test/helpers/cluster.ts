@@ -20,6 +20,8 @@ export interface ClusterOptions {
 	/** Prefix of the namespace and the database name. */
 	name: string;
 	nodes: NodeSpec[];
+	/** How long each node may take to be ready, ms. @defaultValue 30000 */
+	readyTimeoutMs?: number;
 }
 
 export class TestCluster extends ProcessCluster {
@@ -39,7 +41,7 @@ export class TestCluster extends ProcessCluster {
 					TERN_TOKEN_RATE_LIMIT: "0",
 					TERN_SOCKET_RATE_LIMIT: "0"
 				},
-				node: { echo: ECHO_LOGS, readyTimeoutMs: 30_000 }
+				node: { echo: ECHO_LOGS, readyTimeoutMs: options.readyTimeoutMs ?? 30_000 }
 			},
 			() => cluster.waitFormed()
 		);

@@ -42,7 +42,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Whether something accepts TCP connections at the host and port of `url`. */
-function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
+export function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
 	const { hostname, port } = new URL(url);
 	return new Promise(resolve => {
 		const socket = connect({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port) });

@@ -6,8 +6,7 @@
  *
  *   describe("… on MariaDB", { skip: needs("mariadb") }, () => …)
  */
-import { connect } from "node:net";
-import { MYSQL_SERVER, NATS_URL } from "./node-process.ts";
+import { MYSQL_SERVER, NATS_URL, reachable } from "./node-process.ts";
 
 export type Server = "mariadb" | "nats";
 
@@ -20,19 +19,7 @@ export const HOW_TO_START: Record<Server, string> = {
 };
 
 /** Whether something accepts TCP connections at the host and port of `url`. */
-export function answers(url: string, timeoutMs = 1000): Promise<boolean> {
-	const { hostname, port } = new URL(url);
-	return new Promise(resolve => {
-		const socket = connect({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port) });
-		const done = (ok: boolean) => {
-			socket.destroy();
-			resolve(ok);
-		};
-		socket.setTimeout(timeoutMs, () => done(false));
-		socket.once("connect", () => done(true));
-		socket.once("error", () => done(false));
-	});
-}
+export const answers = (url: string, timeoutMs = 1000): Promise<boolean> => reachable(url, timeoutMs);
 
 /** The servers that do not answer, with their address. */
 export async function missingServers(): Promise<{ server: Server; url: string }[]> {
