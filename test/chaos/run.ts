@@ -210,11 +210,11 @@ async function stormRow(cluster: Cluster, count: number): Promise<Row> {
 	const busy = storm.stats.busyRefusals;
 	storm.close();
 	return {
-		fault: `reconnect storm: ${count} terminals back in ${backSeconds.toFixed(1)} s, gateway peak RSS ${rssMiB} MiB, ${busy} busy answers`,
+		fault: `reconnect storm: ${count} terminals back in ${backSeconds.toFixed(1)} s, gateway peak RSS ${rssMiB} MiB, ${busy} busy answers, ${storm.stats.redelivered} pushed again after their result (deduplicated)`,
 		submitted: ids.length,
 		completed: ids.filter(id => seen.get(id)?.status === "COMPLETED").length,
 		lost: ids.filter(id => !seen.has(id)).length,
-		runTwice: storm.stats.duplicates,
+		runTwice: [...storm.stats.runs.values()].filter(n => n > 1).length,
 		stuck: ids.filter(id => seen.has(id) && !FINAL.has(seen.get(id)!.status)).length,
 		recoverSeconds: Math.round(backSeconds * 10) / 10,
 		repaired: 0

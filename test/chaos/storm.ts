@@ -11,9 +11,11 @@ export interface StormStats {
 	online: number;
 	busyRefusals: number;
 	otherRefusals: number;
-	/** Task ids pushed again after this swarm completed them. */
-	duplicates: number;
+	/** Pushes of a task this swarm had already completed (deduplicated: not run again). */
+	redelivered: number;
 	completed: Set<string>;
+	/** Times each task was run: more than once would be a run twice. */
+	runs: Map<string, number>;
 }
 
 class StormTerminal {
@@ -70,13 +72,13 @@ class StormTerminal {
 			if (message.type === "reconnect") advised = message.delayMs ?? 0;
 			if (message.type !== "task" || !message.task) return;
 			const { taskId, attempt } = message.task;
-			if (this.stats.completed.has(taskId)) {
-				this.stats.duplicates++;
-				return;
-			}
-			ws.send(JSON.stringify({ type: "ack", taskId, attempt }));
-			ws.send(JSON.stringify({ type: "result", taskId, attempt, status: "success", output: { by: this.id } }));
+			// Pushed again after it was done (its result lost with the connection): it is not run
+			// again; the result it had is sent again.
+			if (this.stats.completed.has(taskId)) this.stats.redelivered++;
+			else this.stats.runs.set(taskId, (this.stats.runs.get(taskId) ?? 0) + 1);
 			this.stats.completed.add(taskId);
+			ws.send(JSON.stringify({ type: "ack", taskId, attempt }));
+			ws.send(JSON.stringify({ type: "result", taskId, attempt, status: "success", output: { by: "storm" } }));
 		});
 		ws.on("error", () => undefined);
 		ws.on("close", () => {
@@ -98,7 +100,14 @@ class StormTerminal {
 }
 
 export class Storm {
-	readonly stats: StormStats = { online: 0, busyRefusals: 0, otherRefusals: 0, duplicates: 0, completed: new Set() };
+	readonly stats: StormStats = {
+		online: 0,
+		busyRefusals: 0,
+		otherRefusals: 0,
+		redelivered: 0,
+		completed: new Set(),
+		runs: new Map()
+	};
 	private readonly terminals: StormTerminal[];
 
 	constructor(terminals: { id: string; token: string }[], url: () => string) {
