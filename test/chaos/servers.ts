@@ -6,8 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../support/node-process.ts";
-import { answers } from "../support/servers.ts";
+import { freePort, reachable } from "../support/net.ts";
 import { waitFor } from "../support/wait.ts";
 
 /** One server process that can be stopped, frozen, thawed and started again on the same port and data. */
@@ -37,7 +36,7 @@ export class OwnServer {
 		await waitFor(
 			async () => {
 				if (child.exitCode !== null) throw new Error(`${this.name} exited: ${err}`);
-				return answers(`tcp://127.0.0.1:${this.port}`, 500);
+				return reachable(`tcp://127.0.0.1:${this.port}`, 500);
 			},
 			60_000,
 			() => `${this.name} to listen on ${this.port}: ${err}`

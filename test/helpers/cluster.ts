@@ -215,8 +215,10 @@ export class ClusterTerminal {
 	readonly completed = new Set<string>();
 	/** The same (taskId, attempt) pushed twice. */
 	duplicateDeliveries = 0;
-	/** Tasks received again after this terminal completed them. */
+	/** Tasks (`taskId#attempt`) received again after this terminal completed them. */
 	readonly duplicateCompletions: string[] = [];
+	/** Attempts of each task whose ack the server confirmed: each one run, so more than one is a task run twice. */
+	readonly runs = new Map<string, number>();
 	/** Acks and results refused with a final error, by type. */
 	readonly refused = new Map<string, number>();
 	readonly cancels: { taskId: string; attempt?: number; reason?: string }[] = [];
@@ -237,6 +239,11 @@ export class ClusterTerminal {
 
 	get connected(): boolean {
 		return this.socket?.connected ?? false;
+	}
+
+	/** Pushes this terminal dropped: a repeated (taskId, attempt), or a task it had completed. */
+	get pushedAgain(): number {
+		return this.duplicateDeliveries + this.duplicateCompletions.length;
 	}
 
 	get url(): string {
@@ -316,6 +323,7 @@ export class ClusterTerminal {
 		const ref = { taskId: task.taskId, attempt: task.attempt };
 		const ack = await this.send("ack", ref);
 		if (!ack.ok || this.options.mode === "stuck") return;
+		this.runs.set(task.taskId, (this.runs.get(task.taskId) ?? 0) + 1);
 		// The terminal's work: it takes this long, then reports.
 		const [min, max] = this.options.workMs;
 		await new Promise(resolve => setTimeout(resolve, min + Math.random() * (max - min)));

@@ -11,12 +11,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
+import { freePort, reachable } from "./net.ts";
 import { waitFor } from "./wait.ts";
+
+export { freePort, reachable };
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const NATS_URL = process.env.TERN_TEST_NATS ?? "nats://127.0.0.1:4222";
@@ -27,33 +29,6 @@ export interface NodeSpec {
 	services: string[];
 	/** This node's own environment on top of the cluster's; `{database}` in a value is the cluster database's name. */
 	env?: Record<string, string>;
-}
-
-/** A free TCP port (closed again at once; fine on one machine). */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-	});
-}
-
-/** Whether something accepts TCP connections at the host and port of `url`. */
-export function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
-	const { hostname, port } = new URL(url);
-	return new Promise(resolve => {
-		const socket = connect({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port) });
-		const done = (ok: boolean) => {
-			socket.destroy();
-			resolve(ok);
-		};
-		socket.setTimeout(timeoutMs, () => done(false));
-		socket.once("connect", () => done(true));
-		socket.once("error", () => done(false));
-	});
 }
 
 // ---------------------------------------------------------------- the database
