@@ -362,7 +362,7 @@ const SchedulerService: ServiceSchema<SchedulerSettings, SchedulerMethods, Sched
 			ttlMs: this.settings.leaseTtl,
 			onLost: reason => {
 				this.logger.warn(`Scheduler lease lost: ${reason}; reading the jobs again`);
-				void this.core?.resync().catch(err => this.logger.warn("Resync failed", err));
+				void this.core?.resync({ rearm: true }).catch(err => this.logger.warn("Resync failed", err));
 			}
 		});
 		await this.lease.start();

@@ -110,8 +110,12 @@ export class Scheduler {
 		if (this.ownership.set(nodeIDs)) await this.resync();
 	}
 
-	/** Loads every job and arms the ones this replica owns (start-up, membership changes). */
-	async resync(): Promise<void> {
+	/**
+	 * Loads every job and arms the ones this replica owns (start-up, membership changes). With
+	 * `rearm` (the lease was lost: the fires claimed meanwhile were refused) a job armed already is
+	 * armed again from its ledger, so that its misfire policy deals with the seconds refused.
+	 */
+	async resync(options: { rearm?: boolean } = {}): Promise<void> {
 		const now = Date.now();
 		const rows = await this.store.all();
 		const last = await this.store.lastFireTimes();
@@ -124,7 +128,7 @@ export class Scheduler {
 				continue;
 			}
 			const armed = this.jobs.get(row.id);
-			if (armed && armed.row.version === row.version) continue;
+			if (armed && armed.row.version === row.version && !options.rearm) continue;
 			toArm.push(row);
 		}
 		for (const id of this.jobs.keys()) if (!seen.has(id)) this.disarm(id);
