@@ -13,8 +13,11 @@ export interface Row {
 	completed: number;
 	/** Accepted, and not in the database. */
 	lost: number;
-	/** Run by two terminals, acked in two attempts, or given out again after its completion was confirmed. */
-	runTwice: number;
+	/**
+	 * Acked in two attempts, or given out again after its completion was confirmed; null where no
+	 * terminal can tell (raw WebSocket terminals get no answer to an ack or a result).
+	 */
+	runTwice: number | null;
 	/** Not final once its deadlines and a sweep had passed. */
 	stuck: number;
 	recoverSeconds: number;
@@ -50,16 +53,19 @@ export function judge(
 	};
 }
 
-/** For each task of `ids` run twice: by which terminals, how many times, and whether after its completion. */
-export function runTwiceDetail(ids: string[], terminals: LoadTerminal[]): string[] {
+/** Each task of `ids` run twice, and how: by which terminal, how many times, or after its completion. */
+export function runTwiceDetail(ids: string[], terminals: LoadTerminal[]): { taskId: string; how: string }[] {
 	const wanted = new Set(ids);
-	const lines: string[] = [];
+	const found: { taskId: string; how: string }[] = [];
 	for (const t of terminals) {
-		for (const [id, n] of t.runs) if (wanted.has(id) && n > 1) lines.push(`${id}: ${t.id} acked ${n} attempts`);
-		for (const key of t.duplicateCompletions)
-			if (wanted.has(key.split("#")[0])) lines.push(`${key}: pushed to ${t.id} after it completed`);
+		for (const [taskId, n] of t.runs)
+			if (wanted.has(taskId) && n > 1) found.push({ taskId, how: `${t.id} acked ${n} attempts` });
+		for (const key of t.duplicateCompletions) {
+			const taskId = key.split("#")[0];
+			if (wanted.has(taskId)) found.push({ taskId, how: `${key} pushed to ${t.id} after it completed` });
+		}
 	}
-	return lines;
+	return found;
 }
 
 export function table(rows: Row[]): string {
@@ -68,7 +74,7 @@ export function table(rows: Row[]): string {
 	const rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|";
 	const lines = rows.map(
 		r =>
-			`| ${r.fault} | ${r.submitted} | ${r.completed} | ${r.lost} | ${r.runTwice} | ${r.stuck} | ${r.recoverSeconds} | ${r.repaired} | ${r.pushedAgain} |`
+			`| ${r.fault} | ${r.submitted} | ${r.completed} | ${r.lost} | ${r.runTwice ?? "–"} | ${r.stuck} | ${r.recoverSeconds} | ${r.repaired} | ${r.pushedAgain} |`
 	);
 	return [head, rule, ...lines].join("\n");
 }
@@ -86,5 +92,5 @@ export function publish(rows: Row[], name?: string): string {
 }
 
 export function failures(rows: Row[]): Row[] {
-	return rows.filter(r => r.lost > 0 || r.runTwice > 0 || r.stuck > 0);
+	return rows.filter(r => r.lost > 0 || (r.runTwice ?? 0) > 0 || r.stuck > 0);
 }

@@ -155,10 +155,9 @@ async function phase(cluster: Cluster, terminals: LoadTerminal[], fault: string,
 		pushedAgain: pushedAgain(terminals) - pushedBefore
 	};
 	log(`${fault}: ${JSON.stringify(row)}`);
-	for (const line of runTwiceDetail(load.accepted, terminals)) {
-		const id = line.split(/[:#]/)[0];
-		const history = await cluster.api("GET", `/api/tasks/${id}`);
-		log(`run twice: ${line}; ${JSON.stringify(history.body)}`);
+	for (const { taskId, how } of runTwiceDetail(load.accepted, terminals)) {
+		const history = await cluster.api("GET", `/api/tasks/${taskId}`);
+		log(`run twice: ${taskId}, ${how}: ${JSON.stringify(history.body)}`);
 	}
 	return row;
 }
@@ -204,19 +203,13 @@ async function stormRow(cluster: Cluster, count: number): Promise<Row> {
 	const backSeconds = (Date.now() - killedAt) / 1000;
 	const rssMiB = Math.round(peakRssKiB(gateway.pid) / 1024);
 	const seen = await settled(cluster, "chaos-storm", 90_000);
-	const { busyRefusals, redelivered, runs } = storm.stats;
+	const { busyRefusals, redelivered } = storm.stats;
 	storm.close();
-	const swarm: LoadTerminal = {
-		id: "storm",
-		completed: new Set(),
-		duplicateCompletions: [],
-		runs,
-		pushedAgain: redelivered,
-		close() {}
-	};
 	return {
 		fault: `reconnect storm: ${count} terminals back in ${backSeconds.toFixed(1)} s, gateway peak RSS ${rssMiB} MiB, ${busyRefusals} busy answers`,
-		...judge(ids, seen, [swarm]),
+		...judge(ids, seen, []),
+		// Raw WebSocket terminals: no answer to an ack tells them an attempt was theirs.
+		runTwice: null,
 		recoverSeconds: Math.round(backSeconds * 10) / 10,
 		repaired: 0,
 		pushedAgain: redelivered
@@ -250,7 +243,7 @@ async function cronRow(cluster: Cluster, jobId: string, terminals: LoadTerminal[
 		submitted: fires.length,
 		lost: checks.lost + (slots - fires.length),
 		// More tasks than fires is a fire run twice.
-		runTwice: checks.runTwice + Math.max(0, seen.size - taskIds.length),
+		runTwice: (checks.runTwice ?? 0) + Math.max(0, seen.size - taskIds.length),
 		recoverSeconds: 0,
 		repaired: 0,
 		pushedAgain: 0

@@ -16,7 +16,7 @@ export interface LoadTerminal {
 	readonly completed: Set<string>;
 	/** Tasks (`taskId`, or `taskId#attempt`) received again after the server confirmed their completion. */
 	readonly duplicateCompletions: string[];
-	/** Acked attempts of each task: more than one is a task run twice (but for raw ws, see above). */
+	/** Attempts of each task whose ack the server confirmed: more than one is a task run twice. Empty for raw ws. */
 	readonly runs: Map<string, number>;
 	/** Pushes of a task that had run already, deduplicated. */
 	readonly pushedAgain: number;
@@ -34,11 +34,14 @@ const pause = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 export class WsTerminal implements LoadTerminal {
 	readonly completed = new Set<string>();
 	readonly duplicateCompletions: string[] = [];
+	/** Always empty: a raw terminal gets no answer to its ack (see above). */
 	readonly runs = new Map<string, number>();
 	pushedAgain = 0;
 	readonly id: string;
 	private readonly token: string;
 	private readonly urls: string[];
+	/** Tasks received, answered once and deduplicated after. */
+	private readonly received = new Set<string>();
 	private index = 0;
 	private ws: WebSocket | null = null;
 	private closed = false;
@@ -67,8 +70,8 @@ export class WsTerminal implements LoadTerminal {
 			if (message.type === "reconnect") advised = message.delayMs ?? 0;
 			if (message.type !== "task" || !message.task) return;
 			const { taskId, attempt } = message.task;
-			if (this.runs.has(taskId)) this.pushedAgain++;
-			else this.runs.set(taskId, 1);
+			if (this.received.has(taskId)) this.pushedAgain++;
+			this.received.add(taskId);
 			ws.send(JSON.stringify({ type: "ack", taskId, attempt }));
 			ws.send(JSON.stringify({ type: "result", taskId, attempt, status: "success", output: { by: this.id } }));
 		});

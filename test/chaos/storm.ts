@@ -14,8 +14,6 @@ export interface StormStats {
 	/** Pushes of a task this swarm had already completed (deduplicated: not run again). */
 	redelivered: number;
 	completed: Set<string>;
-	/** Times each task was run: more than once would be a run twice. */
-	runs: Map<string, number>;
 }
 
 class StormTerminal {
@@ -75,7 +73,6 @@ class StormTerminal {
 			// Pushed again after it was done (its result lost with the connection): it is not run
 			// again; the result it had is sent again.
 			if (this.stats.completed.has(taskId)) this.stats.redelivered++;
-			else this.stats.runs.set(taskId, (this.stats.runs.get(taskId) ?? 0) + 1);
 			this.stats.completed.add(taskId);
 			ws.send(JSON.stringify({ type: "ack", taskId, attempt }));
 			ws.send(JSON.stringify({ type: "result", taskId, attempt, status: "success", output: { by: "storm" } }));
@@ -105,8 +102,7 @@ export class Storm {
 		busyRefusals: 0,
 		otherRefusals: 0,
 		redelivered: 0,
-		completed: new Set(),
-		runs: new Map()
+		completed: new Set()
 	};
 	private readonly terminals: StormTerminal[];
 
