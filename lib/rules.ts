@@ -3,6 +3,7 @@
  * `true` into 1 and `[]` into 0, so a body's numbers are taken only as JSON numbers; a query
  * string or a path carries only text, so there a number is taken only as a plain decimal
  * string (`"25"`, `"-1"`), never `"1e308"`, `"0x10"` or `" 5"`. Every number is bounded.
+ * A `custom` rule says in `json` what it takes as JSON Schema, for the OpenAPI description.
  */
 
 interface Bounds {
@@ -44,6 +45,7 @@ export function queryIntRule({ min, max, optional }: Bounds) {
 		type: "custom",
 		min,
 		max,
+		json: { type: "integer", minimum: min, maximum: max },
 		...(optional ? { optional: true } : {}),
 		check(value: unknown, errors: CheckError[]): unknown {
 			const n = typeof value === "string" && DECIMAL.test(value) ? Number(value) : value;
@@ -62,6 +64,7 @@ export function queryIntRule({ min, max, optional }: Bounds) {
 export function queryBoolRule(optional = true) {
 	return {
 		type: "custom",
+		json: { type: "boolean" },
 		...(optional ? { optional: true } : {}),
 		check(value: unknown, errors: CheckError[]): unknown {
 			if (typeof value === "boolean") return value;
@@ -90,6 +93,7 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]
 export function isoDateRule(optional = false) {
 	return {
 		type: "custom",
+		json: { type: "string", maxLength: 40, pattern: ISO_DATE.source },
 		...(optional ? { optional: true } : {}),
 		check(value: unknown, errors: CheckError[]): unknown {
 			const text = typeof value === "string" && value.length <= 40 && ISO_DATE.test(value) ? value : null;

@@ -19,6 +19,9 @@ import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics/reporter.ts"
 import { RequestGuard, type RequestLimits } from "../lib/http/guard.ts";
 import { staticCacheHeaders } from "../lib/http/headers.ts";
 import { CONSOLE_NOT_BUILT, ConsoleIndex, consoleAliases } from "../lib/http/console.ts";
+import { openApiDocument, type ActionEntry, type RouteEntry } from "../lib/http/openapi.ts";
+import { apiReferenceHtml } from "../lib/http/api-reference.ts";
+import { VERSION } from "../lib/version.ts";
 
 export interface ApiSettings extends ServiceSettingSchema {
 	/** @defaultValue 3000 */
@@ -229,6 +232,8 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 					"GET healthz/live": "api.live",
 					"GET healthz/ready": "api.ready",
 					"GET api/version": "monitor.version",
+					"GET api/openapi.json": "api.openapi",
+					"GET api/docs": "api.reference",
 					// The web console's pages (lib/contracts/console.ts): a reload of /tasks/… gets the console.
 					...consoleAliases("api.console")
 				}
@@ -257,6 +262,23 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 			ctx.meta.$responseHeaders = { "Cache-Control": "no-cache" };
 			if (html === null) ctx.meta.$statusCode = 503;
 			return html ?? CONSOLE_NOT_BUILT;
+		},
+
+		/** `GET /api/openapi.json`: the REST API's OpenAPI 3.1 description, from the routes and the actions' schemas. */
+		openapi(this: Service<ApiSettings>) {
+			const actions = this.broker.registry
+				.getActionList({ skipInternal: true })
+				.map((item: { name: string; action?: { params?: Record<string, unknown> } }): ActionEntry => ({
+					name: item.name,
+					params: item.action?.params
+				}));
+			return openApiDocument(this.settings.routes as unknown as RouteEntry[], actions, VERSION);
+		},
+
+		/** `GET /api/docs`: the same description as a page to read. */
+		async reference(this: Service<ApiSettings>, ctx: Context<unknown, HttpMeta>) {
+			ctx.meta.$responseType = "text/html; charset=utf-8";
+			return apiReferenceHtml(await ctx.call<Record<string, unknown>>("api.openapi"));
 		},
 
 		/** `GET /healthz/live`: the process answers. */
