@@ -126,6 +126,8 @@ export const ACCESS: Readonly<Record<string, ActionAccess>> = {
 	"api.live": read("public"),
 	"api.ready": read("public"),
 	"api.console": read("public"),
+	"api.openapi": read("public"),
+	"api.reference": read("public"),
 	"audit.list": read("admin"),
 	"audit.verify": read("admin")
 };
