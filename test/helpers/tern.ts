@@ -13,7 +13,8 @@ import { io, type Socket } from "socket.io-client";
 import WebSocket from "ws";
 import { loadConfig } from "../../moleculer.config.ts";
 import { startNode, type SettingsOverrides } from "../../node.ts";
-import type { TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
+import type { TaskBody, TaskPush, TaskQueryView, TaskStatus } from "../../lib/contracts.ts";
+import { TernClient } from "../../client/index.ts";
 import { restCall, type Reply } from "../support/rest.ts";
 import { until, waitFor } from "../support/wait.ts";
 
@@ -50,6 +51,8 @@ export class TestTern {
 	port!: number;
 	dataDir!: string;
 	adminToken!: string;
+	/** The client SDK, as the admin: what submit, query and waitForStatus go through. */
+	client!: TernClient;
 	dbUri?: string;
 	private keep = false;
 	private stopped = false;
@@ -80,10 +83,12 @@ export class TestTern {
 		tern.adminToken = (
 			await tern.api<{ token: string }>("POST", "/api/auth/login", { username: "admin", password: ADMIN_PASSWORD })
 		).body.token;
+		tern.client = new TernClient({ url: tern.url, token: tern.adminToken });
 		return tern;
 	}
 
 	async close(): Promise<void> {
+		this.client?.close();
 		for (const socket of this.sockets.splice(0)) socket.close();
 		if (!this.stopped) await this.broker.stop();
 		this.stopped = true;
@@ -125,14 +130,12 @@ export class TestTern {
 		return reply.body.token;
 	}
 
-	async submit(body: Record<string, unknown>): Promise<string> {
-		const reply = await this.api<{ taskId: string }>("POST", "/api/task/submit", body);
-		if (reply.status !== 201) throw new Error(`submit: ${reply.status} ${JSON.stringify(reply.body)}`);
-		return reply.body.taskId;
+	async submit(body: TaskBody): Promise<string> {
+		return (await this.client.submit(body)).taskId;
 	}
 
 	async query(taskId: string): Promise<TaskQueryView> {
-		return (await this.api<TaskQueryView>("GET", `/api/task/query?taskId=${taskId}`)).body;
+		return this.client.query(taskId);
 	}
 
 	/** Resolves once the task reaches `status`. */

@@ -6,13 +6,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { io, type Socket } from "socket.io-client";
+import type { TaskBody } from "../../lib/contracts.ts";
 import { TestTern, type TestTerminal } from "../helpers/tern.ts";
 import { until } from "../support/wait.ts";
 
 async function run(
 	tern: TestTern,
 	terminal: TestTerminal,
-	body: Record<string, unknown>,
+	body: Omit<TaskBody, "terminalId">,
 	status: "success" | "failed" = "success"
 ) {
 	const taskId = await tern.submit({ terminalId: terminal.id, ...body });

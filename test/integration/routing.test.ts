@@ -68,7 +68,7 @@ describe("routing by selector", () => {
 			"rr-eu-2": { region: "eu-rr" },
 			"rr-us-1": { region: "us-rr" }
 		});
-		const selector = { labels: { region: "eu-rr" }, strategy: "round_robin" };
+		const selector = { labels: { region: "eu-rr" }, strategy: "round_robin" as const };
 		const taskIds: string[] = [];
 		for (let i = 0; i < 6; i++) taskIds.push(await tern.submit({ selector, type: "t", payload: { i } }));
 		const where = await received(terminals, taskIds);
@@ -94,7 +94,7 @@ describe("routing by selector", () => {
 			[terminals["lb-a"], terminals["lb-b"]],
 			() => terminals["lb-a"].tasks.length === 2 && terminals["lb-b"].tasks.length === 1
 		);
-		const selector = { labels: { pool: "lb" }, strategy: "least_busy" };
+		const selector = { labels: { pool: "lb" }, strategy: "least_busy" as const };
 
 		const first = await tern.submit({ selector, type: "t" });
 		assert.equal(await holder(first), "lb-c");
@@ -119,7 +119,7 @@ describe("routing by selector", () => {
 		);
 		const taskIds: string[] = [];
 		for (let i = 0; i < 24; i++)
-			taskIds.push(await tern.submit({ selector: { labels: { zone: "rnd" }, strategy: "random" }, type: "t" }));
+			taskIds.push(await tern.submit({ selector: { labels: { zone: "rnd" }, strategy: "random" as const }, type: "t" }));
 		const where = await received(terminals, taskIds);
 		const used = new Set(where.values());
 		assert.ok(!used.has("rnd-x"), "the non-matching terminal got nothing");
@@ -133,7 +133,7 @@ describe("routing by selector", () => {
 			{ "ch-1": { ring: "ch" }, "ch-2": { ring: "ch" }, "ch-3": { ring: "ch" }, "ch-other": { ring: "not-ch" } },
 			{ concurrency: 100 }
 		);
-		const selectorFor = (key: string) => ({ labels: { ring: "ch" }, strategy: "consistent_hash", key });
+		const selectorFor = (key: string) => ({ labels: { ring: "ch" }, strategy: "consistent_hash" as const, key });
 
 		const same: string[] = [];
 		for (let i = 0; i < 6; i++) same.push(await tern.submit({ selector: selectorFor("customer-17"), type: "t" }));
@@ -154,7 +154,7 @@ describe("routing by selector", () => {
 		}
 
 		const missingKey = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { ring: "ch" }, strategy: "consistent_hash" },
+			selector: { labels: { ring: "ch" }, strategy: "consistent_hash" as const },
 			type: "t"
 		});
 		assert.equal(missingKey.status, 422);
@@ -167,7 +167,7 @@ describe("routing by selector", () => {
 		const offlineToken = await tern.registerTerminal("bc-3", { labels: { fleet: "bc" } });
 
 		const reply = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { fleet: "bc" }, strategy: "broadcast" },
+			selector: { labels: { fleet: "bc" }, strategy: "broadcast" as const },
 			type: "update",
 			payload: { v: 2 }
 		});
@@ -213,7 +213,7 @@ describe("routing by selector", () => {
 		await tern.registerTerminal("sh-offline", { labels: { job: "sh" } });
 
 		const reply = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { job: "sh" }, strategy: "sharding" },
+			selector: { labels: { job: "sh" }, strategy: "sharding" as const },
 			type: "scan"
 		});
 		assert.equal(reply.status, 201);
@@ -240,7 +240,7 @@ describe("routing by selector", () => {
 	it("leaves a task PENDING while no matching terminal is online and pushes it when one connects", async () => {
 		const bystander = await online({ "wait-other": { site: "elsewhere" } });
 		const token = await tern.registerTerminal("wait-1", { labels: { site: "wait" } });
-		const taskId = await tern.submit({ selector: { labels: { site: "wait" }, strategy: "round_robin" }, type: "t" });
+		const taskId = await tern.submit({ selector: { labels: { site: "wait" }, strategy: "round_robin" as const }, type: "t" });
 		const pending = await view(taskId);
 		assert.equal(pending.status, "PENDING");
 		assert.equal(pending.terminalId, null);
@@ -263,13 +263,13 @@ describe("routing by selector", () => {
 
 		const taskIds: string[] = [];
 		for (let i = 0; i < 6; i++)
-			taskIds.push(await tern.submit({ selector: { labels: ["gpu"], strategy: "round_robin" }, type: "t" }));
+			taskIds.push(await tern.submit({ selector: { labels: ["gpu"], strategy: "round_robin" as const }, type: "t" }));
 		const where = await received(terminals, taskIds);
 		assert.deepEqual([...new Set(where.values())].sort(), ["arr-a100", "arr-plain"]);
 		assert.equal(terminals["arr-cpu"].tasks.length, 0);
 
 		const broadcast = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: ["gpu"], strategy: "broadcast" },
+			selector: { labels: ["gpu"], strategy: "broadcast" as const },
 			type: "t"
 		});
 		assert.equal(broadcast.status, 201);
@@ -303,18 +303,20 @@ describe("routing by selector", () => {
 
 		const taskIds: string[] = [];
 		for (let i = 0; i < 4; i++)
-			taskIds.push(await tern.submit({ selector: { labels: { pool: "dis" }, strategy: "round_robin" }, type: "t" }));
+			taskIds.push(
+				await tern.submit({ selector: { labels: { pool: "dis" }, strategy: "round_robin" as const }, type: "t" })
+			);
 		for (const id of taskIds) assert.equal(await holder(id), "dis-2");
 
 		const broadcast = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { pool: "dis" }, strategy: "broadcast" },
+			selector: { labels: { pool: "dis" }, strategy: "broadcast" as const },
 			type: "t"
 		});
 		assert.equal(broadcast.status, 201);
 		assert.equal(broadcast.body.taskIds.length, 1);
 		assert.equal((await view(broadcast.body.taskIds[0])).terminalId, "dis-2");
 		const sharding = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { pool: "dis" }, strategy: "sharding" },
+			selector: { labels: { pool: "dis" }, strategy: "sharding" as const },
 			type: "t"
 		});
 		assert.equal(sharding.body.taskIds.length, 1);
@@ -328,7 +330,7 @@ describe("routing by selector", () => {
 			return true;
 		});
 		const alone = await tern.api("POST", "/api/task/submit", {
-			selector: { labels: { pool: "dis-alone" }, strategy: "broadcast" },
+			selector: { labels: { pool: "dis-alone" }, strategy: "broadcast" as const },
 			type: "t"
 		});
 		assert.equal(alone.status, 422);
