@@ -1,5 +1,5 @@
 /**
- * The real agent as a child process (`node agent/cli.ts …`) against a TestTern, with its log
+ * The real agent as a child process (`node agent/cli.ts …`, or an installed `tern-agent`) against a TestTern, with its log
  * collected for waits and for the message of a failed assertion; a proxy in front of Tern that
  * can refuse WebSocket upgrades or be pointed at a restarted Tern; and a look at the process
  * table.
@@ -28,6 +28,12 @@ export interface AgentStartOptions {
 	env?: NodeJS.ProcessEnv;
 	/** Wait until Tern shows the terminal online. @defaultValue true */
 	waitOnline?: boolean;
+	/**
+	 * The program that runs the agent, with its first arguments: Node on agent/cli.ts otherwise.
+	 * Another program (npx) runs in a process group of its own, and signals go to the whole group.
+	 */
+	command?: string[];
+	cwd?: string;
 }
 
 export class AgentProcess {
@@ -38,8 +44,11 @@ export class AgentProcess {
 	exitCode: number | null = null;
 	private readonly exited: Promise<number | null>;
 
-	private constructor(child: ChildProcess, dataDir: string, terminalId: string) {
+	private readonly group: boolean;
+
+	private constructor(child: ChildProcess, dataDir: string, terminalId: string, group: boolean) {
 		this.child = child;
+		this.group = group;
 		this.dataDir = dataDir;
 		this.terminalId = terminalId;
 		child.stdout!.on("data", chunk => (this.output += chunk));
@@ -60,8 +69,9 @@ export class AgentProcess {
 		options: AgentStartOptions = {}
 	): Promise<AgentProcess> {
 		const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "tern-agent-test-"));
+		const [program, ...first] = options.command ?? [process.execPath, CLI];
 		const args = [
-			CLI,
+			...first,
 			"--url",
 			options.url ?? tern.url,
 			"--data-dir",
@@ -80,12 +90,14 @@ export class AgentProcess {
 			"debug",
 			...(options.args ?? [])
 		];
-		const child = spawn(process.execPath, args, {
+		const child = spawn(program, args, {
+			cwd: options.cwd,
+			detached: options.command !== undefined,
 			// The token in the environment, as the agent's docs say: `--token` would show in ps.
 			env: { ...process.env, TERN_TOKEN: token, ...options.env },
 			stdio: ["ignore", "pipe", "pipe"]
 		});
-		const agent = new AgentProcess(child, dataDir, terminalId);
+		const agent = new AgentProcess(child, dataDir, terminalId, options.command !== undefined);
 		started.add(agent);
 		if (options.waitOnline ?? true) {
 			try {
@@ -124,7 +136,8 @@ export class AgentProcess {
 	/** Signals the agent and waits for it to exit; its exit code. */
 	async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number | null> {
 		if (!this.running) return this.exitCode;
-		this.child.kill(signal);
+		if (this.group) process.kill(-this.child.pid!, signal);
+		else this.child.kill(signal);
 		let timer: NodeJS.Timeout | undefined;
 		const code = await Promise.race([
 			this.exited,
