@@ -41,6 +41,8 @@ import { rendezvousOwner } from "../lib/strategies/index.ts";
 import type { Options, Part, Row } from "./lib/cells.ts";
 import { BenchCluster, type NodeSpec } from "./lib/cluster.ts";
 import { loadAverage } from "./lib/machine.ts";
+import { TernClient } from "../client/index.ts";
+import type { TaskBody } from "../lib/contracts.ts";
 import { Rest, inBatches } from "../test/support/rest.ts";
 import { confirmed } from "../test/support/confirm.ts";
 import { round, summarize } from "./lib/stats.ts";
@@ -272,10 +274,8 @@ async function register(rest: Rest, ids: string[]): Promise<{ id: string; token:
 /** The state a figure needs before its kill was not reached; nothing was measured. */
 class NotReady extends Error {}
 
-async function submit(rest: Rest, body: Record<string, unknown>): Promise<string> {
-	const reply = await rest.call<{ taskId: string }>("POST", "/api/task/submit", body);
-	if (reply.status !== 201) throw new Error(`submit: ${reply.status} ${JSON.stringify(reply.body)}`);
-	return reply.body.taskId;
+async function submit(rest: Rest, body: TaskBody): Promise<string> {
+	return (await new TernClient({ url: rest.url, token: rest.token ?? undefined }).submit(body)).taskId;
 }
 
 /** First, median and last of a list of ms. */

@@ -20,7 +20,24 @@ export interface ClientOptions {
 	token?: string;
 	/** Each request's limit, ms. @defaultValue 30000 */
 	timeoutMs?: number;
+	/** How requests travel: `fetch` unless another is given (a kept-alive node:http agent, say). */
+	transport?: Transport;
 }
+
+/** One HTTP exchange: the request as the client builds it, the answer's status, type and text. */
+export type Transport = (request: {
+	method: string;
+	url: URL;
+	headers: Record<string, string>;
+	body: string | undefined;
+	timeoutMs: number;
+}) => Promise<{ status: number; contentType: string; text: string }>;
+
+/** The default transport: the global fetch. */
+export const fetchTransport: Transport = async ({ method, url, headers, body, timeoutMs }) => {
+	const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+	return { status: response.status, contentType: response.headers.get("content-type") ?? "", text: await response.text() };
+};
 
 export interface RequestOptions {
 	body?: unknown;
@@ -59,12 +76,14 @@ export class TernClient {
 	token: string | null;
 	readonly jobs: Jobs;
 	private readonly timeoutMs: number;
+	private readonly transport: Transport;
 	private follower: Follower | null = null;
 
 	constructor(options: ClientOptions) {
 		this.url = options.url.replace(/\/+$/, "");
 		this.token = options.token ?? null;
 		this.timeoutMs = options.timeoutMs ?? 30_000;
+		this.transport = options.transport ?? fetchTransport;
 		this.jobs = new Jobs(this);
 	}
 
@@ -179,20 +198,14 @@ export class TernClient {
 		const headers: Record<string, string> = { ...options.headers };
 		if (this.token) headers.authorization = `Bearer ${this.token}`;
 		if (options.body !== undefined) headers["content-type"] = "application/json";
-		let response: Response;
+		const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+		let answer: Awaited<ReturnType<Transport>>;
 		try {
-			response = await fetch(url, {
-				method,
-				headers,
-				body: options.body === undefined ? undefined : JSON.stringify(options.body),
-				signal: AbortSignal.timeout(this.timeoutMs)
-			});
+			answer = await this.transport({ method, url, headers, body, timeoutMs: this.timeoutMs });
 		} catch (err) {
 			throw new UnavailableError(`${method} ${path}: ${(err as Error).message}`, "UNREACHABLE", 0);
 		}
-		const text = await response.text();
-		let body: unknown = text;
-		if ((response.headers.get("content-type") ?? "").includes("json") && text) body = JSON.parse(text);
-		return { status: response.status, body };
+		const parsed = answer.contentType.includes("json") && answer.text ? JSON.parse(answer.text) : answer.text;
+		return { status: answer.status, body: parsed as unknown };
 	}
 }

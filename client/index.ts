@@ -2,6 +2,8 @@
 export {
 	TernClient,
 	FINAL,
+	fetchTransport,
+	type Transport,
 	type ClientOptions,
 	type RequestOptions,
 	type TaskFilters,

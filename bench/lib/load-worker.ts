@@ -11,6 +11,7 @@ import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { io, type Socket } from "socket.io-client";
 import type { PhaseReport, PhaseSpec, Totals, WorkerCommand, WorkerReply, WorkerSetup } from "./protocol.ts";
+import { TernClient, TernError, type Transport } from "../../client/index.ts";
 import { inBatches } from "../../test/support/rest.ts";
 import { summarize } from "./stats.ts";
 
@@ -25,47 +26,31 @@ type Reply =
 const setup = workerData as WorkerSetup;
 
 /**
- * The submitters' HTTP: node:http over kept-alive connections. fetch (undici) cost the load about
- * half a millisecond of CPU per request, taken from the same two cores Tern runs on.
+ * The submitters: the client SDK over node:http's kept-alive connections. fetch (undici) cost the
+ * load about half a millisecond of CPU per request, taken from the same two cores Tern runs on.
  */
 const agent = new Agent({ keepAlive: true, maxSockets: 128 });
-const target = new URL(setup.url);
-function post<T>(path: string, body: unknown): Promise<{ status: number; body: T }> {
-	const payload = JSON.stringify(body);
-	return new Promise((resolve, reject) => {
-		const req = request(
-			{
-				agent,
-				host: target.hostname,
-				port: target.port,
-				method: "POST",
-				path,
-				headers: {
-					"content-type": "application/json",
-					"content-length": Buffer.byteLength(payload),
-					authorization: `Bearer ${setup.adminToken}`
-				}
-			},
-			res => {
-				const chunks: Buffer[] = [];
-				res.on("data", (chunk: Buffer) => chunks.push(chunk));
-				res.on("end", () => {
-					const text = Buffer.concat(chunks).toString();
-					let parsed: unknown = text;
-					try {
-						parsed = text ? JSON.parse(text) : null;
-					} catch {
-						/* not JSON: keep the text */
-					}
-					resolve({ status: res.statusCode ?? 0, body: parsed as T });
-				});
-				res.on("error", reject);
-			}
-		);
+const keptAlive: Transport = ({ method, url, headers, body, timeoutMs }) =>
+	new Promise((resolve, reject) => {
+		const length = body === undefined ? {} : { "content-length": Buffer.byteLength(body) };
+		const req = request(url, { agent, method, headers: { ...headers, ...length }, timeout: timeoutMs }, res => {
+			const chunks: Buffer[] = [];
+			res.on("data", (chunk: Buffer) => chunks.push(chunk));
+			res.on("end", () =>
+				resolve({
+					status: res.statusCode ?? 0,
+					contentType: String(res.headers["content-type"] ?? ""),
+					text: Buffer.concat(chunks).toString()
+				})
+			);
+			res.on("error", reject);
+		});
+		req.on("timeout", () => req.destroy(new Error(`no answer after ${timeoutMs} ms`)));
 		req.on("error", reject);
-		req.end(payload);
+		req.end(body);
 	});
-}
+const client = new TernClient({ url: setup.url, token: setup.adminToken, transport: keptAlive, timeoutMs: 120_000 });
+
 const sockets: Socket[] = [];
 const heartbeats: NodeJS.Timeout[] = [];
 const HEARTBEAT_MS = 25_000;
@@ -155,6 +140,12 @@ function noteError(kind: string, detail: unknown): void {
 	totals.errors[kind] = (totals.errors[kind] ?? 0) + 1;
 	if (totals.errorSamples.length < 20)
 		totals.errorSamples.push(`${kind}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+}
+
+/** A refused submit by the API's status and type; one that never got an answer as an exception. */
+function noteSubmitError(err: unknown): void {
+	if (err instanceof TernError && err.status > 0) noteError(`submit:${err.status}`, { type: err.type, message: err.message });
+	else noteError("submit:exception", (err as Error).message);
 }
 
 function errorKind(reply: Reply): string {
@@ -247,23 +238,18 @@ async function submit(phase: Phase, seq: number, startAt: number): Promise<void>
 	phase.sentAt[seq] = performance.now();
 	const terminalId = setup.terminals[seq % setup.terminals.length].id;
 	try {
-		const reply = await post<{ taskId: string }>("/api/task/submit", {
+		const { taskId } = await client.submit({
 			terminalId,
 			type: spec.type,
 			payload: payloadFor(spec.phase, seq, spec.payloadBytes)
 		});
 		phase.repliedAt[seq] = performance.now();
-		if (reply.status === 201 && reply.body?.taskId) {
-			phase.taskIds[seq] = reply.body.taskId;
-			phase.submitted++;
-		} else {
-			phase.submitErrors++;
-			noteError(`submit:${reply.status}`, reply.body);
-		}
+		phase.taskIds[seq] = taskId;
+		phase.submitted++;
 	} catch (err) {
 		phase.repliedAt[seq] = performance.now();
 		phase.submitErrors++;
-		noteError("submit:exception", (err as Error).message);
+		noteSubmitError(err);
 	}
 	phase.submitsSettled++;
 	phase.changed();
@@ -280,17 +266,17 @@ async function submitBatch(phase: Phase, seqs: number[]): Promise<void> {
 		payload: payloadFor(spec.phase, seq, spec.payloadBytes)
 	}));
 	try {
-		const reply = await post<{ results: ({ taskId: string } | { error: unknown })[] }>("/api/tasks/batch", { tasks });
+		const results = await client.submitBatch(tasks);
 		const replied = performance.now();
 		seqs.forEach((seq, i) => {
 			phase.repliedAt[seq] = replied;
-			const result = reply.status === 200 ? reply.body?.results?.[i] : undefined;
+			const result = results[i];
 			if (result && "taskId" in result) {
 				phase.taskIds[seq] = result.taskId;
 				phase.submitted++;
 			} else {
 				phase.submitErrors++;
-				noteError(`submit:${reply.status}`, result ?? reply.body);
+				noteError("submit:refused", result);
 			}
 		});
 	} catch (err) {
@@ -298,7 +284,7 @@ async function submitBatch(phase: Phase, seqs: number[]): Promise<void> {
 			phase.repliedAt[seq] = performance.now();
 			phase.submitErrors++;
 		}
-		noteError("submit:exception", (err as Error).message);
+		noteSubmitError(err);
 	}
 	phase.submitsSettled += seqs.length;
 	phase.changed();
