@@ -9,7 +9,9 @@ read it in the process list.
 
 It connects to /ws/terminal/<id> (the id is the token's subject), advertises the runners it
 has (`echo`, `sum`), heartbeats every 30 s, and answers each task with ack, then result. Any
-other task type is answered FAILED: runner '<type>' is not available on this terminal.
+other task type is answered FAILED: runner '<type>' is not available on this terminal. When the
+connection ends it exits; resilient_terminal.py, built on this one's Conn, reconnects instead and
+never runs a task twice.
 """
 import base64, hashlib, json, os, select, socket, ssl, struct, sys, time, urllib.parse
 
@@ -19,13 +21,17 @@ RUNNERS = {
 }
 
 
+class Closed(Exception):
+    """The connection is gone, or Tern refused or ended it."""
+
+
 class Conn:
     def __init__(self, url, token):
         u = urllib.parse.urlparse(url)
         secure = u.scheme in ("https", "wss")
         host, port = u.hostname, u.port or (443 if secure else 80)
         terminal = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["sub"]
-        self.sock = socket.create_connection((host, port))
+        self.sock = socket.create_connection((host, port), timeout=10)
         if secure:
             ca = os.environ.get("TERN_CA") or None
             self.sock = ssl.create_default_context(cafile=ca).wrap_socket(self.sock, server_hostname=host)
@@ -40,13 +46,18 @@ class Conn:
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
         if b" 101 " not in head.split(b"\r\n")[0] or accept not in head:
-            sys.exit(f"Tern refused the connection:\n{head.decode()}\n{self.buf.decode(errors='replace')}")
+            raise Closed(f"Tern refused the connection:\n{head.decode()}\n{self.buf.decode(errors='replace')}")
+        self.sock.settimeout(None)
+        self.terminal = terminal
         log(f"connected as {terminal}")
 
     def _recv(self):
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except OSError as err:
+            raise Closed(f"connection lost: {err}") from err
         if not chunk:
-            sys.exit("connection closed")
+            raise Closed("connection closed")
         return chunk
 
     def _exact(self, n):
@@ -61,7 +72,10 @@ class Conn:
         n = len(data)
         header = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else
                  struct.pack("!BH", 0x80 | 126, n) if n < 65536 else struct.pack("!BQ", 0x80 | 127, n))
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        try:
+            self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        except OSError as err:
+            raise Closed(f"connection lost: {err}") from err
 
     def receive(self, timeout):
         """The next JSON message, or None when `timeout` seconds pass without one."""
@@ -76,7 +90,7 @@ class Conn:
             data = self._exact(n)
             opcode = first & 0x0F
             if opcode == 0x8:
-                sys.exit(f"Tern closed the connection: {data[2:].decode(errors='replace')}")
+                raise Closed(f"Tern closed the connection: {data[2:].decode(errors='replace')}")
             if opcode == 0x9:
                 self.send(data, 0xA)
                 continue
@@ -91,6 +105,13 @@ def log(text):
 
 
 def main():
+    try:
+        serve()
+    except Closed as err:
+        sys.exit(str(err))
+
+
+def serve():
     conn = Conn(os.environ.get("TERN_URL", sys.argv[1] if len(sys.argv) > 1 else ""),
                 os.environ.get("TERN_TOKEN", sys.argv[2] if len(sys.argv) > 2 else ""))
     seen = set()  # (taskId, attempt): delivery is at-least-once
@@ -126,7 +147,7 @@ def main():
         elif message["type"] == "error":
             log(f"Tern: {message.get('message')} ({message.get('errorType')})")
         elif message["type"] == "reconnect":
-            sys.exit(f"Tern asks to reconnect: {message.get('reason')}")
+            raise Closed(f"Tern asks to reconnect: {message.get('reason')}")
 
 
 if __name__ == "__main__":
