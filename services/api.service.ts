@@ -223,7 +223,7 @@ const ApiService: ServiceSchema<ApiSettings, Record<string, never>, ApiVars> = {
 				}
 			},
 			{
-				// This node's own metrics and health, without auth (see README: restrict /metrics at the ingress).
+				// This node's own metrics and health, without auth (docs/monitoring.md: restrict /metrics at the ingress).
 				path: "/",
 				mappingPolicy: "restrict",
 				bodyParsers: false,

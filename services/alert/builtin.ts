@@ -1,7 +1,7 @@
 /**
  * The rules every Tern starts with, seeded on start under fixed ids. Seeding inserts a missing
  * rule and never touches one that exists, so that an operator's edits (enabled, threshold,
- * channels, …) survive restarts. README.md ("Alerts") lists them.
+ * channels, …) survive restarts. docs/alerts.md lists them.
  */
 import type { AlertRuleRow } from "../../models/alert.model.ts";
 import type { Condition, Severity, SignalName } from "../../lib/contracts.ts";

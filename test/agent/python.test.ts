@@ -1,5 +1,5 @@
 /**
- * The raw-WebSocket protocol as README documents it, spoken by the Python example terminals
+ * The raw-WebSocket protocol as docs/api.md documents it, spoken by the Python example terminals
  * (agent/examples/, standard library only) against a real Tern: terminal.py, the minimal one, and
  * resilient_terminal.py, which reconnects through a proxy that cuts and refuses its connection,
  * sends a result kept while it was away, and runs no task twice, over a restart too.
