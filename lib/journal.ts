@@ -119,9 +119,10 @@ export class Journal<T> {
 	/** Closes the segment being written: what is written next starts a new one. Resolves after pending writes. */
 	async rotate(): Promise<number> {
 		await this.batcher.drained();
-		const closed = this.current;
+		// The next segment is the one written from this turn on: a write made while the file closes
+		// must not reopen the closed segment, which a replay may be reading and about to remove.
+		const closed = this.current++;
 		await this.closeFile();
-		this.current++;
 		return closed;
 	}
 
@@ -155,8 +156,8 @@ export class Journal<T> {
 	private async append(batch: Pending[]): Promise<void> {
 		try {
 			if (this.file && this.currentBytes >= this.segmentBytes) {
-				await this.closeFile();
 				this.current++;
+				await this.closeFile();
 			}
 			if (!this.file) {
 				this.file = await open(this.path(this.current), "a", 0o600);

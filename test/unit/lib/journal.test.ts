@@ -66,6 +66,34 @@ describe("journal", () => {
 		await journal.close();
 	});
 
+	it("writes what comes while a segment closes to the next one, never to the closed one", async () => {
+		const journal = await Journal.open<{ n: number }>(dir);
+		await journal.write({ n: 1 });
+		const rotating = journal.rotate();
+		// Nothing is pending, so rotate() is closing the file by the next microtask: written then, in
+		// the replay's moment, when the closed segment is read and then removed.
+		await Promise.resolve();
+		await Promise.resolve();
+		const during = journal.write({ n: 2 });
+		const closed = await rotating;
+		await during;
+		assert.deepEqual(
+			(await journal.read(closed)).records.map(r => r.n),
+			[1],
+			"the closed segment holds what came before"
+		);
+		await journal.remove(closed);
+		await journal.write({ n: 3 });
+		const left = await journal.segments();
+		assert.deepEqual(left, [journal.active]);
+		assert.deepEqual(
+			(await journal.read(journal.active)).records.map(r => r.n),
+			[2, 3],
+			"nothing is lost with the closed segment"
+		);
+		await journal.close();
+	});
+
 	it("frames any value so that it reads back the same, and any cut reads back a prefix", () => {
 		fc.assert(
 			fc.property(fc.array(fc.jsonValue(), { maxLength: 20 }), fc.nat(), (values, cut) => {
