@@ -16,6 +16,7 @@ import { SlotBook } from "./book.ts";
 import { Outbox, type DispatcherPorts } from "./outbox.ts";
 import { PresenceMirror, TerminalRecords } from "./presence.ts";
 import type { Change } from "./transitions.ts";
+import { AttemptSet } from "./attempt-set.ts";
 import type { TaskMetrics } from "../../lib/metrics/tasks.ts";
 import type { Keyring } from "../../lib/keyring.ts";
 
@@ -56,6 +57,12 @@ export class DispatcherCore {
 	 * a compare-and-set in the database, and a stale row fails it and is read again.
 	 */
 	readonly rows = new LRUCache<string, TaskRow>({ max: 100_000 });
+	/**
+	 * The attempts whose ack or result this replica has in hand and is writing. The terminal has
+	 * answered them, so a deadline that passes meanwhile (a database slow to answer holds the write)
+	 * is not the terminal's silence: the sweep leaves them to the write (see Deadlines).
+	 */
+	readonly answering = new AttemptSet();
 	/**
 	 * Cut off from the cluster (its NATS connection gone): no sweep and no drain here, since no
 	 * push would arrive and no ack could come back; the replicas still connected own its terminals.

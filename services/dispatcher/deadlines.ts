@@ -41,6 +41,9 @@ export class Deadlines {
 			const batch = core.settings.sweepBatch;
 			const due = async (status: TaskRow["status"], column: "deadlineAt" | "expiresAt" | "notBefore") =>
 				(await core.store.due(status, column, now, batch)).filter(row => core.owns(core.keyOf(row)));
+			// A held task whose terminal has answered, its reply still being written, has not gone silent.
+			const held = async (status: "DELIVERED" | "PROCESSING") =>
+				(await due(status, "deadlineAt")).filter(row => !core.answering.has(row.id, row.attempt));
 			// Rows side by side: their writes share commits, and a late row does not wait for the others.
 			const each = async (rows: TaskRow[], handle: (row: TaskRow) => Promise<unknown>) => {
 				await Promise.all(
@@ -50,10 +53,8 @@ export class Deadlines {
 				);
 			};
 			const maxDeliveries = core.settings.maxDeliveries;
-			await each(await due("DELIVERED", "deadlineAt"), row =>
-				this.timedOut(row, { kind: "ackTimeout", maxDeliveries }, now)
-			);
-			await each(await due("PROCESSING", "deadlineAt"), row => this.timedOut(row, { kind: "runTimeout" }, now));
+			await each(await held("DELIVERED"), row => this.timedOut(row, { kind: "ackTimeout", maxDeliveries }, now));
+			await each(await held("PROCESSING"), row => this.timedOut(row, { kind: "runTimeout" }, now));
 			await each(await due("PENDING", "expiresAt"), row => this.apply(row, { kind: "expire" }, now));
 			await each(await due("PENDING", "notBefore"), row => this.wake(row, now));
 			if (now - this.lastPrune >= PRUNE_INTERVAL_MS) {

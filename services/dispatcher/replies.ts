@@ -40,7 +40,11 @@ export class Replies {
 	}
 
 	/** `ack`: DELIVERED → PROCESSING. Repeating it is harmless. */
-	async ack(terminalId: string, taskId: string, attempt: number): Promise<ReplyView> {
+	ack(terminalId: string, taskId: string, attempt: number): Promise<ReplyView> {
+		return this.core.answering.during(taskId, attempt, () => this.acknowledge(terminalId, taskId, attempt));
+	}
+
+	private async acknowledge(terminalId: string, taskId: string, attempt: number): Promise<ReplyView> {
 		for (let tries = 1; ; tries++) {
 			const { row, cached } = await this.read(taskId, tries);
 			const outcome = transition(row, { kind: "ack", terminalId, attempt }, Date.now());
@@ -55,7 +59,11 @@ export class Replies {
 	}
 
 	/** `result`: the attempt's outcome. A result over the size limit fails its task, and says so. */
-	async result(terminalId: string, params: ResultActionParams): Promise<ReplyView> {
+	result(terminalId: string, params: ResultActionParams): Promise<ReplyView> {
+		return this.core.answering.during(params.taskId, params.attempt, () => this.finish(terminalId, params));
+	}
+
+	private async finish(terminalId: string, params: ResultActionParams): Promise<ReplyView> {
 		const output = params.output === undefined ? null : JSON.stringify(params.output);
 		const bytes = output === null ? 0 : Buffer.byteLength(output);
 		const limit = this.core.settings.maxResultBytes;
