@@ -16,6 +16,7 @@ import { takes } from "./delivery.ts";
 import type { Routing } from "./routing.ts";
 import { checkBody, rowFor, sameBody } from "./rows.ts";
 import { DuplicateKeyError } from "./sql.ts";
+import { KeyFlights } from "./key-flights.ts";
 
 /** What a task's first announcement carries. */
 const SUBMITTED = { submitted: true } as const;
@@ -34,6 +35,7 @@ function isFanOut(body: SubmitParams): boolean {
 export class Admission {
 	private readonly core: DispatcherCore;
 	private readonly routing: Routing;
+	private readonly flights = new KeyFlights();
 
 	constructor(core: DispatcherCore, routing: Routing) {
 		this.core = core;
@@ -53,15 +55,20 @@ export class Admission {
 			if (earlier) return earlier;
 		}
 		const rows = isFanOut(body) ? await this.fanOut(body, template, now) : [{ ...template, id: uuidv7(now) }];
-		try {
-			await this.admit(rows, now);
-		} catch (err) {
-			// Two submits with one key raced; the loser answers with the winner's task.
-			if (err instanceof DuplicateKeyError && body.idempotencyKey) {
-				const earlier = await this.earlierSubmit(body.idempotencyKey, template, now);
-				if (earlier) return earlier;
+		for (let tries = 1; ; tries++) {
+			try {
+				await this.admit(rows, now);
+				break;
+			} catch (err) {
+				// Two submits with one key raced; the loser answers with the winner's task. When the
+				// winner's insert failed after all, the key is free: this one tries again.
+				if (err instanceof DuplicateKeyError && body.idempotencyKey) {
+					const earlier = await this.earlierSubmit(body.idempotencyKey, template, now);
+					if (earlier) return earlier;
+					if (tries < 3) continue;
+				}
+				throw err;
 			}
-			throw err;
 		}
 		const groupId = rows[0].groupId;
 		// A fan-out always names its tasks, even when one terminal matched (as a repeated submit does).
@@ -236,6 +243,12 @@ export class Admission {
 	 * The others are written PENDING and routed. Throws what the insert throws (DuplicateKeyError).
 	 */
 	private async admit(rows: TaskRow[], now: number): Promise<void> {
+		const keys = rows.flatMap(row => (row.idempotencyKey ? [row.idempotencyKey] : []));
+		const outcome = await this.flights.run(keys, () => this.insert(rows, now));
+		if (outcome === "busy") throw new DuplicateKeyError("An insert of the same idempotency key was under way");
+	}
+
+	private async insert(rows: TaskRow[], now: number): Promise<void> {
 		const { core } = this;
 		const direct: { row: TaskRow; presence: Presence }[] = [];
 		const written = rows.map(row => {
