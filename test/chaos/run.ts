@@ -155,6 +155,7 @@ async function phase(cluster: Cluster, terminals: LoadTerminal[], fault: string,
 		pushedAgain: pushedAgain(terminals) - pushedBefore
 	};
 	log(`${fault}: ${JSON.stringify(row)}`);
+	for (const taskId of load.accepted.filter(id => !seen.has(id))) log(`lost: ${taskId}, accepted and not in the database`);
 	for (const { taskId, how } of runTwiceDetail(load.accepted, terminals)) {
 		const history = await cluster.api("GET", `/api/tasks/${taskId}`);
 		log(`run twice: ${taskId}, ${how}: ${JSON.stringify(history.body)}`);
